@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Install the pinned, measured stack of mmdet_alrp into ./.venv (idempotent).
+#
+#   torch 2.13.0 (kept if the venv already has a torch, e.g. a CUDA build of the user's own),
+#   mmengine 0.10.7, mmcv 2.1.0 built from source with its C++ ops (CUDA ops when torch has CUDA
+#   and nvcc is present), mmdet 3.3.0, numpy<2, pycocotools, setuptools<70 (mmengine resolves
+#   `mmdet::` config paths through pkg_resources), the test tools, and `pip install -e .` of ours.
+#
+# Environment: VENV (default .venv), PYTHON (default python3.11, else python3),
+#   ALRP_SYSTEM_SITE=1 creates the venv with --system-site-packages so that a torch installed
+#   outside it (a CUDA build, say) is used instead of installing one.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+TORCH_VERSION=2.13.0
+MMCV_VERSION=2.1.0
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
+
+py() { "$VENV/bin/python" "$@"; }
+pip_install() { py -m pip install --disable-pip-version-check -q "$@"; }
+has() { py -c "$1" >/dev/null 2>&1; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+    step "creating $VENV with $PYTHON"
+    [ -n "$PYTHON" ] || die "no python3 found"
+    opts=()
+    [ "${ALRP_SYSTEM_SITE:-0}" = 1 ] && opts+=(--system-site-packages)
+    "$PYTHON" -m venv "${opts[@]}" "$VENV" || die "could not create $VENV (is the venv module installed?)"
+fi
+
+if ! has 'import setuptools, sys; v = int(setuptools.__version__.split(".")[0]); sys.exit(v >= 70)' \
+   || ! has 'import wheel, numpy, sys; sys.exit(int(numpy.__version__.split(".")[0]) >= 2)'; then
+    step "build tools: setuptools<70 (pkg_resources), wheel, ninja, numpy<2"
+    pip_install 'setuptools<70' wheel ninja 'numpy<2' || die "pip could not install the build tools"
+fi
+
+if has 'import torch'; then
+    step "torch: keeping $(py -c 'import torch; print(torch.__version__)')"
+else
+    step "torch==$TORCH_VERSION"
+    pip_install "torch==$TORCH_VERSION" 'numpy<2' || die "pip could not install torch==$TORCH_VERSION"
+fi
+
+if ! has 'import mmengine, sys; sys.exit(mmengine.__version__ != "0.10.7")'; then
+    step "mmengine==0.10.7"
+    pip_install 'mmengine==0.10.7' 'numpy<2' 'setuptools<70' || die "pip could not install mmengine"
+fi
+
+if ! has "import mmcv, sys; from mmcv.ops import nms, roi_align, ModulatedDeformConv2d; sys.exit(mmcv.__version__ != '$MMCV_VERSION')"; then
+    with_cuda=0
+    if py -c 'import torch, sys; sys.exit(not torch.cuda.is_available() and torch.version.cuda is None)' \
+       && command -v nvcc >/dev/null 2>&1; then
+        with_cuda=1
+    fi
+    command -v "${CXX:-g++}" >/dev/null 2>&1 || die "mmcv's C++ ops need a C++ compiler (g++ not found)"
+    step "mmcv==$MMCV_VERSION from source with its C++ ops (CUDA ops: $with_cuda); about 9 minutes on 2 cores the first time, pip caches the wheel"
+    pip_install 'addict' 'packaging' 'Pillow' 'pyyaml' 'yapf' 'opencv-python<4.11' 'numpy<2' \
+        || die "pip could not install mmcv's run-time requirements"
+    MMCV_WITH_OPS=1 FORCE_CUDA=$with_cuda MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+        py -m pip install --disable-pip-version-check --no-build-isolation "mmcv==$MMCV_VERSION" \
+        || die "building mmcv==$MMCV_VERSION failed (see the compiler output above)"
+    has 'from mmcv.ops import nms' \
+        || die "mmcv installed without its C++ ops (from mmcv.ops import nms fails): was torch visible to the build?"
+fi
+
+if ! has 'import mmdet, sys; sys.exit(mmdet.__version__ != "3.3.0")'; then
+    step "mmdet==3.3.0, pycocotools"
+    pip_install 'mmdet==3.3.0' pycocotools 'numpy<2' 'setuptools<70' || die "pip could not install mmdet"
+fi
+
+if ! has 'import pytest, hypothesis, matplotlib'; then
+    step "test and plot tools: pytest, hypothesis, matplotlib"
+    pip_install pytest hypothesis matplotlib 'numpy<2' || die "pip could not install the test tools"
+fi
+
+if ! has 'import mmdet_alrp, os, sys; sys.exit(not os.path.samefile(os.path.dirname(mmdet_alrp.__file__), "mmdet_alrp"))'; then
+    step "mmdet_alrp (editable)"
+    pip_install --no-build-isolation --no-deps -e . || die "pip install -e . failed"
+fi
+
+step "check"
+py - <<'PY' || die "the installed stack does not import"
+import torch, mmengine, mmcv, mmdet, numpy, setuptools, pkg_resources
+from mmcv.ops import nms
+import mmdet_alrp
+print(f"torch {torch.__version__} (CUDA {torch.cuda.is_available()}), mmengine {mmengine.__version__}, "
+      f"mmcv {mmcv.__version__} with ops, mmdet {mmdet.__version__}, numpy {numpy.__version__}, "
+      f"setuptools {setuptools.__version__}, mmdet_alrp {mmdet_alrp.__version__}")
+PY
