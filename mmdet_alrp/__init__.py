@@ -1,2 +1,9 @@
-"""aLRP Loss for MMDetection 3.x."""
+"""aLRP Loss for MMDetection 3.x.
+
+Importing the package registers every module of ours in MMDetection's registries (scope
+``mmdet``), so configs need only
+``custom_imports = dict(imports=['mmdet_alrp'], allow_failed_imports=False)``.
+"""
+from . import datasets, engine, evaluation, models  # noqa: F401
+
 __version__ = '0.1.0'

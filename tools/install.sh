@@ -13,6 +13,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
+case "$VENV" in /*) ;; *) VENV="$(pwd)/$VENV" ;; esac
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 TORCH_VERSION=2.13.0
 MMCV_VERSION=2.1.0
@@ -32,28 +33,38 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "${opts[@]}" "$VENV" || die "could not create $VENV (is the venv module installed?)"
 fi
 
-if ! has 'import setuptools, sys; v = int(setuptools.__version__.split(".")[0]); sys.exit(v >= 70)' \
-   || ! has 'import wheel, numpy, sys; sys.exit(int(numpy.__version__.split(".")[0]) >= 2)'; then
+# One interpreter start tells what is missing, so that a second run takes seconds.
+ROOT=$(pwd)
+missing=$(cd / && ALRP_ROOT="$ROOT" "$VENV/bin/python" "$ROOT/tools/check_install.py" 2>/dev/null \
+          || echo "build torch mmengine mmcv mmdet tools self")
+need() { [[ " $missing " == *" $1 "* ]]; }
+
+if [ -z "$missing" ]; then
+    echo "mmdet_alrp: everything is installed in $VENV"
+    exit 0
+fi
+echo "mmdet_alrp: installing into $VENV: $missing"
+
+if need build; then
     step "build tools: setuptools<70 (pkg_resources), wheel, ninja, numpy<2"
     pip_install 'setuptools<70' wheel ninja 'numpy<2' || die "pip could not install the build tools"
 fi
 
-if has 'import torch'; then
-    step "torch: keeping $(py -c 'import torch; print(torch.__version__)')"
-else
+if need torch; then
     step "torch==$TORCH_VERSION"
     pip_install "torch==$TORCH_VERSION" 'numpy<2' || die "pip could not install torch==$TORCH_VERSION"
+else
+    step "torch: keeping $(py -c 'import torch; print(torch.__version__)')"
 fi
 
-if ! has 'import mmengine, sys; sys.exit(mmengine.__version__ != "0.10.7")'; then
+if need mmengine; then
     step "mmengine==0.10.7"
     pip_install 'mmengine==0.10.7' 'numpy<2' 'setuptools<70' || die "pip could not install mmengine"
 fi
 
-if ! has "import mmcv, sys; from mmcv.ops import nms, roi_align, ModulatedDeformConv2d; sys.exit(mmcv.__version__ != '$MMCV_VERSION')"; then
+if need mmcv; then
     with_cuda=0
-    if py -c 'import torch, sys; sys.exit(not torch.cuda.is_available() and torch.version.cuda is None)' \
-       && command -v nvcc >/dev/null 2>&1; then
+    if py -c 'import torch, sys; sys.exit(torch.version.cuda is None)' && command -v nvcc >/dev/null 2>&1; then
         with_cuda=1
     fi
     command -v "${CXX:-g++}" >/dev/null 2>&1 || die "mmcv's C++ ops need a C++ compiler (g++ not found)"
@@ -67,17 +78,17 @@ if ! has "import mmcv, sys; from mmcv.ops import nms, roi_align, ModulatedDeform
         || die "mmcv installed without its C++ ops (from mmcv.ops import nms fails): was torch visible to the build?"
 fi
 
-if ! has 'import mmdet, sys; sys.exit(mmdet.__version__ != "3.3.0")'; then
+if need mmdet; then
     step "mmdet==3.3.0, pycocotools"
     pip_install 'mmdet==3.3.0' pycocotools 'numpy<2' 'setuptools<70' || die "pip could not install mmdet"
 fi
 
-if ! has 'import pytest, hypothesis, matplotlib'; then
+if need tools; then
     step "test and plot tools: pytest, hypothesis, matplotlib"
     pip_install pytest hypothesis matplotlib 'numpy<2' || die "pip could not install the test tools"
 fi
 
-if ! has 'import mmdet_alrp, os, sys; sys.exit(not os.path.samefile(os.path.dirname(mmdet_alrp.__file__), "mmdet_alrp"))'; then
+if need self; then
     step "mmdet_alrp (editable)"
     pip_install --no-build-isolation --no-deps -e . || die "pip install -e . failed"
 fi

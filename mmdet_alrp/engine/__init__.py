@@ -1,0 +1,2 @@
+from .hooks import *  # noqa: F401,F403
+from . import checkpoint  # noqa: F401  (torch weights-only loading of MMEngine checkpoints)

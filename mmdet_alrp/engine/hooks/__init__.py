@@ -1,0 +1,3 @@
+from .self_balance_hook import SelfBalanceHook
+
+__all__ = ['SelfBalanceHook']

@@ -1,0 +1,36 @@
+"""Ends the self-balance periods of every aLRP loss of the model."""
+from typing import Optional
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmdet.registry import HOOKS
+
+from ...models.losses.self_balance import SelfBalance
+
+
+@HOOKS.register_module()
+class SelfBalanceHook(Hook):
+    """Updates every :class:`SelfBalance` of the model at the end of each period.
+
+    Args:
+        period (int, optional): iterations per period. Defaults to None: one training epoch,
+            the length of the train dataloader, whatever the dataset and batch size (also under
+            an iteration-based loop).
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, period: Optional[int] = None) -> None:
+        if period is not None and period < 1:
+            raise ValueError(f'period must be a positive number of iterations, got {period}')
+        self.period = period
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        period = self.period or len(runner.train_dataloader)
+        if (runner.iter + 1) % period:
+            return
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        for module in model.modules():
+            if isinstance(module, SelfBalance):
+                module.update()

@@ -1,0 +1,3 @@
+from .coco_lrp_metric import CocoLRPMetric
+
+__all__ = ['CocoLRPMetric']

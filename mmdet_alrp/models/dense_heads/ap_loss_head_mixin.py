@@ -1,0 +1,60 @@
+"""The loss of the AP Loss dense heads, the ranking-based baseline of aLRP Loss."""
+from typing import Dict, List
+
+from torch import Tensor
+
+from mmdet.utils import ConfigType, InstanceList, OptInstanceList
+
+from ..losses import APLoss
+
+
+class APLossHeadMixin:
+    """Makes a ranking head (one with ``ranking_targets``, see :class:`RankingRetinaHead`) an
+    AP Loss head (Chen et al., CVPR 2019).
+
+    Classification: one AP Loss over the logits of every image, level, prior and class of the
+    batch. Regression: ``loss_bbox`` on the positives, averaged over their number, as the base
+    heads do.
+
+    Args:
+        loss_cls (dict): config of an :class:`APLoss`. Defaults to ``dict(type='APLoss')``.
+        loss_bbox (dict): config of the regression loss. Defaults to Smooth L1 with beta 0.11.
+        **kwargs: the arguments of the head.
+    """
+
+    def __init__(self,
+                 *args,
+                 loss_cls: ConfigType = dict(type='APLoss'),
+                 loss_bbox: ConfigType = dict(type='SmoothL1Loss', beta=0.11, loss_weight=1.0),
+                 **kwargs) -> None:
+        super().__init__(*args, loss_cls=loss_cls, loss_bbox=loss_bbox, **kwargs)
+        if not isinstance(self.loss_cls, APLoss):
+            raise ValueError(f'{type(self).__name__} needs loss_cls=dict(type="APLoss"), got '
+                             f'{type(self.loss_cls).__name__}')
+
+    def loss_by_feat(self,
+                     cls_scores: List[Tensor],
+                     bbox_preds: List[Tensor],
+                     batch_gt_instances: InstanceList,
+                     batch_img_metas: List[dict],
+                     batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
+        """AP Loss and the regression loss of the batch.
+
+        Args:
+            cls_scores (list[Tensor]): per level, shape (N, num_base_priors * C, H, W).
+            bbox_preds (list[Tensor]): per level, shape (N, num_base_priors * 4, H, W).
+            batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` and ``labels`` of every
+                image.
+            batch_img_metas (list[dict]): meta information of every image.
+            batch_gt_instances_ignore (list[:obj:`InstanceData`], optional): boxes to ignore.
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls``, ``loss_bbox`` and ``num_pos``, the number of positive
+            priors of the batch (float).
+        """
+        targets = self.ranking_targets(cls_scores, bbox_preds, batch_gt_instances,
+                                       batch_img_metas, batch_gt_instances_ignore)
+        loss_cls = self.loss_cls(targets.logits, targets.labels)
+        loss_bbox = self.loss_bbox(targets.pos_bbox_preds, targets.pos_bbox_targets,
+                                   avg_factor=targets.num_pos)
+        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, num_pos=targets.num_pos_tensor())

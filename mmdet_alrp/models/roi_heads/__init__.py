@@ -1,0 +1,3 @@
+from .bbox_heads import aLRPBBoxHead
+
+__all__ = ['aLRPBBoxHead']

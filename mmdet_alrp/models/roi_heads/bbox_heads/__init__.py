@@ -1,0 +1,3 @@
+from .alrp_bbox_head import aLRPBBoxHead
+
+__all__ = ['aLRPBBoxHead']

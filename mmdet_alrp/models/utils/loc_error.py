@@ -1,0 +1,30 @@
+"""The localisation error of aLRP Loss for boxes."""
+from torch import Tensor
+
+from mmdet.structures.bbox import bbox_overlaps
+
+
+def giou_loc_error(pred_boxes: Tensor, target_boxes: Tensor, tau: float) -> Tensor:
+    """``e = (1 - GIoU(pred, target)) / (2 * (1 - tau))`` of matched box pairs.
+
+    1 - GIoU lies in [0, 2], so ``e`` lies in ``[0, 1 / (1 - tau)]``; ``tau`` is the IoU
+    threshold that makes a positive (the paper normalises the error by it).
+
+    Args:
+        pred_boxes (Tensor): shape (N, 4), predicted boxes (x1, y1, x2, y2).
+        target_boxes (Tensor): shape (N, 4), their target boxes (x1, y1, x2, y2).
+        tau (float): positive IoU threshold, in [0, 1).
+
+    Returns:
+        Tensor: shape (N, ), float32, differentiable in both box sets.
+    """
+    if not 0 <= tau < 1:
+        raise ValueError(f'tau must lie in [0, 1), got {tau}')
+    for name, boxes in (('pred_boxes', pred_boxes), ('target_boxes', target_boxes)):
+        if boxes.dim() != 2 or boxes.size(-1) != 4:
+            raise ValueError(f'{name} must have shape (N, 4), got {tuple(boxes.shape)}')
+    if pred_boxes.size(0) != target_boxes.size(0):
+        raise ValueError(f'pred_boxes has {pred_boxes.size(0)} boxes but target_boxes has '
+                         f'{target_boxes.size(0)}')
+    giou = bbox_overlaps(pred_boxes.float(), target_boxes.float(), mode='giou', is_aligned=True)
+    return (1 - giou) / (2 * (1 - tau))

@@ -1,0 +1,118 @@
+"""Generated inputs and independent checks shared by the dense head tests."""
+import contextlib
+from typing import Dict, List, Sequence
+
+import torch
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+IMG_SIZE = 128
+IN_CHANNELS = 8
+
+MAX_IOU_TRAIN_CFG = dict(
+    assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0,
+                  ignore_iof_thr=-1),
+    sampler=dict(type='PseudoSampler'), allowed_border=-1, pos_weight=-1, debug=False)
+ATSS_TRAIN_CFG = dict(assigner=dict(type='ATSSAssigner', topk=9), allowed_border=-1,
+                      pos_weight=-1, debug=False)
+TEST_CFG = dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
+                nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
+# FoveaBox on strides 8..128 with scale ranges that suit a 128 x 128 image.
+FOVEA_ARGS = dict(strides=[8, 16, 32, 64, 128], base_edge_list=[16, 32, 64, 128, 256],
+                  scale_ranges=((1, 64), (32, 128), (64, 256), (128, 512), (256, 2048)),
+                  sigma=0.4, with_deform=False)
+
+
+def img_metas(num_imgs: int = 1, size: int = IMG_SIZE) -> List[dict]:
+    return [dict(img_shape=(size, size), pad_shape=(size, size), batch_input_shape=(size, size),
+                 scale_factor=(1., 1.)) for _ in range(num_imgs)]
+
+
+def feats(strides: Sequence[int], num_imgs: int = 1, size: int = IMG_SIZE,
+          seed: int = 0) -> List[Tensor]:
+    """Random feature maps of a ``size`` x ``size`` image, one per stride."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.rand(num_imgs, IN_CHANNELS, size // s, size // s, generator=gen)
+            for s in strides]
+
+
+def instances(boxes: Sequence[Sequence[float]], labels: Sequence[int]) -> InstanceData:
+    return InstanceData(bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+                        labels=torch.tensor(labels, dtype=torch.long))
+
+
+def empty_instances() -> InstanceData:
+    return instances([], [])
+
+
+def strides_of(head: nn.Module) -> List[int]:
+    return [s[0] for s in head.prior_generator.strides]
+
+
+def losses_of(head: nn.Module, gts: List[InstanceData], seed: int = 0) -> Dict[str, Tensor]:
+    cls_scores, bbox_preds = head(feats(strides_of(head), len(gts), seed=seed))
+    return head.loss_by_feat(cls_scores, bbox_preds, gts, img_metas(len(gts)))
+
+
+def total(losses: Dict[str, Tensor]) -> Tensor:
+    return sum(v for k, v in losses.items() if 'loss' in k)
+
+
+def assert_finite(losses: Dict[str, Tensor]) -> None:
+    for key, value in losses.items():
+        assert torch.isfinite(value).all(), f'{key} = {value}'
+
+
+def assert_every_parameter_learns(head: nn.Module, loss: Tensor) -> None:
+    """Backward reaches every trainable parameter with a non-zero gradient."""
+    head.zero_grad()
+    loss.backward()
+    for name, param in head.named_parameters():
+        if param.requires_grad:
+            assert param.grad is not None, f'no gradient reaches {name}'
+            assert param.grad.abs().sum() > 0, f'zero gradient on {name}'
+
+
+@contextlib.contextmanager
+def recording(loss_module: nn.Module):
+    """Records the arguments of every call of ``loss_module`` in the yielded list."""
+    calls = []
+    forward = loss_module.forward
+
+    def record(*args):
+        calls.append([a.detach().clone() for a in args])
+        return forward(*args)
+
+    loss_module.forward = record
+    try:
+        yield calls
+    finally:
+        del loss_module.forward
+
+
+def giou(a: Sequence[float], b: Sequence[float]) -> float:
+    """GIoU of two boxes (x1, y1, x2, y2), by the definition."""
+    def area(x1, y1, x2, y2):
+        return max(x2 - x1, 0.) * max(y2 - y1, 0.)
+
+    inter = area(max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    union = area(*a) + area(*b) - inter
+    hull = area(min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+    return inter / union - (hull - union) / hull
+
+
+def learns(head: nn.Module, gts: List[InstanceData], steps: int = 30,
+           lr: float = 0.01) -> List[float]:
+    """aLRP or AP classification loss before and after ``steps`` Adam steps on fixed inputs."""
+    torch.manual_seed(0)
+    x = feats(strides_of(head), len(gts))
+    metas = img_metas(len(gts))
+    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    values = []
+    for _ in range(steps + 1):
+        losses = head.loss_by_feat(*head(x), gts, metas)
+        values.append(losses['loss_cls'].item())
+        optimizer.zero_grad()
+        total(losses).backward()
+        optimizer.step()
+    return values

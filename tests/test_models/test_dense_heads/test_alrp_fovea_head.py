@@ -1,0 +1,151 @@
+"""aLRPFoveaHead: targets, aLRP Loss, gradients, prediction and learning."""
+import math
+
+import pytest
+import torch
+from mmengine.config import ConfigDict
+
+from mmdet.structures import DetDataSample
+from mmdet_alrp.models.dense_heads import aLRPFoveaHead
+
+from .head_utils import (FOVEA_ARGS, IMG_SIZE, IN_CHANNELS, TEST_CFG,
+                         assert_every_parameter_learns, assert_finite, empty_instances, feats,
+                         giou, img_metas, instances, learns, losses_of, recording, strides_of,
+                         total)
+
+KEYS = {'loss_cls', 'loss_bbox', 'alrp_cls', 'alrp_loc', 'sb_weight', 'num_pos'}
+GTS = [instances([[20., 30., 70., 90.], [60., 8., 120., 50.]], [0, 2]),
+       instances([[10., 10., 100., 110.]], [1])]
+
+
+def make_head(num_classes=3, **kwargs):
+    torch.manual_seed(0)
+    return aLRPFoveaHead(num_classes=num_classes, in_channels=IN_CHANNELS, feat_channels=8,
+                         stacked_convs=1, test_cfg=ConfigDict(TEST_CFG), init_cfg=None,
+                         **FOVEA_ARGS, **kwargs)
+
+
+def test_losses_and_gradients():
+    head = make_head()
+    losses = losses_of(head, GTS)
+    assert set(losses) == KEYS
+    assert_finite(losses)
+    assert losses['num_pos'] > 0
+    assert 0 < losses['loss_cls'] <= 1
+    torch.testing.assert_close(losses['loss_bbox'], 50 * losses['alrp_loc'])
+    assert_every_parameter_learns(head, total(losses))
+
+
+def test_image_without_ground_truth():
+    head = make_head()
+    losses = losses_of(head, [empty_instances()])
+    assert_finite(losses)
+    assert losses['num_pos'] == 0 and losses['loss_cls'] == 0 and losses['loss_bbox'] == 0
+    total(losses).backward()
+    losses = losses_of(head, [empty_instances(), GTS[0]])
+    assert_finite(losses)
+    assert losses['num_pos'] > 0
+
+
+@pytest.mark.parametrize('num_classes', [1, 3, 7])
+def test_num_classes(num_classes):
+    head = make_head(num_classes=num_classes)
+    cls_scores, _ = head(feats(strides_of(head)))
+    assert cls_scores[0].size(1) == num_classes
+    with recording(head.loss_cls) as calls:
+        losses_of(head, [instances([[20., 30., 70., 90.]], [num_classes - 1])])
+    logits, labels, _ = calls[0]
+    assert logits.shape == labels.shape and labels.shape[1] == num_classes
+    assert (labels[:, :-1] != 1).all() and (labels[:, -1] == 1).any()
+    assert (labels >= 0).all()  # FoveaBox has no ignore band
+
+
+def fovea_positives():
+    """The positive points of the box (40, 40, 88, 88) (edge sqrt(area) = 48: levels 0 and 1),
+    by FoveaBox's rule: grid cells c with ceil(x1 + 0.6 hw - 0.5) <= c <= floor(x1 + 1.4 hw - 0.5)
+    in stride units, hw the half width; the point of cell c is (c + 0.5) * stride.
+    Level 0 (stride 8, base 16): box 5..11, hw 3: cells 7..8 -> points 60, 68.
+    Level 1 (stride 16, base 32): box 2.5..5.5, hw 1.5: cells 3..4 -> points 56, 72.
+    Returned in the flattened order (level, y, x): (x, y, base edge)."""
+    return ([(x, y, 16.) for y in (60., 68.) for x in (60., 68.)] +
+            [(x, y, 32.) for y in (56., 72.) for x in (56., 72.)])
+
+
+def test_localisation_error_is_normalised_giou():
+    head = make_head(tau=0.5)
+    gt = [40., 40., 88., 88.]
+    sizes = [(IMG_SIZE // s, IMG_SIZE // s) for s in strides_of(head)]
+    cls_scores = [torch.zeros(1, 3, h, w) for h, w in sizes]
+    gen = torch.Generator().manual_seed(3)
+    for scale in (0., 0.3):
+        deltas = [scale * torch.randn(1, 4, h, w, generator=gen) for h, w in sizes]
+        with recording(head.loss_cls) as calls:
+            head.loss_by_feat(cls_scores, deltas, [instances([gt], [1])], img_metas())
+        _, labels, errors = calls[0]
+        starts = [0] + torch.tensor([h * w for h, w in sizes]).cumsum(0).tolist()
+        pos = torch.nonzero(labels[:, 1] == 1).squeeze(1)
+        assert labels.sum() == len(fovea_positives())
+        expected = []
+        for index, (x, y, base) in zip(pos.tolist(), fovea_positives()):
+            level = 0 if base == 16 else 1
+            stride = strides_of(head)[level]
+            w = sizes[level][1]
+            offset = index - starts[level]
+            assert ((offset % w + 0.5) * stride, (offset // w + 0.5) * stride) == (x, y)
+            d = deltas[level][0, :, offset // w, offset % w].tolist()
+            box = [x - base * math.exp(d[0]), y - base * math.exp(d[1]),
+                   x + base * math.exp(d[2]), y + base * math.exp(d[3])]
+            expected.append((1 - giou(box, gt)) / (2 * 0.5))
+        torch.testing.assert_close(errors, torch.tensor(expected), rtol=1e-5, atol=1e-5)
+    # Zero predictions, by hand: the point (60, 60) of level 0 predicts (44, 44, 76, 76), inside
+    # the box: GIoU = IoU = 32^2 / 48^2 = 4/9, error 5/9. The point (56, 56) of level 1 predicts
+    # (24, 24, 88, 88), which holds the box: GIoU = IoU = 48^2 / 64^2, error 7/16.
+    with recording(head.loss_cls) as calls:
+        head.loss_by_feat(cls_scores, [torch.zeros(1, 4, h, w) for h, w in sizes],
+                          [instances([gt], [1])], img_metas())
+    errors = calls[0][2]
+    assert errors[0].item() == pytest.approx(5 / 9, abs=1e-6)
+    assert errors[4].item() == pytest.approx(7 / 16, abs=1e-6)
+
+
+def test_predict_uses_sigmoid_scores():
+    head = make_head()
+    sizes = [(IMG_SIZE // s, IMG_SIZE // s) for s in strides_of(head)]
+    cls_scores = [torch.full((1, 3, h, w), -10.) for h, w in sizes]
+    cls_scores[1][0, 0, 3, 4] = 2.  # point (72, 56) of stride 16, base edge 32, class 0
+    bbox_preds = [torch.zeros(1, 4, h, w) for h, w in sizes]
+    result = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=img_metas(),
+                                  rescale=False)[0]
+    assert result.labels.tolist() == [0]
+    assert result.scores.item() == pytest.approx(1 / (1 + math.exp(-2)), rel=1e-5)
+    torch.testing.assert_close(result.bboxes, torch.tensor([[40., 24., 104., 88.]]))
+
+    results = head.predict(feats(strides_of(head), 2),
+                           [DetDataSample(metainfo=m) for m in img_metas(2)])
+    for r in results:
+        n = r.bboxes.size(0)
+        assert r.bboxes.shape == (n, 4) and r.scores.shape == (n, ) and r.labels.shape == (n, )
+        assert ((r.labels >= 0) & (r.labels < 3)).all()
+
+
+def test_runs_under_autocast_in_float32():
+    head = make_head()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        cls_scores, bbox_preds = head(feats(strides_of(head)))
+        assert bbox_preds[0].dtype == torch.bfloat16
+        with recording(head.loss_cls) as calls:
+            losses = head.loss_by_feat(cls_scores, bbox_preds, GTS[:1], img_metas())
+    assert_finite(losses)
+    assert calls[0][2].dtype == torch.float32
+    total(losses).backward()
+
+
+def test_rejects_other_losses():
+    with pytest.raises(ValueError, match='aLRPLoss'):
+        make_head(loss_cls=dict(type='APLoss'))
+
+
+def test_learns_on_one_image():
+    head = make_head(num_classes=2)
+    values = learns(head, [instances([[20., 30., 70., 90.], [60., 8., 120., 50.]], [0, 1])])
+    assert values[-1] <= 0.5 * values[0], values

@@ -1,0 +1,131 @@
+"""Time CocoMetric's evaluation against CocoLRPMetric's (COCO AP + oLRP) on generated data.
+
+The data have COCO's size by default: 5000 images of 640 x 480, 80 classes, Poisson(7) ground
+truths per image (1% crowd), 100 detections per image: 1 to 3 noisy copies of every ground truth
+(90% with its class) and random boxes of random classes for the rest. Both metrics evaluate the
+same processed results in the same run; the time of CocoLRPMetric's LRP part alone (matches read
+from the COCO evaluation and oLRP of every class) is measured too.
+
+    python tools/benchmark_lrp.py [--images 5000] [--classes 80] [--seed 0]
+"""
+import argparse
+import contextlib
+import io
+import json
+import os.path as osp
+import tempfile
+import time
+
+import numpy as np
+import torch
+from mmdet.evaluation.metrics import CocoMetric
+from mmengine.logging import MMLogger
+
+from mmdet_alrp.evaluation import CocoLRPMetric
+
+WIDTH, HEIGHT = 640, 480
+
+
+def random_boxes(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, 4) xyxy boxes inside the image."""
+    wh = rng.uniform(8, 300, size=(n, 2))
+    xy = rng.uniform(0, 1, size=(n, 2)) * (np.array([WIDTH, HEIGHT]) - wh)
+    return np.concatenate([xy, xy + wh], axis=1)
+
+
+def generate(rng: np.random.Generator, num_images: int, num_classes: int, gts_per_image: float,
+             dets_per_image: int):
+    """COCO ground-truth dict and mmdet data samples with ``pred_instances``."""
+    images, annotations, samples = [], [], []
+    for img_id in range(1, num_images + 1):
+        images.append(dict(id=img_id, width=WIDTH, height=HEIGHT, file_name=f'{img_id}.jpg'))
+        num_gts = rng.poisson(gts_per_image)
+        gt_boxes = random_boxes(rng, num_gts)
+        gt_labels = rng.integers(0, num_classes, size=num_gts)
+        for box, label in zip(gt_boxes, gt_labels):
+            w, h = box[2:] - box[:2]
+            annotations.append(dict(
+                id=len(annotations) + 1, image_id=img_id, category_id=int(label) + 1,
+                bbox=[float(box[0]), float(box[1]), float(w), float(h)], area=float(w * h),
+                iscrowd=int(rng.random() < 0.01)))
+        copies = np.repeat(np.arange(num_gts), rng.integers(1, 4, size=num_gts))
+        copies = copies[:dets_per_image]
+        size = gt_boxes[copies, 2:] - gt_boxes[copies, :2]
+        centre = (gt_boxes[copies, 2:] + gt_boxes[copies, :2]) / 2 + rng.normal(0, 0.1, size.shape) * size
+        size = size * np.exp(rng.normal(0, 0.15, size.shape))
+        noisy = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+        labels = np.where(rng.random(copies.size) < 0.9, gt_labels[copies],
+                          rng.integers(0, num_classes, size=copies.size))
+        num_random = dets_per_image - copies.size
+        boxes = np.concatenate([noisy, random_boxes(rng, num_random)])
+        labels = np.concatenate([labels, rng.integers(0, num_classes, size=num_random)])
+        scores = np.concatenate([rng.beta(5, 2, copies.size), rng.beta(2, 5, num_random)])
+        samples.append(dict(
+            img_id=img_id, ori_shape=(HEIGHT, WIDTH),
+            pred_instances=dict(bboxes=torch.from_numpy(boxes).float(),
+                                scores=torch.from_numpy(scores).float(),
+                                labels=torch.from_numpy(labels))))
+    categories = [dict(id=k + 1, name=f'class{k}') for k in range(num_classes)]
+    return dict(images=images, annotations=annotations, categories=categories), samples
+
+
+def timed_evaluation(metric, samples, classes):
+    """Seconds of ``metric.evaluate`` (COCO's prints silenced) and its results."""
+    metric.dataset_meta = dict(classes=classes)
+    metric.process({}, samples)
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        results = metric.evaluate(size=len(samples))
+    return time.perf_counter() - start, results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--images', type=int, default=5000)
+    parser.add_argument('--classes', type=int, default=80)
+    parser.add_argument('--gts-per-image', type=float, default=7.0)
+    parser.add_argument('--dets-per-image', type=int, default=100)
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args()
+    MMLogger.get_instance('benchmark_lrp', log_level='WARNING')
+
+    gt, samples = generate(np.random.default_rng(args.seed), args.images, args.classes,
+                           args.gts_per_image, args.dets_per_image)
+    classes = tuple(c['name'] for c in gt['categories'])
+    with tempfile.TemporaryDirectory() as tmp:
+        ann_file = osp.join(tmp, 'gt.json')
+        with open(ann_file, 'w') as f:
+            json.dump(gt, f)
+        coco_seconds, coco_results = timed_evaluation(
+            CocoMetric(ann_file=ann_file, outfile_prefix=osp.join(tmp, 'coco')), samples, classes)
+
+        lrp_metric = CocoLRPMetric(ann_file=ann_file, outfile_prefix=osp.join(tmp, 'lrp'))
+        lrp_part = []
+        class_olrp = lrp_metric._class_olrp
+
+        def timed_class_olrp(evaluation):
+            start = time.perf_counter()
+            out = class_olrp(evaluation)
+            lrp_part.append(time.perf_counter() - start)
+            return out
+
+        lrp_metric._class_olrp = timed_class_olrp
+        lrp_seconds, lrp_results = timed_evaluation(lrp_metric, samples, classes)
+
+    assert all(lrp_results[k] == v for k, v in coco_results.items()), 'COCO AP differs'
+    num_dets = sum(len(s['pred_instances']['scores']) for s in samples)
+    print(f"data: {args.images} images, {args.classes} classes, {len(gt['annotations'])} ground "
+          f'truths, {num_dets} detections (seed {args.seed})')
+    print(f"bbox_mAP {coco_results['coco/bbox_mAP']:.3f}, bbox_moLRP "
+          f"{lrp_results['coco/bbox_moLRP']:.3f} (loc {lrp_results['coco/bbox_moLRP_loc']:.3f}, "
+          f"FP {lrp_results['coco/bbox_moLRP_FP']:.3f}, FN {lrp_results['coco/bbox_moLRP_FN']:.3f})")
+    rows = [('CocoMetric.evaluate', coco_seconds, 1.0),
+            ('CocoLRPMetric.evaluate', lrp_seconds, lrp_seconds / coco_seconds),
+            ('  of which oLRP of all classes', lrp_part[0], lrp_part[0] / coco_seconds)]
+    print(f"{'':32s}{'seconds':>10s}{'x CocoMetric':>14s}")
+    for name, seconds, ratio in rows:
+        print(f'{name:32s}{seconds:10.2f}{ratio:14.3f}')
+
+
+if __name__ == '__main__':
+    main()
