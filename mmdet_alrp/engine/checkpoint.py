@@ -37,6 +37,8 @@ MMENGINE_CHECKPOINT_GLOBALS = [
     np.core.multiarray.scalar,
     np.ndarray,
     np.dtype,
+    type(np.dtype(np.float64)),  # the dtypes of the arrays of Python floats and ints
+    type(np.dtype(np.int_)),
     (history_buffer_getattr, 'builtins.getattr'),
 ]
 

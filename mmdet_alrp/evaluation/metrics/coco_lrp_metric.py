@@ -116,12 +116,12 @@ class CocoLRPMetric(CocoMetric):
     def _lrp_results(self, per_class: List[ClassOLRP]) -> Dict[str, float]:
         """The moLRP means and, with ``classwise``, every class's oLRP (and a logged table)."""
         logger = MMLogger.get_current_instance()
-        with_gt = [r for r in per_class if r.num_gts > 0]
+        # every field of a class without ground truth is NaN, so _mean leaves the class out
         means = dict(
-            moLRP=_mean([r.olrp for r in with_gt]),
-            moLRP_loc=_mean([r.loc for r in with_gt]),
-            moLRP_FP=_mean([r.fp for r in with_gt]),
-            moLRP_FN=_mean([r.fn for r in with_gt]))
+            moLRP=_mean([r.olrp for r in per_class]),
+            moLRP_loc=_mean([r.loc for r in per_class]),
+            moLRP_FP=_mean([r.fp for r in per_class]),
+            moLRP_FN=_mean([r.fn for r in per_class]))
         results = {f'bbox_{name}': round(value, 3) for name, value in means.items()}
         if self.classwise:
             rows = [['category', 'oLRP', 'oLRP_loc', 'oLRP_FP', 'oLRP_FN', 'threshold', 'num_gts']]

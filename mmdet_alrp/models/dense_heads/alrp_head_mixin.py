@@ -1,14 +1,13 @@
 """The loss of the aLRP dense heads: aLRP Loss over every prior of the batch, self-balanced."""
 from typing import Dict, List
 
-import torch
 from torch import Tensor
 
 from mmdet.registry import MODELS
-from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import ConfigType, InstanceList, OptInstanceList
 
 from ..losses import aLRPLoss
+from ..utils import alrp_head_loss, giou_loc_error
 
 
 class aLRPHeadMixin:
@@ -17,8 +16,9 @@ class aLRPHeadMixin:
 
     One aLRP Loss is computed over the logits of every image, level, prior and class of the batch.
     The localisation error of a positive is ``(1 - GIoU(predicted box, target box)) /
-    (2 * (1 - tau))`` on the boxes decoded in float32. The total loss is
-    ``loss_cls + loss_bbox`` with ``loss_bbox = SB * L_loc`` (:class:`SelfBalance`).
+    (2 * (1 - tau))`` on the boxes decoded in float32 (:func:`giou_loc_error`). The total loss is
+    ``loss_cls + loss_bbox`` with ``loss_bbox = SB * L_loc`` (:class:`SelfBalance`), both scaled
+    by ``loss_cls``'s ``loss_weight`` (:func:`alrp_head_loss`).
 
     Args:
         loss_cls (dict): config of an :class:`aLRPLoss`. Defaults to ``dict(type='aLRPLoss')``.
@@ -65,21 +65,11 @@ class aLRPHeadMixin:
         Returns:
             dict[str, Tensor]: ``loss_cls`` and ``loss_bbox`` (= SB * L_loc), the unweighted
             ``alrp_cls`` and ``alrp_loc``, ``sb_weight`` and ``num_pos``, the number of positive
-            priors of the batch (float).
+            priors of the batch (float), see :func:`alrp_head_loss`.
         """
         targets = self.ranking_targets(cls_scores, bbox_preds, batch_gt_instances,
                                        batch_img_metas, batch_gt_instances_ignore)
-        loc_errors = self.localisation_errors(targets.pos_decoded_preds,
-                                              targets.pos_decoded_targets)
-        loss_cls, loss_loc = self.loss_cls(targets.logits, targets.labels, loc_errors)
-        losses = self.self_balance.weigh(loss_cls, loss_loc)
-        losses['num_pos'] = targets.num_pos_tensor()
-        return losses
-
-    def localisation_errors(self, pred_boxes: Tensor, target_boxes: Tensor) -> Tensor:
-        """``(1 - GIoU) / (2 * (1 - tau))`` of aligned boxes, shape (P, 4) each; float32,
-        shape (P, )."""
-        with torch.autocast(device_type=pred_boxes.device.type, enabled=False):
-            giou = bbox_overlaps(pred_boxes.float(), target_boxes.float(), mode='giou',
-                                 is_aligned=True)
-        return (1 - giou) / (2 * (1 - self.tau))
+        loc_errors = giou_loc_error(targets.pos_decoded_preds, targets.pos_decoded_targets,
+                                    self.tau)
+        return alrp_head_loss(self.loss_cls, self.self_balance, targets.logits, targets.labels,
+                              loc_errors)

@@ -7,7 +7,7 @@ from mmdet.models.dense_heads import RPNHead
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, InstanceList, OptInstanceList
 
-from ..utils import alrp_head_loss
+from ..utils import alrp_head_loss, giou_loc_error
 from .alrp_head_mixin import aLRPHeadMixin
 from .ranking_retina_head import RankingRetinaHead
 from .ranking_utils import use_sigmoid_logits
@@ -77,8 +77,8 @@ class aLRPRPNHead(aLRPHeadMixin, RPNHead):
         """
         targets = self.ranking_targets(cls_scores, bbox_preds, batch_gt_instances,
                                        batch_img_metas, batch_gt_instances_ignore)
-        loc_errors = self.localisation_errors(targets.pos_decoded_preds,
-                                              targets.pos_decoded_targets)
+        loc_errors = giou_loc_error(targets.pos_decoded_preds, targets.pos_decoded_targets,
+                                    self.tau)
         terms = alrp_head_loss(self.loss_cls, self.self_balance, targets.logits,
                                targets.labels, loc_errors)
         return dict(loss_rpn_cls=terms.pop('loss_cls'), loss_rpn_bbox=terms.pop('loss_bbox'),

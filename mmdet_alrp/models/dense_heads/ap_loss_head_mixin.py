@@ -57,4 +57,5 @@ class APLossHeadMixin:
         loss_cls = self.loss_cls(targets.logits, targets.labels)
         loss_bbox = self.loss_bbox(targets.pos_bbox_preds, targets.pos_bbox_targets,
                                    avg_factor=targets.num_pos)
-        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, num_pos=targets.num_pos_tensor())
+        num_pos = loss_cls.new_tensor(float(targets.num_pos))
+        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, num_pos=num_pos)

@@ -34,10 +34,6 @@ class RankingTargets:
     def num_pos(self) -> int:
         return self.pos_bbox_preds.size(0)
 
-    def num_pos_tensor(self) -> Tensor:
-        """P as a float32 scalar tensor on the logits' device, for the log."""
-        return torch.tensor(float(self.num_pos), device=self.logits.device)
-
 
 def ranking_labels(labels: Tensor, pos: Tensor, num_classes: int,
                    ignored: Optional[Tensor] = None) -> Tensor:

@@ -58,11 +58,13 @@ class ScoreIntervals:
         self.k_lo = torch.searchsorted(self.bounds, self.lo, right=True)
         self.k_hi = torch.searchsorted(self.bounds, self.hi, right=True)
 
-    def locate(self, x: Tensor, member: Optional[Tensor] = None) -> Tensor:
-        """Interval index (int32) of every score of ``x``; non-members go to the dummy bin."""
-        idx = torch.searchsorted(self.bounds, x, right=True, out_int32=True)
-        if member is not None:
-            idx.masked_fill_(~member, self.dummy)
+    def locate(self, x: Tensor, excluded: Optional[Tensor] = None,
+               out: Optional[Tensor] = None) -> Tensor:
+        """Interval index (int32) of every score of ``x``; ``excluded`` ones go to the dummy
+        bin. Written into ``out`` if given."""
+        idx = torch.searchsorted(self.bounds, x, right=True, out_int32=True, out=out)
+        if excluded is not None:
+            idx.masked_fill_(excluded, self.dummy)
         return idx
 
     def histogram(self, idx: Tensor, x: Tensor, weights: Optional[Tensor] = None) -> Tensor:
@@ -121,12 +123,12 @@ class RankingBatch:
 
     Attributes:
         scores (Tensor): shape (M, ), float32 (float64 for float64 input), differentiable.
-        negative (Tensor): shape (M, ), bool.
+        not_negative (Tensor): shape (M, ), bool, True on positives and ignored logits.
         pos_index (Tensor): shape (P, ), int64, positions of the positives in index order.
         loc_errors (Tensor, optional): shape (P, ), the positives' localisation errors.
     """
     scores: Tensor
-    negative: Tensor
+    not_negative: Tensor
     pos_index: Tensor
     loc_errors: Optional[Tensor]
 
@@ -180,9 +182,9 @@ def prepare_batch(logits: Tensor, targets: Tensor,
     scores = logits.reshape(-1).to(work)
     labels = targets.reshape(-1)
     if labels.dtype == torch.bool:
-        positive, negative = labels, ~labels
+        positive = not_negative = labels
     else:
-        positive, negative = labels == 1, labels == 0
+        positive, not_negative = labels == 1, labels != 0
     # min and max propagate NaN and show Inf: one reduction pass per tensor, no temporaries.
     checks = {'count': positive.sum()}
     if scores.numel():
@@ -221,7 +223,7 @@ def prepare_batch(logits: Tensor, targets: Tensor,
         pos_index = torch.nonzero_static(positive, size=num_pos).squeeze(1)
     else:  # pragma: no cover - older torch
         pos_index = torch.nonzero(positive).squeeze(1)
-    return RankingBatch(scores, negative, pos_index, errors)
+    return RankingBatch(scores, not_negative, pos_index, errors)
 
 
 class NegativeRelations:
@@ -238,8 +240,7 @@ class NegativeRelations:
         self.index = torch.empty(scores.numel(), dtype=torch.int32, device=scores.device)
         hist = scores.new_zeros((2, intervals.num_bins), dtype=torch.float64)
         for sl, x in self._chunks():
-            idx = intervals.locate(x, batch.negative[sl])
-            self.index[sl] = idx
+            idx = intervals.locate(x, batch.not_negative[sl], out=self.index[sl])
             hist += intervals.histogram(idx, x)
         #: FP(i) = sum over negatives j of H(s_j - s_i), shape (P, ), float64.
         self.false_positives = intervals.relation_sums(hist)

@@ -16,7 +16,8 @@ def giou_loc_error(pred_boxes: Tensor, target_boxes: Tensor, tau: float) -> Tens
         tau (float): positive IoU threshold, in [0, 1).
 
     Returns:
-        Tensor: shape (N, ), float32, differentiable in both box sets.
+        Tensor: shape (N, ), float32, differentiable in both box sets (also for N = 0, so that
+        a batch without positives still reaches the regression layers, as DDP requires).
     """
     if not 0 <= tau < 1:
         raise ValueError(f'tau must lie in [0, 1), got {tau}')
@@ -26,5 +27,7 @@ def giou_loc_error(pred_boxes: Tensor, target_boxes: Tensor, tau: float) -> Tens
     if pred_boxes.size(0) != target_boxes.size(0):
         raise ValueError(f'pred_boxes has {pred_boxes.size(0)} boxes but target_boxes has '
                          f'{target_boxes.size(0)}')
+    if pred_boxes.size(0) == 0:  # bbox_overlaps would return a tensor outside the graph
+        return pred_boxes.float().sum(-1) * 0
     giou = bbox_overlaps(pred_boxes.float(), target_boxes.float(), mode='giou', is_aligned=True)
     return (1 - giou) / (2 * (1 - tau))

@@ -13,6 +13,7 @@ Class c: excluded. moLRP = 0.71, moLRP_loc = 0.21, moLRP_FP = 0, moLRP_FN = 0.5.
 COCO AP at IoU 0.5: 1 for a, 0 for b, none for c -> mAP_50 = 0.5.
 """
 import json
+import logging
 import math
 
 import pytest
@@ -132,6 +133,23 @@ def test_thresholds_default_to_the_log_directory(tmp_path):
     run(metric, data_samples())
     saved = json.loads((log_file.parent / 'olrp_thresholds.json').read_text())
     assert saved['classes'][0]['threshold'] == pytest.approx(0.8, abs=1e-6)
+
+
+def test_without_any_place_for_the_thresholds_a_warning_says_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    logger = MMLogger.get_instance('test_coco_lrp_metric_no_file')   # current, no log file
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        results = run(CocoLRPMetric(ann_file=write_ann_file(tmp_path / 'gt.json')),
+                      data_samples())
+    finally:
+        logger.removeHandler(handler)
+    assert results['coco/bbox_moLRP'] == 0.71
+    assert any('oLRP thresholds not written' in r.getMessage() for r in records)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['gt.json']
 
 
 @pytest.mark.parametrize('kwargs, message', [

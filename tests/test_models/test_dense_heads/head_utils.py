@@ -1,5 +1,6 @@
 """Generated inputs and independent checks shared by the dense head tests."""
 import contextlib
+import importlib
 from typing import Dict, List, Sequence
 
 import torch
@@ -74,20 +75,22 @@ def assert_every_parameter_learns(head: nn.Module, loss: Tensor) -> None:
 
 
 @contextlib.contextmanager
-def recording(loss_module: nn.Module):
-    """Records the arguments of every call of ``loss_module`` in the yielded list."""
+def recording_alrp_loss():
+    """Records the arguments ``(logits, targets, loc_errors)`` of every :func:`alrp_loss` call of
+    the aLRP heads in the yielded list."""
+    module = importlib.import_module('mmdet_alrp.models.utils.alrp_head_loss')
+    original = module.alrp_loss
     calls = []
-    forward = loss_module.forward
 
-    def record(*args):
-        calls.append([a.detach().clone() for a in args])
-        return forward(*args)
+    def record(logits, targets, loc_errors, *args):
+        calls.append([t.detach().clone() for t in (logits, targets, loc_errors)])
+        return original(logits, targets, loc_errors, *args)
 
-    loss_module.forward = record
+    module.alrp_loss = record
     try:
         yield calls
     finally:
-        del loss_module.forward
+        module.alrp_loss = original
 
 
 def giou(a: Sequence[float], b: Sequence[float]) -> float:

@@ -218,3 +218,10 @@ def test_cuda_matches_cpu():
     gpu = run(scores.cuda(), targets.cuda(), errors.cuda())
     for a, b in zip(cpu, gpu):
         torch.testing.assert_close(b.cpu(), a, rtol=1e-5, atol=1e-8)
+
+
+def test_empty_batch():
+    logits = torch.zeros(0, 80, requires_grad=True)
+    loss_cls, loss_loc = alrp_loss(logits, torch.zeros(0, 80, dtype=torch.long), torch.zeros(0))
+    (loss_cls + loss_loc).backward()
+    assert loss_cls.item() == 0 and loss_loc.item() == 0 and logits.grad.shape == (0, 80)
