@@ -135,9 +135,9 @@ def main() -> None:
     print(f"data: {args.images} images, {args.classes} classes, {len(gt['annotations'])} ground "
           f'truths, {num_dets} detections (seed {args.seed}); fastest of {args.repeats} '
           'evaluation(s) of each metric')
-    print(f"bbox_mAP {coco_results['coco/bbox_mAP']:.3f}, bbox_moLRP "
-          f"{lrp_results['coco/bbox_moLRP']:.3f} (loc {lrp_results['coco/bbox_moLRP_loc']:.3f}, "
-          f"FP {lrp_results['coco/bbox_moLRP_FP']:.3f}, FN {lrp_results['coco/bbox_moLRP_FN']:.3f})")
+    lrp = {k.split('_', 1)[1]: v for k, v in lrp_results.items() if 'LRP' in k}
+    print(f"bbox_mAP {coco_results['coco/bbox_mAP']:.3f}, bbox_moLRP {lrp['moLRP']:.3f} (loc "
+          f"{lrp['moLRP_loc']:.3f}, FP {lrp['moLRP_FP']:.3f}, FN {lrp['moLRP_FN']:.3f})")
     coco_clock = min(coco_clocks, key=lambda c: c.cpu)
     rows = [('CocoMetric.evaluate', coco_clock),
             ('CocoLRPMetric.evaluate', min(lrp_clocks, key=lambda c: c.cpu)),

@@ -11,6 +11,7 @@ process after one warm-up iteration each.
 """
 import argparse
 import copy
+import os.path as osp
 import statistics
 import sys
 import time
@@ -21,12 +22,15 @@ from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
+from mmengine.utils import get_installed_path
 
 import mmdet_alrp  # noqa: F401  (registers the aLRP modules)
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 
-BASE_CONFIG = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
+#: mmdet's RetinaNet config, shipped in the mmdet package (``mmdet::retinanet/...`` in configs).
+BASE_CONFIG = osp.join(get_installed_path('mmdet'), '.mim', 'configs', 'retinanet',
+                       'retinanet_r50_fpn_1x_coco.py')
 
 
 def build_models(device: str) -> Dict[str, torch.nn.Module]:
@@ -35,7 +39,8 @@ def build_models(device: str) -> Dict[str, torch.nn.Module]:
     cfg.model.backbone.init_cfg = None
     focal, alrp = cfg.model, copy.deepcopy(cfg.model)
     alrp.bbox_head.pop('loss_bbox')
-    alrp.bbox_head.update(type='aLRPRetinaHead', loss_cls=dict(type='aLRPLoss'))
+    alrp.bbox_head.type = 'aLRPRetinaHead'
+    alrp.bbox_head.loss_cls = dict(type='aLRPLoss')
     return {name: MODELS.build(model_cfg).to(device).train()
             for name, model_cfg in (('Focal Loss RetinaNet', focal),
                                     ('aLRP Loss RetinaNet', alrp))}

@@ -5,13 +5,11 @@
 # inherited from the base is not used). As in the paper, a higher learning rate than AP Loss.
 _base_ = './_base_/retinanet_r18-c16_shapes.py'
 
-base_lr = 0.02
-
 model = dict(
     bbox_head=dict(
         type='aLRPRetinaHead',
         loss_cls=dict(_delete_=True, type='aLRPLoss'),
         self_balance=dict(type='SelfBalance', init_weight=50.)))
 
-optim_wrapper = dict(optimizer=dict(lr=base_lr))
+optim_wrapper = dict(optimizer=dict(lr=0.02))
 custom_hooks = [dict(type='SelfBalanceHook')]

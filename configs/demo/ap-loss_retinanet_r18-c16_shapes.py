@@ -3,12 +3,10 @@
 # aLRP Loss.
 _base_ = './_base_/retinanet_r18-c16_shapes.py'
 
-base_lr = 0.01
-
 model = dict(
     bbox_head=dict(
         type='APLossRetinaHead',
         loss_cls=dict(_delete_=True, type='APLoss'),
         loss_bbox=dict(_delete_=True, type='SmoothL1Loss', beta=0.11, loss_weight=1.0)))
 
-optim_wrapper = dict(optimizer=dict(lr=base_lr))
+optim_wrapper = dict(optimizer=dict(lr=0.01))

@@ -73,13 +73,6 @@ def test_resume_continues_from_saved_iteration(setup):
     assert 'optimizer' in ckpt and ckpt['optimizer']['state']
     assert scalar_iters(resumed) == [1, 2, 3, 4]  # the first run's two, then two more
 
-    # and resuming from an explicit checkpoint path
-    explicit = str(tmp / 'explicit')
-    out = run([sys.executable, osp.join(TOOLS, 'train.py'), config, '--work-dir', explicit,
-               '--resume', osp.join(work_dir, 'iter_2.pth'),
-               '--cfg-options', 'train_cfg.max_iters=3', 'default_hooks.checkpoint.interval=3'])
-    assert 'resumed epoch: 0, iter: 2' in out
-    assert torch.load(osp.join(explicit, 'iter_3.pth'), weights_only=True)['meta']['iter'] == 3
 
 
 def test_test_tool_evaluates_checkpoint(setup):

@@ -23,8 +23,10 @@ test_pipeline = [
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 
-# 4 GPUs x 8 images: 32 images per iteration (--auto-scale-lr scales lr from this)
-train_dataloader = dict(batch_size=8, num_workers=4, dataset=dict(pipeline=train_pipeline))
+# 4 GPUs x 8 images: 32 images per iteration (--auto-scale-lr scales lr from this). Every
+# training image is square, so batches are not grouped by aspect ratio.
+train_dataloader = dict(
+    batch_size=8, num_workers=4, batch_sampler=None, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 auto_scale_lr = dict(enable=False, base_batch_size=32)

@@ -27,8 +27,10 @@ class CocoLRPMetric(CocoMetric):
     IoU 0.5 (area range 'all', 100 detections per image and class; crowd ground truth and the
     detections matched to it ignored), is
     ``(sum_TP (1 - IoU) / 0.5 + N_FP + N_FN) / (N_TP + N_FP + N_FN)``; oLRP is its minimum over
-    the thresholds s. The matching is the one of CocoMetric's own evaluation (its IoU thresholds
-    must include 0.5), so LRP costs one pass over the sorted detections of each class.
+    the thresholds s: the scores of the detections that count, the highest one among equal
+    minima. The matching is the one of CocoMetric's own evaluation (its ``iou_thrs`` must include
+    0.5 and ``max(proposal_nums)`` be >= 100), so LRP costs one pass over the sorted detections
+    of each class.
 
     Added to CocoMetric's results (``coco/`` prefix by default):
 
@@ -47,7 +49,8 @@ class CocoLRPMetric(CocoMetric):
     as null), whose path is logged: ``thresholds_file`` if given, else
     ``<outfile_prefix>.olrp_thresholds.json`` if ``outfile_prefix`` is given, else
     ``olrp_thresholds.json`` in the runner's log directory (``<work_dir>/<timestamp>/``, the
-    folder of the current MMLogger's log file). Without any of them nothing is written.
+    folder of the current MMLogger's log file). Without any of them nothing is written. Every
+    evaluation (every validation during training) rewrites the file.
 
     Args:
         thresholds_file (str, optional): path of the thresholds json. Defaults to None.

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+from pycocotools.cocoeval import COCOeval
 
 from mmdet_alrp.evaluation import coco_class_matches, optimal_lrp
 
@@ -65,19 +66,20 @@ def test_crowd_ground_truth_is_neither_false_negative_nor_false_positive():
 
 
 def test_category_with_only_crowd_ground_truth_has_none():
-    images = [dict(gts=[((0.0, 0.0, 10.0, 10.0), 1, True)], dets=[((30.0, 0.0, 10.0, 10.0), 1, 0.9)])]
+    images = [dict(gts=[((0.0, 0.0, 10.0, 10.0), 1, True)],
+                   dets=[((30.0, 0.0, 10.0, 10.0), 1, 0.9)])]
     (m, ) = coco_class_matches(evaluate(*build_coco(images, 1)))
     assert m.num_gts == 0 and m.is_tp.tolist() == [False]
     assert math.isnan(optimal_lrp(m.scores, m.is_tp, m.ious, m.num_gts).olrp)
 
 
 def test_bad_evaluations_are_rejected():
-    images = [dict(gts=[((0.0, 0.0, 10.0, 10.0), 1, False)], dets=[((0.0, 0.0, 10.0, 10.0), 1, 0.9)])]
+    images = [dict(gts=[((0.0, 0.0, 10.0, 10.0), 1, False)],
+                   dets=[((0.0, 0.0, 10.0, 10.0), 1, 0.9)])]
     gt, dt = build_coco(images, 1)
     with pytest.raises(ValueError, match='not among the evaluated iouThrs'):
         coco_class_matches(evaluate(gt, dt, iou_thrs=[0.75]))
     with pytest.raises(ValueError, match='exceeds the evaluated maxDets'):
         coco_class_matches(evaluate(gt, dt, max_dets=[1, 10]))
-    from pycocotools.cocoeval import COCOeval
     with pytest.raises(ValueError, match='run evaluate'):
         coco_class_matches(COCOeval(gt, dt, 'bbox'))

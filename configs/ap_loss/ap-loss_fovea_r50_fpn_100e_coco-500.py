@@ -1,0 +1,13 @@
+# AP Loss FoveaBox R50-FPN with Smooth L1, 500 scale (the aLRP Loss paper's baseline); 4 GPUs
+# x 8 images, 100 epochs, lr 0.002, steps at 75 and 95.
+# Paper: 36.5 AP, 69.8 oLRP (minival).
+_base_ = [
+    '../_base_/models/fovea_r50_fpn.py',
+    '../_base_/datasets/coco_detection_ssd-aug-500.py',
+    '../_base_/schedules/schedule_100e_step-75-95.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(bbox_head=dict(type='APLossFoveaHead', loss_cls=dict(_delete_=True, type='APLoss')))
+
+optim_wrapper = dict(optimizer=dict(lr=0.002))

@@ -1,0 +1,154 @@
+"""Pictures and a table of training runs: MMEngine's logged scalars as curves, detections beside
+the ground truth, final metrics side by side.
+
+Figures are drawn on :class:`matplotlib.figure.Figure` objects and saved with the Agg canvas, so
+no display and no pyplot state are involved.
+"""
+import glob
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+#: Panels of :func:`plot_training_curves`: (title, x-axis, [(scalar key, line style, label)]).
+CURVE_PANELS = (
+    ('training loss (sum of the loss terms)', 'iteration', [('loss', '-', '')]),
+    ('aLRP Loss parts', 'iteration',
+     [('alrp_cls', '-', 'classification'), ('alrp_loc', '--', 'localisation')]),
+    ('self-balance weight SB', 'iteration', [('sb_weight', '-', '')]),
+    ('COCO AP on the val set', 'epoch',
+     [('coco/bbox_mAP', '-o', 'AP'), ('coco/bbox_mAP_50', '--s', 'AP50')]),
+)
+
+
+def read_scalars(run_dir: str) -> Tuple[List[dict], List[dict]]:
+    """The training and validation records of the latest run logged in ``run_dir``.
+
+    MMEngine's ``LocalVisBackend`` writes one json dict a line to
+    ``run_dir/<timestamp>/vis_data/scalars.json``: training records carry ``loss``, validation
+    records the metrics (``coco/...``); ``step`` is the iteration, or the epoch for validation
+    under an epoch-based loop.
+
+    Returns:
+        tuple[list[dict], list[dict]]: training records, validation records, in logged order.
+    """
+    files = sorted(glob.glob(osp.join(run_dir, '*', 'vis_data', 'scalars.json')))
+    if not files:
+        raise FileNotFoundError(f'no */vis_data/scalars.json under {run_dir}')
+    with open(files[-1]) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    train = [r for r in records if 'loss' in r]
+    val = [r for r in records if any(key.startswith('coco/') for key in r)]
+    return train, val
+
+
+def plot_training_curves(runs: Dict[str, str], out_file: str) -> str:
+    """Training curves of one or more runs, overlaid, one colour a run (see
+    :data:`CURVE_PANELS`): the total loss, aLRP Loss's classification and localisation parts,
+    the SB weight and AP / AP50 of every evaluation. A panel no run has data for says so.
+
+    Args:
+        runs (dict[str, str]): run name -> its work directory.
+        out_file (str): path of the PNG.
+
+    Returns:
+        str: ``out_file``.
+    """
+    logs = {name: read_scalars(run_dir) for name, run_dir in runs.items()}
+    fig = Figure(figsize=(12, 8), layout='constrained')
+    for ax, (title, x_key, series) in zip(fig.subplots(2, 2).flat, CURVE_PANELS):
+        drawn = False
+        for colour, (name, (train, val)) in enumerate(logs.items()):
+            records = val if x_key == 'epoch' else train
+            for key, style, label in series:
+                points = [(r['step'], r[key]) for r in records if key in r]
+                if points:
+                    xs, ys = zip(*points)
+                    ax.plot(xs, ys, style, color=f'C{colour}', markersize=4,
+                            label=' '.join(filter(None, (name, label))))
+                    drawn = True
+        ax.set_title(title)
+        ax.set_xlabel(x_key)
+        ax.grid(alpha=0.3)
+        if drawn:
+            ax.legend(fontsize='small')
+        else:
+            ax.text(0.5, 0.5, 'not logged by these runs', ha='center', va='center',
+                    transform=ax.transAxes, color='grey')
+    return _save(fig, out_file)
+
+
+def plot_predictions(samples: Sequence[dict], class_names: Sequence[str],
+                     palette: Sequence[Sequence[int]], out_file: str,
+                     score_thr: float = 0.3) -> str:
+    """A grid of images: one row per image, its ground truth in the first column, each model's
+    detections scoring at least ``score_thr`` in the next ones.
+
+    Args:
+        samples (list[dict]): per image, ``image`` (H, W, 3) uint8 RGB, ``gt_bboxes`` (N, 4)
+            x1y1x2y2, ``gt_labels`` (N, ) and ``predictions``, a dict of model name ->
+            ``(bboxes (K, 4), scores (K, ), labels (K, ))``. Every image has the same models.
+        class_names (list[str]): name of every label.
+        palette (list[tuple]): RGB colour (0-255) of every label.
+        out_file (str): path of the PNG.
+        score_thr (float): lowest score drawn. Defaults to 0.3.
+
+    Returns:
+        str: ``out_file``.
+    """
+    models = list(samples[0]['predictions'])
+    columns = ['ground truth'] + [f'{name} (score >= {score_thr:g})' for name in models]
+    fig = Figure(figsize=(3.2 * len(columns), 3.2 * len(samples)), layout='constrained')
+    axes = fig.subplots(len(samples), len(columns), squeeze=False)
+    for row, sample in zip(axes, samples):
+        boxes = [(sample['gt_bboxes'], None, sample['gt_labels'])]
+        for name in models:
+            bboxes, scores, labels = (np.asarray(v) for v in sample['predictions'][name])
+            keep = scores >= score_thr
+            boxes.append((bboxes[keep], scores[keep], labels[keep]))
+        for ax, title, (bboxes, scores, labels) in zip(row, columns, boxes):
+            ax.imshow(sample['image'])
+            ax.set_title(title, fontsize='small')
+            ax.set_axis_off()
+            for index, (box, label) in enumerate(zip(np.asarray(bboxes), np.asarray(labels))):
+                colour = np.asarray(palette[int(label)]) / 255
+                x1, y1, x2, y2 = box
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color=colour,
+                                       linewidth=1.5))
+                text = class_names[int(label)]
+                if scores is not None:
+                    text += f' {scores[index]:.2f}'
+                ax.text(x1, y1, text, fontsize=6, color='white', va='bottom',
+                        bbox=dict(facecolor=colour, alpha=0.7, pad=0.5, linewidth=0))
+    return _save(fig, out_file)
+
+
+def format_table(rows: Dict[str, Dict[str, float]], columns: Sequence[str]) -> str:
+    """A plain-text table: one row per run, the given columns (a missing value shows as
+    ``-``, floats with 3 decimals)."""
+    header = ['model'] + list(columns)
+    body = [[name] + [_cell(values.get(column)) for column in columns]
+            for name, values in rows.items()]
+    widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
+
+    def line(cells: List[str]) -> str:
+        return '| ' + ' | '.join(c.ljust(w) for c, w in zip(cells, widths)) + ' |'
+
+    rule = '+-' + '-+-'.join('-' * w for w in widths) + '-+'
+    return '\n'.join([rule, line(header), rule] + [line(cells) for cells in body] + [rule])
+
+
+def _cell(value) -> str:
+    if value is None:
+        return '-'
+    return f'{value:.3f}' if isinstance(value, float) else str(value)
+
+
+def _save(fig: Figure, out_file: str) -> str:
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    fig.savefig(out_file, dpi=100)
+    return out_file

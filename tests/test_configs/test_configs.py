@@ -1,0 +1,419 @@
+"""Every config under configs/ loads, builds, trains one step, predicts and runs its pipelines;
+every row of the paper's COCO tables has its config, with the paper's recipe.
+
+Configs are discovered by glob (configs/_base_/ excluded), so a config added later is tested
+with no edit here. Models are built without pretrained weights and run on CPU on 2 generated
+128 x 128 images.
+"""
+import copy
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+import pytest
+import torch
+from mmcv.transforms import Compose
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+
+import mmdet_alrp  # noqa: F401  (registers our modules, as the configs' custom_imports do)
+from mmdet.registry import MODELS
+from mmdet.structures.bbox import HorizontalBoxes
+from mmdet.testing import demo_mm_inputs
+
+from mmdet_alrp.models.losses import SelfBalance
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = ROOT / 'configs'
+CONFIGS = sorted(path.relative_to(CONFIG_DIR).as_posix() for path in CONFIG_DIR.rglob('*.py')
+                 if '_base_' not in path.relative_to(CONFIG_DIR).parts)
+
+NUM_GPUS = 4  # the paper's recipes: 4 GPUs
+IMAGE_SIZE = 128
+
+#: (training image size (w, h), test scale (long side, short side), images per GPU) by scale
+SCALES = {500: ((512, 512), (833, 500), 8), 800: ((800, 800), (1333, 800), 4)}
+
+#: The multi-scale test scales documented in the README for the TTA row.
+TTA_SCALES_800 = [(667, 400), (1000, 600), (1333, 800), (1667, 1000), (2000, 1200)]
+
+RESNET50 = dict(type='ResNet', depth=50, checkpoint='torchvision://resnet50')
+RESNET101 = dict(type='ResNet', depth=101, checkpoint='torchvision://resnet101')
+RESNEXT101 = dict(type='ResNeXt', depth=101, groups=64, base_width=4,
+                  checkpoint='open-mmlab://resnext101_64x4d')
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A row of the paper's COCO tables."""
+    head: str  # the type of the head that makes the boxes (the RoI box head for Faster R-CNN)
+    loss_cls: str
+    loss_bbox: Optional[Tuple[str, float]]  # (type, weight) of the regression loss, if any
+    lr: float
+    milestones: Tuple[int, int]
+    scale: int  # 500 or 800
+    assigner: Optional[str]  # None: FoveaBox's points
+    anchors: Optional[int]  # per location (the RPN's for Faster R-CNN), None for points
+    backbone: dict
+    dcn: bool = False
+
+    @property
+    def alrp(self) -> bool:
+        return self.loss_cls == 'aLRPLoss'
+
+
+RETINA = dict(head='aLRPRetinaHead', loss_cls='aLRPLoss', loss_bbox=None)
+RECIPES = {
+    'ap_loss/ap-loss_retinanet_r50_fpn_100e_coco-500.py': Recipe(
+        head='APLossRetinaHead', loss_cls='APLoss', loss_bbox=('SmoothL1Loss', 1.0), lr=0.002,
+        milestones=(60, 80), scale=500, assigner='MaxIoUAssigner', anchors=6,
+        backbone=RESNET50),
+    'alrp_loss/alrp-loss_retinanet_r50_fpn_100e_coco-500.py': Recipe(
+        **RETINA, lr=0.008, milestones=(60, 80), scale=500, assigner='MaxIoUAssigner',
+        anchors=6, backbone=RESNET50),
+    'alrp_loss/alrp-loss_retinanet-atss_r50_fpn_100e_coco-500.py': Recipe(
+        **RETINA, lr=0.008, milestones=(75, 95), scale=500, assigner='ATSSAssigner', anchors=2,
+        backbone=RESNET50),
+    'alrp_loss/alrp-loss_retinanet-atss_r101_fpn_100e_coco-500.py': Recipe(
+        **RETINA, lr=0.008, milestones=(75, 95), scale=500, assigner='ATSSAssigner', anchors=2,
+        backbone=RESNET101),
+    'alrp_loss/alrp-loss_retinanet-atss_x101-64x4d_fpn_100e_coco-500.py': Recipe(
+        **RETINA, lr=0.008, milestones=(75, 95), scale=500, assigner='ATSSAssigner', anchors=2,
+        backbone=RESNEXT101),
+    'alrp_loss/alrp-loss_retinanet-atss_r101_fpn_100e_coco-800.py': Recipe(
+        **RETINA, lr=0.004, milestones=(60, 80), scale=800, assigner='ATSSAssigner', anchors=3,
+        backbone=RESNET101),
+    'alrp_loss/alrp-loss_retinanet-atss_x101-64x4d_fpn_100e_coco-800.py': Recipe(
+        **RETINA, lr=0.004, milestones=(60, 80), scale=800, assigner='ATSSAssigner', anchors=3,
+        backbone=RESNEXT101),
+    'alrp_loss/alrp-loss_retinanet-atss_x101-64x4d-mdconv-c3-c5_fpn_100e_coco-800.py': Recipe(
+        **RETINA, lr=0.004, milestones=(60, 80), scale=800, assigner='ATSSAssigner', anchors=3,
+        backbone=RESNEXT101, dcn=True),
+    'fovea/fovea_r50_fpn_100e_coco-500.py': Recipe(
+        head='FoveaHead', loss_cls='FocalLoss', loss_bbox=('SmoothL1Loss', 1.0), lr=0.02,
+        milestones=(75, 95), scale=500, assigner=None, anchors=None, backbone=RESNET50),
+    'ap_loss/ap-loss_fovea_r50_fpn_100e_coco-500.py': Recipe(
+        head='APLossFoveaHead', loss_cls='APLoss', loss_bbox=('SmoothL1Loss', 1.0), lr=0.002,
+        milestones=(75, 95), scale=500, assigner=None, anchors=None, backbone=RESNET50),
+    'alrp_loss/alrp-loss_fovea_r50_fpn_100e_coco-500.py': Recipe(
+        head='aLRPFoveaHead', loss_cls='aLRPLoss', loss_bbox=None, lr=0.008,
+        milestones=(75, 95), scale=500, assigner=None, anchors=None, backbone=RESNET50),
+    'faster_rcnn/faster-rcnn_r50_fpn_100e_coco-500.py': Recipe(
+        head='Shared2FCBBoxHead', loss_cls='CrossEntropyLoss', loss_bbox=('L1Loss', 1.0),
+        lr=0.04, milestones=(75, 95), scale=500, assigner='MaxIoUAssigner', anchors=3,
+        backbone=RESNET50),
+    'faster_rcnn/faster-rcnn_r50_fpn_giou_100e_coco-500.py': Recipe(
+        head='Shared2FCBBoxHead', loss_cls='CrossEntropyLoss', loss_bbox=('GIoULoss', 10.0),
+        lr=0.04, milestones=(75, 95), scale=500, assigner='MaxIoUAssigner', anchors=3,
+        backbone=RESNET50),
+    'alrp_loss/alrp-loss_faster-rcnn_r50_fpn_100e_coco-500.py': Recipe(
+        head='aLRPBBoxHead', loss_cls='aLRPLoss', loss_bbox=None, lr=0.012,
+        milestones=(75, 95), scale=500, assigner='MaxIoUAssigner', anchors=3,
+        backbone=RESNET50),
+}
+#: The row tested with the multi-scale and flip test (tools/dist_test.sh ... --tta).
+TTA_ROW = 'alrp_loss/alrp-loss_retinanet-atss_x101-64x4d-mdconv-c3-c5_fpn_100e_coco-800.py'
+
+
+def load(name: str) -> Config:
+    return Config.fromfile(str(CONFIG_DIR / name))
+
+
+def box_head_cfg(model: dict) -> dict:
+    return model.roi_head.bbox_head if 'roi_head' in model else model.bbox_head
+
+
+def model_test_cfg(model: dict) -> dict:
+    return model.test_cfg.rcnn if 'rcnn' in model.test_cfg else model.test_cfg
+
+
+def cpu_model_cfg(cfg: Config) -> dict:
+    """The model config without pretrained weights, keeping every box for the checks."""
+    model = copy.deepcopy(cfg.model)
+    model.backbone.init_cfg = None
+    model.init_cfg = None
+    model_test_cfg(model).score_thr = 0.
+    return model
+
+
+def transforms_without_loading(pipeline: list) -> list:
+    return [t for t in copy.deepcopy(pipeline) if not t['type'].startswith('Load')]
+
+
+def generated_sample(height: int = 240, width: int = 320, seed: int = 0) -> dict:
+    """A random image with 3 boxes, as LoadImageFromFile and LoadAnnotations leave it."""
+    rng = np.random.RandomState(seed)
+    boxes = np.array([[20, 30, 120, 150], [150, 40, 300, 200], [60, 100, 200, 230]],
+                     dtype=np.float32)
+    return dict(
+        img=rng.randint(0, 256, (height, width, 3), dtype=np.uint8),
+        img_shape=(height, width),
+        ori_shape=(height, width),
+        img_path='generated.jpg',
+        img_id=0,
+        gt_bboxes=HorizontalBoxes(boxes),
+        gt_bboxes_labels=np.array([0, 5, 79], dtype=np.int64),
+        gt_ignore_flags=np.zeros(3, dtype=bool))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def assert_boxes_inside(bboxes: torch.Tensor, height: float, width: float) -> None:
+    assert bboxes.shape[-1] == 4
+    assert (bboxes[:, 0::2] >= -1e-3).all() and (bboxes[:, 0::2] <= width + 1e-3).all()
+    assert (bboxes[:, 1::2] >= -1e-3).all() and (bboxes[:, 1::2] <= height + 1e-3).all()
+
+
+@pytest.fixture(autouse=True)
+def mmdet_scope_and_quiet_init():
+    """mmdet's default scope; init_weights' report of every parameter not logged."""
+    init_default_scope('mmdet')
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
+
+
+def test_configs_are_discovered():
+    assert len(CONFIGS) >= len(RECIPES)
+
+
+@pytest.mark.parametrize('name', sorted(RECIPES))
+def test_every_paper_row_has_its_config(name):
+    assert name in CONFIGS, f'configs/{name} is missing'
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_loads_with_our_modules_and_hooks(name):
+    cfg = load(name)
+    assert 'mmdet_alrp' in cfg.custom_imports.imports
+    hooks = [hook.type for hook in cfg.get('custom_hooks', [])]
+    # an aLRP Loss needs its self-balance updated, and only such a model has one
+    assert ('SelfBalanceHook' in hooks) == ('aLRPLoss' in str(cfg.model))
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_model_trains_one_step_and_predicts(name):
+    cfg = load(name)
+    seed_everything(0)
+    model = MODELS.build(cpu_model_cfg(cfg))
+    model.init_weights()
+    recipe = RECIPES.get(name)
+    if recipe is not None:
+        check_built_model(model, recipe)
+
+    num_classes = box_head_cfg(cfg.model).num_classes
+    data = demo_mm_inputs(2, (3, IMAGE_SIZE, IMAGE_SIZE), num_items=[3, 2],
+                          num_classes=num_classes)
+    optim_wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    head = model.roi_head.bbox_head if hasattr(model, 'roi_head') else model.bbox_head
+    cls_layer = head.fc_cls if hasattr(head, 'fc_cls') else head.conv_cls
+    weight_before = cls_layer.weight.detach().clone()
+    model.train()
+    log_vars = model.train_step(data, optim_wrapper)
+    assert torch.isfinite(log_vars['loss'])
+    assert log_vars['loss'] > 0
+    assert not torch.equal(cls_layer.weight, weight_before), 'the step changed no weight'
+    for balance in (m for m in model.modules() if isinstance(m, SelfBalance)):
+        assert balance.sums[2].item() == 1  # the batch entered the self-balance
+
+    model.eval()
+    with torch.no_grad():
+        results = model.test_step(data)
+    assert len(results) == 2
+    for result in results:
+        pred = result.pred_instances
+        assert len(pred) > 0
+        assert len(pred) <= model_test_cfg(cfg.model).max_per_img
+        assert pred.bboxes.shape == (len(pred), 4)
+        assert_boxes_inside(pred.bboxes, IMAGE_SIZE, IMAGE_SIZE)
+        assert ((pred.scores >= 0) & (pred.scores <= 1)).all()
+        assert ((pred.labels >= 0) & (pred.labels < num_classes)).all()
+
+    if name == TTA_ROW:
+        check_tta_model(cfg, model, data)
+
+
+def check_built_model(model, recipe: Recipe) -> None:
+    if hasattr(model, 'roi_head'):
+        head, anchor_head = model.roi_head.bbox_head, model.rpn_head
+    else:
+        head = anchor_head = model.bbox_head
+    assert type(head).__name__ == recipe.head
+    assert type(head.loss_cls).__name__ == recipe.loss_cls
+    if recipe.anchors is None:
+        assert type(head.prior_generator).__name__ == 'MlvlPointGenerator'
+    else:
+        assert anchor_head.prior_generator.num_base_priors == [recipe.anchors] * 5
+    self_balances = [m for m in model.modules() if isinstance(m, SelfBalance)]
+    if recipe.alrp:
+        assert self_balances and all(sb.weight.item() == 50 for sb in self_balances)
+    else:
+        assert not self_balances
+    backbone = model.backbone
+    assert type(backbone).__name__ == recipe.backbone['type']
+    assert backbone.depth == recipe.backbone['depth']
+    if recipe.backbone['type'] == 'ResNeXt':
+        assert (backbone.groups, backbone.base_width) == (recipe.backbone['groups'],
+                                                          recipe.backbone['base_width'])
+    deform = [type(m).__name__ for m in backbone.modules()
+              if type(m).__name__ == 'ModulatedDeformConv2dPack']
+    assert bool(deform) == recipe.dcn
+
+
+def check_tta_model(cfg: Config, model, data: dict) -> None:
+    """The config's DetTTAModel merges an unflipped and a flipped view of each image."""
+    tta = MODELS.build(dict(**copy.deepcopy(cfg.tta_model), module=model))
+    flipped = copy.deepcopy(data)
+    flipped['inputs'] = [img.flip(-1) for img in flipped['inputs']]
+    for sample in flipped['data_samples']:
+        sample.set_metainfo(dict(flip=True, flip_direction='horizontal'))
+    views = dict(inputs=[data['inputs'], flipped['inputs']],
+                 data_samples=[data['data_samples'], flipped['data_samples']])
+    with torch.no_grad():
+        merged = tta.test_step(views)
+    assert len(merged) == 2
+    for result in merged:
+        pred = result.pred_instances
+        assert 0 < len(pred) <= cfg.tta_model.tta_cfg.max_per_img
+        assert_boxes_inside(pred.bboxes, IMAGE_SIZE, IMAGE_SIZE)
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_train_pipeline_runs_on_a_generated_image(name):
+    cfg = load(name)
+    dataset = cfg.train_dataloader.dataset
+    while 'pipeline' not in dataset:  # dataset wrappers
+        dataset = dataset.dataset
+    pipeline = Compose(transforms_without_loading(dataset.pipeline))
+    resize = next((t for t in dataset.pipeline if t['type'] == 'Resize'), None)
+    for seed in range(4):
+        seed_everything(seed)
+        packed = pipeline(generated_sample(seed=seed))
+        assert packed is not None
+        image, sample = packed['inputs'], packed['data_samples']
+        height, width = sample.img_shape
+        assert image.shape == (3, height, width)
+        if resize is not None and not resize.get('keep_ratio', False):
+            assert (width, height) == tuple(resize['scale'])
+        gt = sample.gt_instances
+        assert len(gt) > 0
+        assert set(gt.labels.tolist()) <= {0, 5, 79}
+        assert_boxes_inside(gt.bboxes.tensor, height, width)
+        assert (gt.bboxes.widths > 0).all() and (gt.bboxes.heights > 0).all()
+
+
+def rescaled_shape(height: int, width: int, scale: Tuple[int, int]) -> Tuple[int, int]:
+    """(height, width) of an image resized keeping its ratio within (long side, short side)."""
+    factor = min(max(scale) / max(height, width), min(scale) / min(height, width))
+    return int(height * factor + 0.5), int(width * factor + 0.5)
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_test_and_tta_pipelines_run_on_a_generated_image(name):
+    cfg = load(name)
+    test_pipeline = cfg.test_dataloader.dataset.pipeline
+    resize = next(t for t in test_pipeline if t['type'] == 'Resize')
+    assert resize.get('keep_ratio', False)
+    packed = Compose(transforms_without_loading(test_pipeline))(generated_sample())
+    assert tuple(packed['data_samples'].img_shape) == rescaled_shape(240, 320, resize['scale'])
+    if 'tta_pipeline' not in cfg:
+        return
+    assert cfg.tta_pipeline[0]['type'] == 'LoadImageFromFile'
+    tta = Compose(transforms_without_loading(cfg.tta_pipeline))
+    views = tta(generated_sample())
+    scales = [t['scale'] for t in cfg.tta_pipeline[1]['transforms'][0]]
+    assert len(views['inputs']) == 2 * len(scales)
+    shapes = {tuple(sample.img_shape) for sample in views['data_samples']}
+    assert shapes == {rescaled_shape(240, 320, scale) for scale in scales}
+    assert sorted(sample.flip for sample in views['data_samples']) == \
+        [False] * len(scales) + [True] * len(scales)
+
+
+@pytest.mark.parametrize('name', sorted(RECIPES))
+def test_recipe(name):
+    recipe = RECIPES[name]
+    cfg = load(name)
+    train_size, test_scale, batch_per_gpu = SCALES[recipe.scale]
+
+    optimizer = cfg.optim_wrapper.optimizer
+    assert optimizer.type == 'SGD'
+    assert optimizer.lr == pytest.approx(recipe.lr)
+    assert (optimizer.momentum, optimizer.weight_decay) == (0.9, 1e-4)
+    assert cfg.optim_wrapper.get('clip_grad') is None
+    assert cfg.train_cfg.type == 'EpochBasedTrainLoop' and cfg.train_cfg.max_epochs == 100
+    warmup, steps = cfg.param_scheduler
+    assert warmup.type == 'LinearLR' and not warmup.by_epoch
+    assert (warmup.start_factor, warmup.begin, warmup.end) == (0.001, 0, 500)
+    assert steps.type == 'MultiStepLR' and steps.by_epoch
+    assert tuple(steps.milestones) == recipe.milestones and steps.gamma == 0.1
+    assert steps.end >= 100
+
+    assert cfg.train_dataloader.batch_size == batch_per_gpu
+    assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=NUM_GPUS * batch_per_gpu)
+    train_types = [t.type for t in cfg.train_dataloader.dataset.pipeline]
+    assert train_types == ['LoadImageFromFile', 'LoadAnnotations', 'PhotoMetricDistortion',
+                           'Expand', 'MinIoURandomCrop', 'Resize', 'RandomFlip',
+                           'PackDetInputs']
+    steps_by_type = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
+    expand = steps_by_type['Expand']
+    assert tuple(expand.ratio_range) == (1, 4)
+    assert expand.to_rgb and list(expand.mean) == list(cfg.model.data_preprocessor.mean)
+    assert tuple(steps_by_type['Resize'].scale) == train_size
+    assert steps_by_type['Resize'].keep_ratio is False
+    assert steps_by_type['RandomFlip'].prob == 0.5
+    for loader in (cfg.val_dataloader, cfg.test_dataloader):
+        resize = next(t for t in loader.dataset.pipeline if t.type == 'Resize')
+        assert tuple(resize.scale) == test_scale and resize.keep_ratio
+    for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
+        assert evaluator.type == 'CocoLRPMetric' and evaluator.metric == 'bbox'
+
+    hooks = [hook.type for hook in cfg.get('custom_hooks', [])]
+    assert hooks == (['SelfBalanceHook'] if recipe.alrp else [])
+
+    model = cfg.model
+    head = box_head_cfg(model)
+    assert head.type == recipe.head and head.num_classes == 80
+    assert head.loss_cls.type == recipe.loss_cls
+    if recipe.loss_bbox is not None:
+        assert (head.loss_bbox.type, head.loss_bbox.loss_weight) == recipe.loss_bbox
+    if recipe.assigner is None:
+        assert 'assigner' not in model.train_cfg
+    elif 'rcnn' in model.train_cfg:
+        assert model.train_cfg.rpn.assigner.type == recipe.assigner
+        assert model.train_cfg.rcnn.assigner.type == recipe.assigner
+    else:
+        assert model.train_cfg.assigner.type == recipe.assigner
+    if recipe.assigner == 'ATSSAssigner':
+        assert model.train_cfg.assigner.topk == 9
+        assert list(head.anchor_generator.ratios) == [1.0]
+
+    backbone = model.backbone
+    assert backbone.init_cfg == dict(type='Pretrained', checkpoint=recipe.backbone['checkpoint'])
+    for key, value in recipe.backbone.items():
+        if key != 'checkpoint':
+            assert backbone[key] == value
+    if recipe.dcn:
+        assert backbone.dcn == dict(type='DCNv2', deform_groups=1, fallback_on_stride=False)
+        assert tuple(backbone.stage_with_dcn) == (False, True, True, True)
+    else:
+        assert backbone.get('dcn') is None
+
+
+def test_tta_row_uses_the_documented_scales():
+    cfg = load(TTA_ROW)
+    assert cfg.tta_model.type == 'DetTTAModel'
+    resizes = cfg.tta_pipeline[1].transforms[0]
+    assert [tuple(t.scale) for t in resizes] == TTA_SCALES_800
+    assert all(t.keep_ratio for t in resizes)
+    assert [t.prob for t in cfg.tta_pipeline[1].transforms[1]] == [1., 0.]

@@ -1,0 +1,186 @@
+"""The demo: aLRP Loss trains a detector on the built-in synthetic shapes, on a CPU, in minutes.
+
+    python tools/demo.py              # aLRP Loss RetinaNet (make demo)
+    python tools/demo.py --compare    # aLRP Loss, Focal Loss and AP Loss (make demo-compare)
+    python tools/demo.py --epochs 12 --work-dir work_dirs/demo_short
+    python tools/demo.py --quick      # a few iterations on a few images: a smoke test
+
+Writes the dataset once (mmdet_alrp.datasets.synthetic_shapes, 1000 train and 200 val images
+of 160 px, under data/synthetic_shapes), then trains every model of configs/demo/ asked for
+with MMEngine's Runner, as tools/train.py does, evaluates it on the val set (COCO AP and oLRP)
+and keeps its checkpoint. Writes to the work directory (work_dirs/demo):
+
+    <model>/                  the Runner's work directory: config, logs, vis_data/scalars.json,
+                              the last checkpoint and the best one
+    training_curves.png       loss, aLRP Loss's parts, the SB weight, AP per evaluation
+    predictions.png           detections on a few val images beside their ground truth
+    metrics.json              the final table
+
+and prints the table and these paths.
+"""
+import argparse
+import gc
+import json
+import os
+import os.path as osp
+import time
+from typing import Dict
+
+import mmcv
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.runner import Runner
+
+from mmdet_alrp.datasets import METAINFO, generate_synthetic_shapes
+from mmdet_alrp.visualization import (format_table, plot_predictions, plot_training_curves,
+                                      read_scalars)
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG_DIR = osp.join(ROOT, 'configs', 'demo')
+#: The models of the demo: name -> (config file, run directory name). The first is ``make demo``.
+MODELS = {
+    'aLRP Loss': ('alrp-loss_retinanet_r18-c16_shapes.py', 'alrp_loss'),
+    'Focal Loss': ('focal-loss_retinanet_r18-c16_shapes.py', 'focal_loss'),
+    'AP Loss': ('ap-loss_retinanet_r18-c16_shapes.py', 'ap_loss'),
+}
+#: Table columns -> the metric logged by CocoLRPMetric.
+METRICS = {'AP': 'coco/bbox_mAP', 'AP50': 'coco/bbox_mAP_50', 'AP75': 'coco/bbox_mAP_75',
+           'oLRP': 'coco/bbox_moLRP'}
+#: Dataset sizes: (train images, val images, image side in pixels).
+FULL_DATA = (1000, 200, 160)
+QUICK_DATA = (8, 4, 96)
+NUM_SHOWN = 4
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train and evaluate aLRP Loss on the built-in '
+                                     'synthetic shapes, with plots')
+    parser.add_argument('--compare', action='store_true',
+                        help='also train Focal Loss and AP Loss, with the same budget')
+    parser.add_argument('--epochs', type=int, help='training epochs (default: the configs\')')
+    parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'demo'),
+                        help='where runs, plots and metrics go (default: work_dirs/demo)')
+    parser.add_argument('--data-root', help='dataset directory (default: data/synthetic_shapes, '
+                        'or <work-dir>/data with --quick)')
+    parser.add_argument('--quick', action='store_true',
+                        help=f'smoke test: {QUICK_DATA[0]} train and {QUICK_DATA[1]} val images, '
+                        'batches of 4, one epoch unless --epochs')
+    args = parser.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f'--epochs must be at least 1, got {args.epochs}')
+    if args.data_root is None:
+        args.data_root = (osp.join(args.work_dir, 'data') if args.quick else
+                          osp.join(ROOT, 'data', 'synthetic_shapes'))
+    return args
+
+
+def demo_config(config_file: str, data_root: str, work_dir: str, epochs=None,
+                quick: bool = False) -> Config:
+    """A demo config with its data, work directory and, if given, number of epochs replaced.
+
+    ``quick`` trains on batches of 4 without loader workers and logs every iteration.
+    """
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, config_file))
+    cfg.work_dir = work_dir
+    # Unique names: the Runner's logger and visualizer are global instances looked up by name.
+    cfg.experiment_name = f'{osp.basename(work_dir)}_{time.strftime("%Y%m%d_%H%M%S")}'
+    cfg.visualizer.name = cfg.experiment_name
+    ann_file = osp.join(data_root, 'annotations', 'instances_val.json')
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = data_root
+    for split in ('val', 'test'):
+        cfg[f'{split}_evaluator'].ann_file = ann_file
+    if epochs is not None:
+        cfg.train_cfg.max_epochs = epochs
+        cfg.train_cfg.val_interval = min(cfg.train_cfg.val_interval, epochs)
+        cfg.default_hooks.checkpoint.interval = cfg.train_cfg.val_interval
+        for scheduler in cfg.param_scheduler:
+            if scheduler.get('by_epoch', True):
+                scheduler.end = epochs
+    if quick:
+        for split in ('train', 'val', 'test'):
+            cfg[f'{split}_dataloader'].update(batch_size=4, num_workers=0,
+                                              persistent_workers=False)
+        cfg.default_hooks.logger.interval = 1
+    return cfg
+
+
+def train_and_evaluate(cfg: Config) -> dict:
+    """Trains with the Runner (validating as the config says, and after the last epoch);
+    returns the last evaluation's metrics, ``train_minutes``, ``checkpoint`` and
+    ``predictions`` (of the first val images: ``(bboxes, scores, labels)`` each)."""
+    start = time.perf_counter()
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    minutes = (time.perf_counter() - start) / 60
+    last_evaluation = read_scalars(cfg.work_dir)[1][-1]
+    result = {column: last_evaluation[key] for column, key in METRICS.items()
+              if key in last_evaluation}
+    result['train_minutes'] = round(minutes, 2)
+    with open(osp.join(cfg.work_dir, 'last_checkpoint')) as f:
+        result['checkpoint'] = f.read().strip()
+    dataset = runner.val_dataloader.dataset
+    indices = list(range(min(NUM_SHOWN, len(dataset))))
+    model = runner.model.eval()
+    with torch.no_grad():
+        outputs = model.test_step(pseudo_collate([dataset[i] for i in indices]))
+    result['predictions'] = [
+        tuple(out.pred_instances[key].numpy() for key in ('bboxes', 'scores', 'labels'))
+        for out in outputs]
+    del runner, model
+    gc.collect()
+    return result
+
+
+def shown_samples(data_root: str, results: Dict[str, dict]) -> list:
+    """The val images of the predictions, with their ground truth, for
+    :func:`plot_predictions`."""
+    with open(osp.join(data_root, 'annotations', 'instances_val.json')) as f:
+        coco = json.load(f)
+    num_shown = len(next(iter(results.values()))['predictions'])
+    samples = []
+    for index, image in enumerate(sorted(coco['images'], key=lambda im: im['id'])[:num_shown]):
+        anns = [a for a in coco['annotations'] if a['image_id'] == image['id']]
+        samples.append(dict(
+            image=mmcv.imread(osp.join(data_root, 'val', image['file_name']),
+                              channel_order='rgb'),
+            gt_bboxes=[[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in anns)],
+            gt_labels=[a['category_id'] - 1 for a in anns],
+            predictions={name: r['predictions'][index] for name, r in results.items()}))
+    return samples
+
+
+def main(argv=None) -> Dict[str, dict]:
+    args = parse_args(argv)
+    num_train, num_val, image_size = QUICK_DATA if args.quick else FULL_DATA
+    paths = generate_synthetic_shapes(args.data_root, num_train=num_train, num_val=num_val,
+                                      image_size=image_size)
+    data_root = paths['data_root']
+    names = list(MODELS) if args.compare else list(MODELS)[:1]
+    work_dir = osp.abspath(args.work_dir)
+    results, run_dirs = {}, {}
+    for name in names:
+        config_file, run_name = MODELS[name]
+        run_dirs[name] = osp.join(work_dir, run_name)
+        print(f'\n==== {name}: training {config_file} in {run_dirs[name]}', flush=True)
+        results[name] = train_and_evaluate(demo_config(
+            config_file, data_root, run_dirs[name], args.epochs, args.quick))
+    curves = plot_training_curves(run_dirs, osp.join(work_dir, 'training_curves.png'))
+    predictions = plot_predictions(shown_samples(data_root, results), METAINFO['classes'],
+                                   METAINFO['palette'], osp.join(work_dir, 'predictions.png'))
+    table = {name: {k: v for k, v in r.items() if k != 'predictions'}
+             for name, r in results.items()}
+    metrics_file = osp.join(work_dir, 'metrics.json')
+    with open(metrics_file, 'w') as f:
+        json.dump(table, f, indent=2)
+    print(f'\nval set: {num_val} images of {data_root}')
+    print(format_table(table, list(METRICS) + ['train_minutes']))
+    for name, r in table.items():
+        print(f'checkpoint ({name}): {r["checkpoint"]}')
+    print(f'training curves: {curves}\npredictions: {predictions}\nmetrics: {metrics_file}')
+    return table
+
+
+if __name__ == '__main__':
+    main()
