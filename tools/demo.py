@@ -11,7 +11,7 @@ with MMEngine's Runner, as tools/train.py does, evaluates it on the val set (COC
 and keeps its checkpoint. Writes to the work directory (work_dirs/demo):
 
     <model>/                  the Runner's work directory: config, logs, vis_data/scalars.json,
-                              the last checkpoint and the best one
+                              the last checkpoint
     training_curves.png       loss, aLRP Loss's parts, the SB weight, AP per evaluation
     predictions.png           detections on a few val images beside their ground truth
     metrics.json              the final table
@@ -69,6 +69,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         parser.error(f'--epochs must be at least 1, got {args.epochs}')
+    if args.quick and args.epochs is None:
+        args.epochs = 1
     if args.data_root is None:
         args.data_root = (osp.join(args.work_dir, 'data') if args.quick else
                           osp.join(ROOT, 'data', 'synthetic_shapes'))

@@ -31,8 +31,8 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     """Starts the gloo process group of ``cfg.launcher`` when CUDA is absent.
 
     Call it before building the runner (which then finds the process group started). It
-    initialises the group with the config's ``env_cfg.dist_cfg`` but ``backend='gloo'``, and
-    makes ``cfg.model_wrapper_cfg`` a DDP wrapper without ``device_ids`` (MMEngine's default
+    initialises the group with the config's ``env_cfg.dist_cfg`` but ``backend='gloo'`` (and
+    writes that back to the config), and makes ``cfg.model_wrapper_cfg`` a DDP wrapper without ``device_ids`` (MMEngine's default
     wrapper arguments when the config has none).
 
     Returns:
@@ -45,6 +45,7 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}), backend='gloo')
     with _without_cuda_set_device():
         init_dist(launcher, **dist_cfg)
+    cfg.env_cfg = dict(cfg.get('env_cfg') or {}, dist_cfg=dist_cfg)  # what the runner logs
     wrapper = cfg.get('model_wrapper_cfg')
     if wrapper is None:
         wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False,

@@ -36,6 +36,7 @@ def test_gloo_group_and_default_wrapper(single_process_env):
                       env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60))))
     assert setup_cpu_distributed(cfg)
     assert torch_dist.is_initialized() and torch_dist.get_backend() == 'gloo'
+    assert cfg.env_cfg.dist_cfg == dict(backend='gloo', timeout=60)
     assert torch.cuda.set_device is set_device  # restored
     assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel', device_ids=None,
                                          broadcast_buffers=False, find_unused_parameters=True)

@@ -105,8 +105,7 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=val_interval, max_keep_ckpts=1,
-                    save_best='coco/bbox_mAP', rule='greater'))
+    checkpoint=dict(type='CheckpointHook', interval=val_interval, max_keep_ckpts=1))
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
