@@ -1,4 +1,5 @@
-"""A tiny RetinaNet config on synthetic-shapes data, and a hook that digests its weights.
+"""A tiny aLRP Loss RetinaNet config on synthetic-shapes data, and a hook that digests its
+weights.
 
 The config trains in seconds on CPU: a ResNet-18 with 8 base channels, no pretrained weights,
 64 px images, an iteration-based loop (2 iterations, a checkpoint every 2) with MMDetection's
@@ -25,7 +26,9 @@ metainfo = dict(classes={classes!r})
 model = dict(
     backbone=dict(depth=18, base_channels=8, init_cfg=None),
     neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
-    bbox_head=dict(num_classes={num_classes}, in_channels=16, feat_channels=16, stacked_convs=1),
+    bbox_head=dict(type='aLRPRetinaHead', num_classes={num_classes}, in_channels=16,
+                   feat_channels=16, stacked_convs=1, loss_cls=dict(_delete_=True, type='aLRPLoss'),
+                   self_balance=dict(type='SelfBalance', init_weight=50.)),
     test_cfg=dict(score_thr=0.0))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -68,17 +71,20 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=2)
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(by_epoch=False, interval=2))
+custom_hooks = {hooks!r}
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
 '''
 
 
-def write_tiny_config(path: str, data_root: str, extra: str = '',
-                      imports=('mmdet_alrp',)) -> str:
-    """Writes the tiny config (plus the config text ``extra``) to ``path``; returns ``path``."""
+def write_tiny_config(path: str, data_root: str, extra: str = '', imports=('mmdet_alrp',),
+                      hooks=()) -> str:
+    """Writes the tiny config to ``path`` and returns ``path``: with the config text ``extra``
+    appended, ``imports`` as custom_imports and ``hooks`` after SelfBalanceHook."""
     with open(path, 'w') as f:
-        f.write(TEMPLATE.format(imports=list(imports), data_root=data_root,
-                                classes=tuple(CLASSES), num_classes=len(CLASSES)) + extra)
+        f.write(TEMPLATE.format(
+            imports=list(imports), data_root=data_root, classes=tuple(CLASSES),
+            num_classes=len(CLASSES), hooks=[dict(type='SelfBalanceHook'), *hooks]) + extra)
     return path
 
 

@@ -26,8 +26,8 @@ def history_buffer_getattr(obj, name: str):
     """``getattr`` restricted to the default statistics methods of HistoryBuffer."""
     if obj is not HistoryBuffer or name not in HISTORY_BUFFER_STATISTICS:
         raise pickle.UnpicklingError(
-            f'getattr({obj!r}, {name!r}) is not allowed: mmdet_alrp lets weights-only '
-            f'loading call getattr only for HistoryBuffer.{{{", ".join(HISTORY_BUFFER_STATISTICS)}}}')
+            f'getattr({obj!r}, {name!r}) is not allowed: mmdet_alrp lets weights-only loading '
+            f'call getattr only for the methods {HISTORY_BUFFER_STATISTICS} of HistoryBuffer')
     return getattr(obj, name)
 
 

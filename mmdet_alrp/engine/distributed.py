@@ -32,8 +32,8 @@ def setup_cpu_distributed(cfg: Config) -> bool:
 
     Call it before building the runner (which then finds the process group started). It
     initialises the group with the config's ``env_cfg.dist_cfg`` but ``backend='gloo'`` (and
-    writes that back to the config), and makes ``cfg.model_wrapper_cfg`` a DDP wrapper without ``device_ids`` (MMEngine's default
-    wrapper arguments when the config has none).
+    writes that back to the config), and makes ``cfg.model_wrapper_cfg`` a DDP wrapper without
+    ``device_ids`` (MMEngine's default wrapper arguments when the config has none).
 
     Returns:
         bool: whether it did anything: False with CUDA, without a launcher, or when a process
@@ -42,10 +42,11 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     launcher = cfg.get('launcher', 'none')
     if launcher == 'none' or torch.cuda.is_available() or is_distributed():
         return False
-    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}), backend='gloo')
+    env_cfg = cfg.get('env_cfg') or {}
+    dist_cfg = dict(env_cfg.get('dist_cfg') or {}, backend='gloo')
     with _without_cuda_set_device():
         init_dist(launcher, **dist_cfg)
-    cfg.env_cfg = dict(cfg.get('env_cfg') or {}, dist_cfg=dist_cfg)  # what the runner logs
+    cfg.env_cfg = dict(env_cfg, dist_cfg=dist_cfg)  # what the runner logs
     wrapper = cfg.get('model_wrapper_cfg')
     if wrapper is None:
         wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False,

@@ -31,9 +31,11 @@ def dataset(tmp_path_factory):
 
 
 def test_same_seed_gives_identical_bytes(tmp_path):
-    first = read_tree(generate_synthetic_shapes(str(tmp_path / 'a'), 6, 3, 64, seed=1)['data_root'])
-    second = read_tree(generate_synthetic_shapes(str(tmp_path / 'b'), 6, 3, 64, seed=1)['data_root'])
-    other = read_tree(generate_synthetic_shapes(str(tmp_path / 'c'), 6, 3, 64, seed=2)['data_root'])
+    def make(name, seed):
+        return read_tree(generate_synthetic_shapes(str(tmp_path / name), 6, 3, 64,
+                                                   seed=seed)['data_root'])
+
+    first, second, other = make('a', 1), make('b', 1), make('c', 2)
     assert len(first) == 6 + 3 + 2 + 1  # images, two annotation files, the manifest
     assert first == second
     assert first['train/000000.jpg'] != other['train/000000.jpg']

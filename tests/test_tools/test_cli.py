@@ -40,6 +40,18 @@ def test_train_defaults(train, config):
     assert not cfg.auto_scale_lr.enable
 
 
+def test_train_reads_any_mmdet_config(train):
+    """A stock MMDetection config (no custom_imports) goes through our tool as well."""
+    import mmdet
+    config = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', 'retinanet',
+                      'retinanet_r50_fpn_1x_coco.py')
+    if not osp.isfile(config):
+        pytest.skip('this mmdet install ships no configs')
+    cfg = train.build_config(train.parse_args([config, '--resume']))
+    assert cfg.model.bbox_head.type == 'RetinaHead' and cfg.resume
+    assert cfg.work_dir == osp.join('./work_dirs', 'retinanet_r50_fpn_1x_coco')
+
+
 def test_train_flags(train, config):
     cfg = train.build_config(train.parse_args([
         config, '--work-dir', 'out', '--amp', '--auto-scale-lr', '--launcher', 'pytorch',

@@ -1,4 +1,4 @@
-"""The real entry points on a tiny RetinaNet and tiny generated data: train, resume, test,
+"""The real entry points on a tiny aLRP Loss RetinaNet and tiny generated data: train, resume, test,
 MMDetection's own train.py resuming our config, and 2-process gloo training on CPU."""
 import glob
 import json
@@ -116,8 +116,7 @@ def test_dist_train_two_cpu_processes_agree(setup):
     tmp, _, _ = setup
     config = write_tiny_config(
         str(tmp / 'tiny_retinanet_digest.py'), str(tmp / 'data'),
-        extra="custom_hooks = [dict(type='ParamDigestHook')]\n",
-        imports=('mmdet_alrp', 'tests.tiny_detector'))
+        imports=('mmdet_alrp', 'tests.tiny_detector'), hooks=[dict(type='ParamDigestHook')])
     work_dir = str(tmp / 'dist')
     run(['bash', osp.join(TOOLS, 'dist_train.sh'), config, '2', '--work-dir', work_dir],
         PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')

@@ -1,5 +1,5 @@
 """RetinaNet's head with the targets of a ranking-based loss, for MaxIoU and ATSS assigners."""
-from typing import List, Optional
+from typing import List
 
 import torch
 from torch import Tensor

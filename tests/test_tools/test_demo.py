@@ -1,0 +1,127 @@
+"""tools/demo.py end to end on a few tiny images, its report module, and the demo configs."""
+import importlib.util
+import json
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmdet_alrp.visualization import (format_table, plot_predictions, plot_training_curves,
+                                      read_scalars)
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+
+
+def load_demo():
+    spec = importlib.util.spec_from_file_location('tool_demo', osp.join(ROOT, 'tools', 'demo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_png(path):
+    with open(path, 'rb') as f:
+        assert f.read(8) == PNG_SIGNATURE, f'{path} is not a PNG'
+
+
+def write_scalars(run_dir, records):
+    vis_data = osp.join(run_dir, '20240101_000000', 'vis_data')
+    os.makedirs(vis_data)
+    with open(osp.join(vis_data, 'scalars.json'), 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in records)
+
+
+@pytest.fixture(scope='module')
+def demo():
+    return load_demo()
+
+
+def test_quick_demo_trains_evaluates_and_reports(demo, tmp_path, capsys):
+    work_dir = tmp_path / 'demo'
+    table = demo.main(['--quick', '--work-dir', str(work_dir)])
+    out = capsys.readouterr().out
+
+    assert list(table) == ['aLRP Loss']
+    row = table['aLRP Loss']
+    for column in ('AP', 'AP50', 'AP75', 'oLRP'):
+        assert 0 <= row[column] <= 1, (column, row)
+    with open(work_dir / 'metrics.json') as f:
+        assert json.load(f) == table
+    for name in ('training_curves.png', 'predictions.png'):
+        assert_png(work_dir / name)
+        assert str(work_dir / name) in out
+    assert '| aLRP Loss |' in out and row['checkpoint'] in out
+
+    # the Runner's logs: aLRP Loss's parts and SB each iteration, COCO AP and oLRP at the end
+    train, val = read_scalars(str(work_dir / 'alrp_loss'))
+    assert len(train) == 2  # 8 images in batches of 4, one epoch, logged every iteration
+    assert all(r['sb_weight'] == 50 and 0 <= r['alrp_cls'] <= 1 for r in train)
+    assert val[-1]['coco/bbox_mAP'] == row['AP'] and val[-1]['coco/bbox_moLRP'] == row['oLRP']
+    # the checkpoint is the trained model's, with SB reset by SelfBalanceHook after the epoch
+    state = torch.load(row['checkpoint'], map_location='cpu', weights_only=False)['state_dict']
+    assert state['bbox_head.self_balance.weight'].item() != 50
+    # the dataset was generated under the work directory, not in the repository's data/
+    assert osp.isfile(work_dir / 'data' / 'manifest.json')
+
+
+def test_demo_config_overrides(demo, tmp_path):
+    cfg = demo.demo_config(demo.MODELS['aLRP Loss'][0], '/shapes', str(tmp_path / 'run'),
+                           epochs=4)
+    assert cfg.train_cfg.max_epochs == 4 and cfg.train_cfg.val_interval <= 4
+    assert [s.end for s in cfg.param_scheduler if s.by_epoch] == [4]
+    assert cfg.train_dataloader.dataset.data_root == '/shapes'
+    assert cfg.val_evaluator.ann_file == '/shapes/annotations/instances_val.json'
+    assert cfg.visualizer.name == cfg.experiment_name
+
+
+def test_demo_models_differ_only_in_head_loss_and_lr(demo):
+    """The comparison is fair: same data, detector, schedule and budget."""
+    shared = []
+    for config_file, _ in demo.MODELS.values():
+        cfg = Config.fromfile(osp.join(demo.CONFIG_DIR, config_file)).to_dict()
+        head = cfg['model'].pop('bbox_head')
+        for key in ('type', 'loss_cls', 'loss_bbox', 'self_balance'):
+            head.pop(key, None)
+        cfg['model']['bbox_head'] = head
+        cfg['optim_wrapper']['optimizer'].pop('lr')
+        hooks = cfg.pop('custom_hooks', [])
+        assert hooks == ([dict(type='SelfBalanceHook')] if 'alrp' in config_file else [])
+        shared.append(cfg)
+    assert shared[0] == shared[1] == shared[2]
+
+
+def test_training_curves_overlay_runs_and_read_the_latest_log(tmp_path):
+    write_scalars(str(tmp_path / 'a'), [
+        dict(loss=1.0, alrp_cls=0.9, alrp_loc=0.1, sb_weight=50.0, step=1),
+        {'coco/bbox_mAP': 0.2, 'coco/bbox_mAP_50': 0.5, 'step': 1}])
+    write_scalars(str(tmp_path / 'b'), [dict(loss=2.0, loss_cls=1.5, step=1)])
+    train, val = read_scalars(str(tmp_path / 'a'))
+    assert [r['step'] for r in train] == [1] and val[0]['coco/bbox_mAP'] == 0.2
+    out = plot_training_curves({'A': str(tmp_path / 'a'), 'B': str(tmp_path / 'b')},
+                               str(tmp_path / 'plots' / 'curves.png'))
+    assert_png(out)
+    with pytest.raises(FileNotFoundError):
+        read_scalars(str(tmp_path / 'empty'))
+
+
+def test_predictions_figure(tmp_path):
+    image = np.zeros((32, 32, 3), np.uint8)
+    sample = dict(image=image, gt_bboxes=[[1, 1, 10, 10]], gt_labels=[1],
+                  predictions=dict(A=(np.array([[1., 1., 9., 9.]]), np.array([0.9]),
+                                      np.array([1]))))
+    out = plot_predictions([sample, sample], ['a', 'b'], [(255, 0, 0), (0, 255, 0)],
+                           str(tmp_path / 'pred.png'))
+    assert_png(out)
+
+
+def test_format_table():
+    table = format_table({'x': dict(AP=0.5, n=3), 'longer name': dict(AP=0.25)}, ['AP', 'n'])
+    lines = table.splitlines()
+    assert lines[1].split('|')[1:4] == [' model       ', ' AP    ', ' n ']
+    assert lines[3] == '| x           | 0.500 | 3 |'
+    assert lines[4] == '| longer name | 0.250 | - |'
+    assert len({len(line) for line in lines}) == 1
