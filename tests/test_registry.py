@@ -13,13 +13,13 @@ from mmdet.registry import DATASETS, HOOKS, METRICS, MODELS
 
 
 def public_classes():
-    """Every class defined in our package, by the registry that must hold it."""
+    """Every class our packages export (``__all__``), by the registry that must hold it."""
     found = {}
     for info in pkgutil.walk_packages(mmdet_alrp.__path__, 'mmdet_alrp.'):
         module = importlib.import_module(info.name)
-        for name, obj in vars(module).items():
-            if (inspect.isclass(obj) and obj.__module__ == module.__name__
-                    and not name.startswith('_')):
+        for name in getattr(module, '__all__', []):
+            obj = getattr(module, name)
+            if inspect.isclass(obj):
                 for base, registry in ((torch.nn.Module, MODELS), (Hook, HOOKS),
                                        (BaseMetric, METRICS)):
                     if issubclass(obj, base):

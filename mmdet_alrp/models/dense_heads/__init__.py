@@ -5,12 +5,9 @@ from .alrp_rpn_head import aLRPRPNHead
 from .ap_loss_fovea_head import APLossFoveaHead
 from .ap_loss_head_mixin import APLossHeadMixin
 from .ap_loss_retina_head import APLossRetinaHead
-from .ranking_fovea_head import RankingFoveaHead
-from .ranking_retina_head import RankingRetinaHead
 from .ranking_utils import RankingTargets, ranking_labels, use_sigmoid_logits
 
 __all__ = [
     'aLRPRetinaHead', 'aLRPFoveaHead', 'aLRPRPNHead', 'APLossRetinaHead', 'APLossFoveaHead',
-    'aLRPHeadMixin', 'APLossHeadMixin', 'RankingRetinaHead', 'RankingFoveaHead',
-    'RankingTargets', 'ranking_labels', 'use_sigmoid_logits'
+    'aLRPHeadMixin', 'APLossHeadMixin', 'RankingTargets', 'ranking_labels', 'use_sigmoid_logits'
 ]
