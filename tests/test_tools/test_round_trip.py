@@ -1,5 +1,5 @@
-"""The real entry points on a tiny aLRP Loss RetinaNet and tiny generated data: train, resume, test,
-MMDetection's own train.py resuming our config, and 2-process gloo training on CPU."""
+"""The real entry points on a tiny aLRP Loss RetinaNet and tiny generated data: train, resume,
+test, MMDetection's own train.py resuming our config, and 2-process gloo training on CPU."""
 import glob
 import json
 import os
@@ -14,8 +14,7 @@ import pytest
 import torch
 
 import mmdet
-import mmdet_alrp  # noqa: F401  (the checkpoint allow-list for torch.load below)
-from mmdet_alrp.datasets import generate_synthetic_shapes
+from mmdet_alrp.datasets import generate_synthetic_shapes  # (imports the checkpoint allow-list)
 from tests.tiny_detector import param_digest, write_tiny_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
