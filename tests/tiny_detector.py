@@ -100,13 +100,16 @@ def param_digest(named_tensors) -> str:
 @HOOKS.register_module()
 class ParamDigestHook(Hook):
     """After training, writes ``param_digest_rank{rank}.json`` to the work directory: the rank,
-    world size, model wrapper, iteration, parameter names and :func:`param_digest`."""
+    world size, model wrapper, iteration, parameter names, :func:`param_digest` and the
+    self-balance buffers."""
 
     def after_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         rank, world_size = get_dist_info()
         names = [name for name, _ in model.named_parameters()]
+        self_balance = {name: value.tolist() for name, value in model.named_buffers()
+                        if 'self_balance' in name}
         with open(osp.join(runner.work_dir, f'param_digest_rank{rank}.json'), 'w') as f:
             json.dump(dict(rank=rank, world_size=world_size, iter=runner.iter, names=names,
-                           wrapper=type(runner.model).__name__,
+                           wrapper=type(runner.model).__name__, self_balance=self_balance,
                            digest=param_digest(model.named_parameters())), f)

@@ -127,5 +127,10 @@ def test_dist_train_two_cpu_processes_agree(setup):
         assert record['rank'] == rank and record['world_size'] == 2 and record['iter'] == 2
         assert record['wrapper'] == 'MMDistributedDataParallel'
     assert ranks[0]['digest'] == ranks[1]['digest']
+    # Each rank saw other images, yet the epoch's SB update (2 iterations an epoch on 2 ranks)
+    # gave both the same SB from the sums of both ranks.
+    sb = ranks[0]['self_balance']
+    assert sb == ranks[1]['self_balance']
+    assert sb['bbox_head.self_balance.weight'] != 50 and sb['bbox_head.self_balance.sums'] == [0] * 3
     state = torch.load(osp.join(work_dir, 'iter_2.pth'), weights_only=True)['state_dict']
     assert param_digest((name, state[name]) for name in ranks[0]['names']) == ranks[0]['digest']
