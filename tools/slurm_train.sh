@@ -6,21 +6,12 @@
 # Environment: GPUS (8, tasks in all), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS (extra
 # srun options), PYTHON (python).
 set -euo pipefail
-if [ $# -lt 4 ]; then
-    echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [tools/train.py options]" >&2
-    exit 2
-fi
+# shellcheck source=tools/_launch.sh
+source "$(dirname "$0")/_launch.sh"
+[ $# -ge 4 ] || usage "PARTITION JOB_NAME CONFIG WORK_DIR [tools/train.py options]"
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3
 WORK_DIR=$4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-# SRUN_ARGS is split into words on purpose
-# shellcheck disable=SC2086
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec srun -p "$PARTITION" --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" \
-    --cpus-per-task="${CPUS_PER_TASK:-5}" --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
-    "${PYTHON:-python}" -u "$ROOT/tools/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
-    --launcher=slurm "${@:5}"
+run_srun "$PARTITION" "$JOB_NAME" train.py "$CONFIG" --work-dir="$WORK_DIR" --launcher=slurm \
+    "${@:5}"

@@ -10,17 +10,12 @@ launcher other than ``none`` runs the processes on CPU with gloo (see
 """
 import argparse
 import copy
-import os
-import os.path as osp
 
-from mmengine.config import Config, ConfigDict, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.config import Config, ConfigDict
 
 from mmdet.evaluation import DumpDetResults
-from mmdet.utils import setup_cache_size_limit_of_dynamo
 
-from mmdet_alrp.engine.distributed import setup_cpu_distributed
+from mmdet_alrp.engine.cli import add_launch_args, build_runner, load_config, parse_launch_args
 
 DEFAULT_TTA_MODEL = dict(
     type='DetTTAModel', tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
@@ -36,17 +31,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--show-dir', help='save the drawn predictions in this directory, '
                         'relative to WORK_DIR/TIMESTAMP')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds each image shows')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. test_dataloader.batch_size=4')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation: the '
                         "config's tta_model and tta_pipeline, else a horizontal flip")
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
+    add_launch_args(parser, 'test_dataloader.batch_size=4')
+    args = parse_launch_args(parser, argv)
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error('--out must be a .pkl or .pickle file')
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
@@ -62,14 +52,7 @@ def flip_tta_pipeline(pipeline: list) -> list:
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         hooks = cfg.get('default_hooks', {})
@@ -87,10 +70,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    setup_cache_size_limit_of_dynamo()
-    cfg = build_config(args)
-    setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(build_config(args))
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     runner.test()

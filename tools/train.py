@@ -8,17 +8,11 @@ launcher other than ``none`` runs the processes on CPU with gloo (see
 :mod:`mmdet_alrp.engine.distributed`).
 """
 import argparse
-import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
-from mmdet.utils import setup_cache_size_limit_of_dynamo
-
-from mmdet_alrp.engine.distributed import setup_cpu_distributed
+from mmdet_alrp.engine.cli import add_launch_args, build_runner, load_config, parse_launch_args
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -32,25 +26,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from this checkpoint, or, without a path, from the latest '
                         'checkpoint of the work directory')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. train_cfg.max_epochs=1')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_args(parser, 'train_cfg.max_epochs=1')
+    return parse_launch_args(parser, argv)
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             print_log('the config already uses AmpOptimWrapper', logger='current')
@@ -69,11 +50,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
-    setup_cache_size_limit_of_dynamo()
-    cfg = build_config(args)
-    setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(build_config(parse_args(argv)))
     runner.train()
 
 

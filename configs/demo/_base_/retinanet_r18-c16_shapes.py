@@ -44,6 +44,7 @@ train_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='RandomResize', scale=(image_size, image_size), ratio_range=(0.8, 1.25),
          keep_ratio=True),
+    dict(type='RandomCrop', crop_size=(image_size, image_size)),
     dict(type='RandomFlip', prob=[0.25, 0.25, 0.25], direction=['horizontal', 'vertical',
                                                                   'diagonal']),
     dict(type='PackDetInputs'),

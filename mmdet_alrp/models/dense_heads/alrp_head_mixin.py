@@ -1,16 +1,17 @@
 """The loss of the aLRP dense heads: aLRP Loss over every prior of the batch, self-balanced."""
-from typing import Dict, List
+from typing import Dict
 
 from torch import Tensor
 
 from mmdet.registry import MODELS
-from mmdet.utils import ConfigType, InstanceList, OptInstanceList
+from mmdet.utils import ConfigType
 
 from ..losses import aLRPLoss
 from ..utils import alrp_head_loss, giou_loc_error
+from .ranking_utils import RankingHeadMixin, RankingTargets
 
 
-class aLRPHeadMixin:
+class aLRPHeadMixin(RankingHeadMixin):
     """Makes a ranking head (one with ``ranking_targets``, see :class:`RankingRetinaHead`) an
     aLRP Loss head.
 
@@ -46,29 +47,17 @@ class aLRPHeadMixin:
         self.tau = tau
         self.self_balance = MODELS.build(self_balance)
 
-    def loss_by_feat(self,
-                     cls_scores: List[Tensor],
-                     bbox_preds: List[Tensor],
-                     batch_gt_instances: InstanceList,
-                     batch_img_metas: List[dict],
-                     batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
-        """aLRP Loss of the batch.
+    def loss_by_ranking_targets(self, targets: RankingTargets) -> Dict[str, Tensor]:
+        """aLRP Loss of the flattened batch.
 
         Args:
-            cls_scores (list[Tensor]): per level, shape (N, num_base_priors * C, H, W).
-            bbox_preds (list[Tensor]): per level, shape (N, num_base_priors * 4, H, W).
-            batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` and ``labels`` of every
-                image.
-            batch_img_metas (list[dict]): meta information of every image.
-            batch_gt_instances_ignore (list[:obj:`InstanceData`], optional): boxes to ignore.
+            targets (:obj:`RankingTargets`): the batch, from ``ranking_targets``.
 
         Returns:
             dict[str, Tensor]: ``loss_cls`` and ``loss_bbox`` (= SB * L_loc), the unweighted
             ``alrp_cls`` and ``alrp_loc``, ``sb_weight`` and ``num_pos``, the number of positive
             priors of the batch (float), see :func:`alrp_head_loss`.
         """
-        targets = self.ranking_targets(cls_scores, bbox_preds, batch_gt_instances,
-                                       batch_img_metas, batch_gt_instances_ignore)
         loc_errors = giou_loc_error(targets.pos_decoded_preds, targets.pos_decoded_targets,
                                     self.tau)
         return alrp_head_loss(self.loss_cls, self.self_balance, targets.logits, targets.labels,

@@ -1,16 +1,15 @@
 """The region proposal network of aLRP Faster R-CNN."""
-from typing import Dict, List
+from typing import Dict
 
 from torch import Tensor
 
 from mmdet.models.dense_heads import RPNHead
 from mmdet.registry import MODELS
-from mmdet.utils import ConfigType, InstanceList, OptInstanceList
+from mmdet.utils import ConfigType
 
-from ..utils import alrp_head_loss, giou_loc_error
 from .alrp_head_mixin import aLRPHeadMixin
 from .ranking_retina_head import RankingRetinaHead
-from .ranking_utils import use_sigmoid_logits
+from .ranking_utils import RankingTargets, use_sigmoid_logits
 
 
 @MODELS.register_module()
@@ -53,33 +52,18 @@ class aLRPRPNHead(aLRPHeadMixin, RPNHead):
     # The batch flattened in the order of the anchors, as for RetinaNet (C = 1).
     ranking_targets = RankingRetinaHead.ranking_targets
 
-    def loss_by_feat(self,
-                     cls_scores: List[Tensor],
-                     bbox_preds: List[Tensor],
-                     batch_gt_instances: InstanceList,
-                     batch_img_metas: List[dict],
-                     batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
-        """aLRP Loss of the batch.
+    def loss_by_ranking_targets(self, targets: RankingTargets) -> Dict[str, Tensor]:
+        """aLRP Loss of the flattened batch (C = 1), the terms of
+        :meth:`aLRPHeadMixin.loss_by_ranking_targets` under the keys of an RPN.
 
         Args:
-            cls_scores (list[Tensor]): per level, logits of shape (N, A, H, W).
-            bbox_preds (list[Tensor]): per level, box deltas of shape (N, A * 4, H, W).
-            batch_gt_instances (list[:obj:`InstanceData`]): per image, ``bboxes`` (G, 4) and
-                ``labels`` (G, ), all 0.
-            batch_img_metas (list[dict]): per image, its meta information.
-            batch_gt_instances_ignore (list[:obj:`InstanceData`], optional): per image, boxes
-                whose overlapping anchors are ignored.
+            targets (:obj:`RankingTargets`): the batch, from ``ranking_targets``.
 
         Returns:
             dict[str, Tensor]: ``loss_rpn_cls`` and ``loss_rpn_bbox`` (weighted); to log,
             ``rpn_alrp_cls``, ``rpn_alrp_loc`` (unweighted), ``rpn_sb_weight`` and
             ``rpn_num_pos``.
         """
-        targets = self.ranking_targets(cls_scores, bbox_preds, batch_gt_instances,
-                                       batch_img_metas, batch_gt_instances_ignore)
-        loc_errors = giou_loc_error(targets.pos_decoded_preds, targets.pos_decoded_targets,
-                                    self.tau)
-        terms = alrp_head_loss(self.loss_cls, self.self_balance, targets.logits,
-                               targets.labels, loc_errors)
+        terms = super().loss_by_ranking_targets(targets)
         return dict(loss_rpn_cls=terms.pop('loss_cls'), loss_rpn_bbox=terms.pop('loss_bbox'),
                     **{f'rpn_{key}': value for key, value in terms.items()})

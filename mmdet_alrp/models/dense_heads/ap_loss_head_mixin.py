@@ -1,14 +1,15 @@
 """The loss of the AP Loss dense heads, the ranking-based baseline of aLRP Loss."""
-from typing import Dict, List
+from typing import Dict
 
 from torch import Tensor
 
-from mmdet.utils import ConfigType, InstanceList, OptInstanceList
+from mmdet.utils import ConfigType
 
 from ..losses import APLoss
+from .ranking_utils import RankingHeadMixin, RankingTargets
 
 
-class APLossHeadMixin:
+class APLossHeadMixin(RankingHeadMixin):
     """Makes a ranking head (one with ``ranking_targets``, see :class:`RankingRetinaHead`) an
     AP Loss head (Chen et al., CVPR 2019).
 
@@ -32,28 +33,16 @@ class APLossHeadMixin:
             raise ValueError(f'{type(self).__name__} needs loss_cls=dict(type="APLoss"), got '
                              f'{type(self.loss_cls).__name__}')
 
-    def loss_by_feat(self,
-                     cls_scores: List[Tensor],
-                     bbox_preds: List[Tensor],
-                     batch_gt_instances: InstanceList,
-                     batch_img_metas: List[dict],
-                     batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
-        """AP Loss and the regression loss of the batch.
+    def loss_by_ranking_targets(self, targets: RankingTargets) -> Dict[str, Tensor]:
+        """AP Loss and the regression loss of the flattened batch.
 
         Args:
-            cls_scores (list[Tensor]): per level, shape (N, num_base_priors * C, H, W).
-            bbox_preds (list[Tensor]): per level, shape (N, num_base_priors * 4, H, W).
-            batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` and ``labels`` of every
-                image.
-            batch_img_metas (list[dict]): meta information of every image.
-            batch_gt_instances_ignore (list[:obj:`InstanceData`], optional): boxes to ignore.
+            targets (:obj:`RankingTargets`): the batch, from ``ranking_targets``.
 
         Returns:
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox`` and ``num_pos``, the number of positive
             priors of the batch (float).
         """
-        targets = self.ranking_targets(cls_scores, bbox_preds, batch_gt_instances,
-                                       batch_img_metas, batch_gt_instances_ignore)
         loss_cls = self.loss_cls(targets.logits, targets.labels)
         loss_bbox = self.loss_bbox(targets.pos_bbox_preds, targets.pos_bbox_targets,
                                    avg_factor=targets.num_pos)

@@ -54,13 +54,9 @@ class RankingFoveaHead(FoveaHead):
         """The batch's logits, labels and positive boxes, flattened level by level, image by
         image, in the order of FoveaHead's targets.
 
-        Args:
-            cls_scores (list[Tensor]): per level, shape (N, C, H, W).
-            bbox_preds (list[Tensor]): per level, shape (N, 4, H, W).
-            batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` and ``labels`` of every
-                image.
-            batch_img_metas (list[dict]): meta information of every image.
-            batch_gt_instances_ignore (list[:obj:`InstanceData`], optional): not used.
+        Arguments as :meth:`RankingHeadMixin.loss_by_feat`, with one prior per location
+        (``num_base_priors`` = 1); ``batch_img_metas`` and ``batch_gt_instances_ignore`` are not
+        used.
 
         Returns:
             :obj:`RankingTargets`: A = N * (points of an image) priors.

@@ -71,13 +71,7 @@ class RankingRetinaHead(RetinaHead):
         """The batch's logits, labels and positive boxes, flattened image by image, level by
         level, in the order of the anchors.
 
-        Args:
-            cls_scores (list[Tensor]): per level, shape (N, num_base_priors * C, H, W).
-            bbox_preds (list[Tensor]): per level, shape (N, num_base_priors * 4, H, W).
-            batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` and ``labels`` of every
-                image.
-            batch_img_metas (list[dict]): meta information of every image.
-            batch_gt_instances_ignore (list[:obj:`InstanceData`], optional): boxes to ignore.
+        Arguments as :meth:`RankingHeadMixin.loss_by_feat`.
 
         Returns:
             :obj:`RankingTargets`: A = N * (anchors of an image) priors.

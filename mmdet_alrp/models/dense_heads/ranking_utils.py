@@ -1,9 +1,11 @@
 """What the dense heads of the ranking-based losses (aLRP Loss, AP Loss) share."""
 from dataclasses import dataclass
-from typing import Optional
+from typing import Dict, List, Optional
 
 import torch
 from torch import Tensor, nn
+
+from mmdet.utils import InstanceList, OptInstanceList
 
 
 @dataclass
@@ -64,3 +66,44 @@ def use_sigmoid_logits(head: nn.Module) -> None:
     """
     head.use_sigmoid_cls = True
     head.cls_out_channels = head.num_classes
+
+
+class RankingHeadMixin:
+    """The ``loss_by_feat`` of the ranking-loss heads (:class:`aLRPHeadMixin`,
+    :class:`APLossHeadMixin`): the batch flattened by the head's ``ranking_targets`` (see
+    :class:`RankingRetinaHead`, :class:`RankingFoveaHead`), then the loss of
+    :meth:`loss_by_ranking_targets`."""
+
+    def loss_by_feat(self,
+                     cls_scores: List[Tensor],
+                     bbox_preds: List[Tensor],
+                     batch_gt_instances: InstanceList,
+                     batch_img_metas: List[dict],
+                     batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
+        """The loss of the batch.
+
+        Args:
+            cls_scores (list[Tensor]): per level, shape (N, num_base_priors * C, H, W).
+            bbox_preds (list[Tensor]): per level, shape (N, num_base_priors * 4, H, W).
+            batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` and ``labels`` of every
+                image.
+            batch_img_metas (list[dict]): meta information of every image.
+            batch_gt_instances_ignore (list[:obj:`InstanceData`], optional): boxes to ignore.
+
+        Returns:
+            dict[str, Tensor]: see :meth:`loss_by_ranking_targets`.
+        """
+        targets = self.ranking_targets(cls_scores, bbox_preds, batch_gt_instances,
+                                       batch_img_metas, batch_gt_instances_ignore)
+        return self.loss_by_ranking_targets(targets)
+
+    def loss_by_ranking_targets(self, targets: RankingTargets) -> Dict[str, Tensor]:
+        """The loss of the flattened batch.
+
+        Args:
+            targets (:obj:`RankingTargets`): the batch, from ``ranking_targets``.
+
+        Returns:
+            dict[str, Tensor]: the loss terms and the values to log.
+        """
+        raise NotImplementedError

@@ -4,6 +4,7 @@ import importlib
 from typing import Dict, List, Sequence
 
 import torch
+from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
@@ -16,12 +17,31 @@ MAX_IOU_TRAIN_CFG = dict(
     sampler=dict(type='PseudoSampler'), allowed_border=-1, pos_weight=-1, debug=False)
 ATSS_TRAIN_CFG = dict(assigner=dict(type='ATSSAssigner', topk=9), allowed_border=-1,
                       pos_weight=-1, debug=False)
+SMOOTH_L1 = dict(type='SmoothL1Loss', beta=0.11, loss_weight=1.0)
 TEST_CFG = dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
                 nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
 # FoveaBox on strides 8..128 with scale ranges that suit a 128 x 128 image.
 FOVEA_ARGS = dict(strides=[8, 16, 32, 64, 128], base_edge_list=[16, 32, 64, 128, 256],
                   scale_ranges=((1, 64), (32, 128), (64, 256), (128, 512), (256, 2048)),
                   sigma=0.4, with_deform=False)
+
+
+def make_retina_head(head_type: type, num_classes: int = 3, train_cfg: dict = MAX_IOU_TRAIN_CFG,
+                     **kwargs) -> nn.Module:
+    """A small RetinaNet-style head of ``head_type`` (one conv per branch, 8 channels),
+    initialised from seed 0."""
+    torch.manual_seed(0)
+    return head_type(num_classes=num_classes, in_channels=IN_CHANNELS, feat_channels=8,
+                     stacked_convs=1, train_cfg=ConfigDict(train_cfg),
+                     test_cfg=ConfigDict(TEST_CFG), init_cfg=None, **kwargs)
+
+
+def make_fovea_head(head_type: type, num_classes: int = 3, **kwargs) -> nn.Module:
+    """A small FoveaBox head of ``head_type`` on :data:`FOVEA_ARGS`, initialised from seed 0."""
+    torch.manual_seed(0)
+    return head_type(num_classes=num_classes, in_channels=IN_CHANNELS, feat_channels=8,
+                     stacked_convs=1, test_cfg=ConfigDict(TEST_CFG), init_cfg=None,
+                     **FOVEA_ARGS, **kwargs)
 
 
 def img_metas(num_imgs: int = 1, size: int = IMG_SIZE) -> List[dict]:
@@ -44,6 +64,11 @@ def instances(boxes: Sequence[Sequence[float]], labels: Sequence[int]) -> Instan
 
 def empty_instances() -> InstanceData:
     return instances([], [])
+
+
+# Two images: two boxes of classes 0 and 2, one large box of class 1.
+GTS = [instances([[20., 30., 70., 90.], [60., 8., 120., 50.]], [0, 2]),
+       instances([[10., 10., 100., 110.]], [1])]
 
 
 def strides_of(head: nn.Module) -> List[int]:
@@ -75,6 +100,15 @@ def assert_every_parameter_learns(head: nn.Module, loss: Tensor, nonzero: bool =
             assert not nonzero or param.grad.abs().sum() > 0, f'zero gradient on {name}'
 
 
+def assert_detections(results: List[InstanceData], num_classes: int) -> None:
+    """Each image's detections are ``n`` boxes (n, 4), scores (n, ) and labels (n, ) of the
+    ``num_classes`` classes."""
+    for r in results:
+        n = r.bboxes.size(0)
+        assert r.bboxes.shape == (n, 4) and r.scores.shape == (n, ) and r.labels.shape == (n, )
+        assert ((r.labels >= 0) & (r.labels < num_classes)).all()
+
+
 @contextlib.contextmanager
 def recording_alrp_loss():
     """Records the arguments ``(logits, targets, loc_errors)`` of every :func:`alrp_loss` call of
@@ -92,6 +126,20 @@ def recording_alrp_loss():
         yield calls
     finally:
         module.alrp_loss = original
+
+
+def assert_alrp_num_classes(head: nn.Module, num_classes: int) -> Tensor:
+    """The aLRP head ``head`` of ``num_classes`` classes has one logit per prior and class, and
+    one box of the last class makes positives of that class only. Returns the recorded labels
+    (A, C) of that box's image."""
+    cls_scores, _ = head(feats(strides_of(head)))
+    assert cls_scores[0].size(1) == head.num_base_priors * num_classes
+    with recording_alrp_loss() as calls:
+        losses_of(head, [instances([[20., 30., 70., 90.]], [num_classes - 1])])
+    logits, labels, _ = calls[0]
+    assert logits.shape == labels.shape and labels.shape[1] == num_classes
+    assert (labels[:, :-1] != 1).all() and (labels[:, -1] == 1).any()
+    return labels
 
 
 def giou(a: Sequence[float], b: Sequence[float]) -> float:

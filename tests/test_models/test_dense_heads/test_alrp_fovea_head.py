@@ -1,62 +1,23 @@
-"""aLRPFoveaHead: targets, aLRP Loss, gradients, prediction and learning."""
+"""aLRPFoveaHead: targets, localisation errors and prediction (what it shares with the other
+ranking heads is in test_ranking_heads.py)."""
 import math
+from functools import partial
 
 import pytest
 import torch
-from mmengine.config import ConfigDict
 
 from mmdet.structures import DetDataSample
 from mmdet_alrp.models.dense_heads import aLRPFoveaHead
 
-from .head_utils import (FOVEA_ARGS, IMG_SIZE, IN_CHANNELS, TEST_CFG,
-                         assert_every_parameter_learns, assert_finite, empty_instances, feats,
-                         giou, img_metas, instances, learns, losses_of, recording_alrp_loss,
-                         strides_of, total)
+from .head_utils import (IMG_SIZE, assert_alrp_num_classes, assert_detections, feats, giou,
+                         img_metas, instances, make_fovea_head, recording_alrp_loss, strides_of)
 
-KEYS = {'loss_cls', 'loss_bbox', 'alrp_cls', 'alrp_loc', 'sb_weight', 'num_pos'}
-GTS = [instances([[20., 30., 70., 90.], [60., 8., 120., 50.]], [0, 2]),
-       instances([[10., 10., 100., 110.]], [1])]
-
-
-def make_head(num_classes=3, **kwargs):
-    torch.manual_seed(0)
-    return aLRPFoveaHead(num_classes=num_classes, in_channels=IN_CHANNELS, feat_channels=8,
-                         stacked_convs=1, test_cfg=ConfigDict(TEST_CFG), init_cfg=None,
-                         **FOVEA_ARGS, **kwargs)
-
-
-def test_losses_and_gradients():
-    head = make_head()
-    losses = losses_of(head, GTS)
-    assert set(losses) == KEYS
-    assert_finite(losses)
-    assert losses['num_pos'] > 0
-    assert 0 < losses['loss_cls'] <= 1
-    torch.testing.assert_close(losses['loss_bbox'], 50 * losses['alrp_loc'])
-    assert_every_parameter_learns(head, total(losses))
-
-
-def test_image_without_ground_truth():
-    head = make_head()
-    losses = losses_of(head, [empty_instances()])
-    assert_finite(losses)
-    assert losses['num_pos'] == 0 and losses['loss_cls'] == 0 and losses['loss_bbox'] == 0
-    assert_every_parameter_learns(head, total(losses), nonzero=False)
-    losses = losses_of(head, [empty_instances(), GTS[0]])
-    assert_finite(losses)
-    assert losses['num_pos'] > 0
+make_head = partial(make_fovea_head, aLRPFoveaHead)
 
 
 @pytest.mark.parametrize('num_classes', [1, 3, 7])
 def test_num_classes(num_classes):
-    head = make_head(num_classes=num_classes)
-    cls_scores, _ = head(feats(strides_of(head)))
-    assert cls_scores[0].size(1) == num_classes
-    with recording_alrp_loss() as calls:
-        losses_of(head, [instances([[20., 30., 70., 90.]], [num_classes - 1])])
-    logits, labels, _ = calls[0]
-    assert logits.shape == labels.shape and labels.shape[1] == num_classes
-    assert (labels[:, :-1] != 1).all() and (labels[:, -1] == 1).any()
+    labels = assert_alrp_num_classes(make_head(num_classes=num_classes), num_classes)
     assert (labels >= 0).all()  # FoveaBox has no ignore band
 
 
@@ -122,30 +83,4 @@ def test_predict_uses_sigmoid_scores():
 
     results = head.predict(feats(strides_of(head), 2),
                            [DetDataSample(metainfo=m) for m in img_metas(2)])
-    for r in results:
-        n = r.bboxes.size(0)
-        assert r.bboxes.shape == (n, 4) and r.scores.shape == (n, ) and r.labels.shape == (n, )
-        assert ((r.labels >= 0) & (r.labels < 3)).all()
-
-
-def test_runs_under_autocast_in_float32():
-    head = make_head()
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        cls_scores, bbox_preds = head(feats(strides_of(head)))
-        assert bbox_preds[0].dtype == torch.bfloat16
-        with recording_alrp_loss() as calls:
-            losses = head.loss_by_feat(cls_scores, bbox_preds, GTS[:1], img_metas())
-    assert_finite(losses)
-    assert calls[0][2].dtype == torch.float32
-    total(losses).backward()
-
-
-def test_rejects_other_losses():
-    with pytest.raises(ValueError, match='aLRPLoss'):
-        make_head(loss_cls=dict(type='APLoss'))
-
-
-def test_learns_on_one_image():
-    head = make_head(num_classes=2)
-    values = learns(head, [instances([[20., 30., 70., 90.], [60., 8., 120., 50.]], [0, 1])])
-    assert values[-1] <= 0.5 * values[0], values
+    assert_detections(results, 3)

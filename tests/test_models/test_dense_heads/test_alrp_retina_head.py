@@ -1,5 +1,7 @@
-"""aLRPRetinaHead: targets, aLRP Loss, gradients, prediction and learning."""
+"""aLRPRetinaHead: targets, localisation errors and prediction (what it shares with the other
+ranking heads is in test_ranking_heads.py)."""
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -8,86 +10,22 @@ from mmengine.config import ConfigDict
 from mmdet.models.dense_heads import ATSSHead
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
-from mmdet.structures.bbox import bbox_overlaps
 from mmdet_alrp.models.dense_heads import aLRPRetinaHead
 
-from .head_utils import (ATSS_TRAIN_CFG, IMG_SIZE, IN_CHANNELS, MAX_IOU_TRAIN_CFG, TEST_CFG,
-                         assert_every_parameter_learns, assert_finite, empty_instances, feats,
-                         giou, img_metas, instances, learns, losses_of, recording_alrp_loss,
-                         strides_of, total)
+from .head_utils import (ATSS_TRAIN_CFG, GTS, IMG_SIZE, IN_CHANNELS, assert_alrp_num_classes,
+                         assert_detections, feats, giou, img_metas, instances, make_retina_head,
+                         recording_alrp_loss, strides_of)
 
-KEYS = {'loss_cls', 'loss_bbox', 'alrp_cls', 'alrp_loc', 'sb_weight', 'num_pos'}
-GTS = [instances([[20., 30., 70., 90.], [60., 8., 120., 50.]], [0, 2]),
-       instances([[10., 10., 100., 110.]], [1])]
+make_head = partial(make_retina_head, aLRPRetinaHead)
+
 # One anchor per location, 32 x 32 at stride 8: neighbours one stride apart have IoU 0.6.
 ONE_ANCHOR = dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=1,
                   ratios=[1.0], strides=[8, 16])
 
 
-def make_head(num_classes=3, train_cfg=MAX_IOU_TRAIN_CFG, **kwargs):
-    torch.manual_seed(0)
-    return aLRPRetinaHead(num_classes=num_classes, in_channels=IN_CHANNELS, feat_channels=8,
-                          stacked_convs=1, train_cfg=ConfigDict(train_cfg),
-                          test_cfg=ConfigDict(TEST_CFG), init_cfg=None, **kwargs)
-
-
-@pytest.mark.parametrize('train_cfg', [MAX_IOU_TRAIN_CFG, ATSS_TRAIN_CFG], ids=['maxiou', 'atss'])
-def test_losses_and_gradients(train_cfg):
-    head = make_head(train_cfg=train_cfg)
-    losses = losses_of(head, GTS)
-    assert set(losses) == KEYS
-    assert_finite(losses)
-    assert losses['num_pos'] > 0
-    assert 0 < losses['loss_cls'] <= 1
-    assert losses['sb_weight'] == 50
-    torch.testing.assert_close(losses['loss_bbox'], 50 * losses['alrp_loc'])
-    assert_every_parameter_learns(head, total(losses))
-
-
-@pytest.mark.parametrize('train_cfg', [MAX_IOU_TRAIN_CFG, ATSS_TRAIN_CFG], ids=['maxiou', 'atss'])
-def test_image_without_ground_truth(train_cfg):
-    head = make_head(train_cfg=train_cfg)
-    losses = losses_of(head, [empty_instances()])
-    assert_finite(losses)
-    assert losses['num_pos'] == 0 and losses['loss_cls'] == 0 and losses['loss_bbox'] == 0
-    assert_every_parameter_learns(head, total(losses), nonzero=False)
-    # With a second image that has boxes, the empty one contributes negatives only.
-    losses = losses_of(head, [empty_instances(), GTS[0]])
-    assert_finite(losses)
-    assert losses['num_pos'] > 0
-
-
 @pytest.mark.parametrize('num_classes', [1, 3, 7])
 def test_num_classes(num_classes):
-    head = make_head(num_classes=num_classes)
-    cls_scores, _ = head(feats(strides_of(head)))
-    assert cls_scores[0].size(1) == head.num_base_priors * num_classes
-    gts = [instances([[20., 30., 70., 90.]], [num_classes - 1])]
-    with recording_alrp_loss() as calls:
-        losses_of(head, gts)
-    logits, labels, _ = calls[0]
-    assert logits.shape == labels.shape
-    assert labels.shape[1] == num_classes
-    assert (labels[:, :-1] != 1).all() and (labels[:, -1] == 1).any()
-
-
-def test_ignored_anchors_take_no_gradient():
-    head = make_head()
-    gt = [20., 30., 70., 90.]
-    sizes = [(IMG_SIZE // s, IMG_SIZE // s) for s in strides_of(head)]
-    gen = torch.Generator().manual_seed(1)
-    cls_scores = [torch.randn(1, 27, h, w, generator=gen).requires_grad_() for h, w in sizes]
-    bbox_preds = [torch.zeros(1, 36, h, w, requires_grad=True) for h, w in sizes]
-    losses = head.loss_by_feat(cls_scores, bbox_preds, [instances([gt], [1])], img_metas())
-    total(losses).backward()
-    anchors = torch.cat(head.prior_generator.grid_priors(sizes, device='cpu'))
-    grads = torch.cat([s.grad.permute(0, 2, 3, 1).reshape(-1, 3) for s in cls_scores])
-    iou = bbox_overlaps(anchors, torch.tensor([gt]))[:, 0]
-    assert iou.max() >= 0.5  # so the ignore band holds no best anchor of the box
-    ignored, negative, positive = (iou >= 0.4) & (iou < 0.5), iou < 0.4, iou >= 0.5
-    assert ignored.sum() >= 3 and positive.sum() >= 3
-    assert (grads[ignored] == 0).all()
-    assert (grads[negative] != 0).any() and (grads[positive, 1] < 0).all()
+    assert_alrp_num_classes(make_head(num_classes=num_classes), num_classes)
 
 
 def hand_decode(anchor, delta):
@@ -189,37 +127,7 @@ def test_predict_uses_sigmoid_scores():
     head = make_head()
     results = head.predict(feats(strides_of(head), 2),
                            [DetDataSample(metainfo=m) for m in img_metas(2)])
-    for r in results:
-        n = r.bboxes.size(0)
-        assert r.bboxes.shape == (n, 4) and r.scores.shape == (n, ) and r.labels.shape == (n, )
-        assert ((r.labels >= 0) & (r.labels < 3)).all()
-
-
-def test_runs_under_autocast_in_float32():
-    head = make_head()
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        cls_scores, bbox_preds = head(feats(strides_of(head)))
-        assert cls_scores[0].dtype == torch.bfloat16
-        with recording_alrp_loss() as calls:
-            losses = head.loss_by_feat(cls_scores, bbox_preds, GTS[:1], img_metas())
-    assert_finite(losses)
-    assert calls[0][2].dtype == torch.float32
-    assert losses['loss_bbox'].dtype == torch.float32
-    total(losses).backward()
-
-
-def test_rejects_other_losses_and_bad_tau():
-    with pytest.raises(ValueError, match='aLRPLoss'):
-        make_head(loss_cls=dict(type='FocalLoss', use_sigmoid=True))
-    with pytest.raises(ValueError, match='tau'):
-        make_head(tau=1.0)
-
-
-@pytest.mark.parametrize('train_cfg', [MAX_IOU_TRAIN_CFG, ATSS_TRAIN_CFG], ids=['maxiou', 'atss'])
-def test_learns_on_one_image(train_cfg):
-    head = make_head(num_classes=2, train_cfg=train_cfg)
-    values = learns(head, [instances([[20., 30., 70., 90.], [60., 8., 120., 50.]], [0, 1])])
-    assert values[-1] <= 0.5 * values[0], values
+    assert_detections(results, 3)
 
 
 def test_built_from_config_ignores_loss_bbox():
