@@ -57,8 +57,8 @@ val_dataloader = dict(
                  ann_file='annotations/instances_val.json', data_prefix=dict(img='val/'),
                  test_mode=True, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='CocoMetric', ann_file=data_root + '/annotations/instances_val.json',
-                     metric='bbox')
+val_evaluator = dict(type='CocoLRPMetric',
+                     ann_file=data_root + '/annotations/instances_val.json', metric='bbox')
 test_evaluator = val_evaluator
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=2, val_interval=2)
 val_cfg = dict(type='ValLoop')

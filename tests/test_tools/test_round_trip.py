@@ -80,10 +80,13 @@ def test_test_tool_evaluates_checkpoint(setup):
     out_file = str(tmp / 'predictions.pkl')
     run([sys.executable, osp.join(TOOLS, 'test.py'), config, osp.join(work_dir, 'iter_2.pth'),
          '--work-dir', test_dir, '--out', out_file])
-    (metrics_file, ) = glob.glob(osp.join(test_dir, '*', '*.json'))
-    with open(metrics_file) as f:
+    (log_dir, ) = glob.glob(osp.join(test_dir, '*', ''))
+    with open(osp.join(log_dir, osp.basename(osp.dirname(log_dir)) + '.json')) as f:
         metrics = json.load(f)
-    assert 0 <= metrics['coco/bbox_mAP'] <= 1
+    # COCO AP and oLRP from one evaluation, and the per-class optimal thresholds beside them
+    assert 0 <= metrics['coco/bbox_mAP'] <= 1 and 0 <= metrics['coco/bbox_moLRP'] <= 1
+    with open(osp.join(log_dir, 'olrp_thresholds.json')) as f:
+        assert len(json.load(f)['classes']) == 5
     with open(out_file, 'rb') as f:
         predictions = pickle.load(f)
     assert len(predictions) == 4
