@@ -13,13 +13,15 @@ and keeps its checkpoint. Writes to the work directory (work_dirs/demo):
     <model>/                  the Runner's work directory: config, logs, vis_data/scalars.json,
                               the last checkpoint
     training_curves.png       loss, aLRP Loss's parts, the SB weight, AP per evaluation
-    predictions.png           detections on a few val images beside their ground truth
+    predictions.png           detections on a few val images beside their ground truth, each
+                              class above its oLRP-optimal score threshold
     metrics.json              the final table
 
 and prints the table and these paths.
 """
 import argparse
 import gc
+import glob
 import json
 import os
 import os.path as osp
@@ -27,6 +29,7 @@ import time
 from typing import Dict
 
 import mmcv
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
@@ -81,15 +84,18 @@ def demo_config(config_file: str, data_root: str, work_dir: str, epochs=None,
                 quick: bool = False) -> Config:
     """A demo config with its data, work directory and, if given, number of epochs replaced.
 
-    ``quick`` trains on batches of 4 without loader workers, logs every iteration and keeps
-    every detection (score threshold 0), so that a model trained for a few iterations is
-    evaluated on boxes all the same.
+    ``quick`` trains on batches of 4 without loader workers, logs every iteration, ends the
+    self-balance period with the epoch (so that its one epoch updates SB) and keeps every
+    detection (score threshold 0), so that a model trained for a few iterations is evaluated
+    on boxes all the same.
     """
     cfg = Config.fromfile(osp.join(CONFIG_DIR, config_file))
     cfg.work_dir = work_dir
-    # Unique names: the Runner's logger and visualizer are global instances looked up by name.
-    cfg.experiment_name = f'{osp.basename(work_dir)}_{time.strftime("%Y%m%d_%H%M%S")}'
-    cfg.visualizer.name = cfg.experiment_name
+    # The Runner appends its timestamp to the experiment name, its logger's name. The visualizer
+    # is a global instance looked up by name: a new name per run, or it would log to the
+    # directory of the first run of the process.
+    cfg.experiment_name = osp.basename(work_dir)
+    cfg.visualizer.name = f'{cfg.experiment_name}_{time.time_ns()}'
     ann_file = osp.join(data_root, 'annotations', 'instances_val.json')
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = data_root
@@ -107,6 +113,9 @@ def demo_config(config_file: str, data_root: str, work_dir: str, epochs=None,
             cfg[f'{split}_dataloader'].update(batch_size=4, num_workers=0,
                                               persistent_workers=False)
         cfg.default_hooks.logger.interval = 1
+        for hook in cfg.get('custom_hooks', []):
+            if hook.type == 'SelfBalanceHook':
+                hook.period = None
         cfg.model.test_cfg.score_thr = 0.0
     return cfg
 
@@ -130,12 +139,26 @@ def train_and_evaluate(cfg: Config) -> dict:
     model = runner.model.eval()
     with torch.no_grad():
         outputs = model.test_step(pseudo_collate([dataset[i] for i in indices]))
-    result['predictions'] = [
-        tuple(out.pred_instances[key].numpy() for key in ('bboxes', 'scores', 'labels'))
-        for out in outputs]
+    thresholds = olrp_thresholds(cfg.work_dir)
+    result['predictions'] = []
+    for out in outputs:
+        bboxes, scores, labels = (out.pred_instances[key].numpy()
+                                  for key in ('bboxes', 'scores', 'labels'))
+        keep = scores >= thresholds[labels]
+        result['predictions'].append((bboxes[keep], scores[keep], labels[keep]))
     del runner, model
     gc.collect()
     return result
+
+
+def olrp_thresholds(run_dir: str) -> np.ndarray:
+    """Every class's oLRP-optimal score threshold at the run's last evaluation (the
+    ``olrp_thresholds.json`` of CocoLRPMetric), by label; infinite where undefined (no
+    detection of the class)."""
+    with open(sorted(glob.glob(osp.join(run_dir, '*', 'olrp_thresholds.json')))[-1]) as f:
+        classes = json.load(f)['classes']
+    return np.array([np.inf if c['threshold'] is None else c['threshold']
+                     for c in sorted(classes, key=lambda c: c['label'])])
 
 
 def shown_samples(data_root: str, results: Dict[str, dict]) -> list:
@@ -157,6 +180,7 @@ def shown_samples(data_root: str, results: Dict[str, dict]) -> list:
 
 
 def main(argv=None) -> Dict[str, dict]:
+    start = time.perf_counter()
     args = parse_args(argv)
     num_train, num_val, image_size = QUICK_DATA if args.quick else FULL_DATA
     paths = generate_synthetic_shapes(args.data_root, num_train=num_train, num_val=num_val,
@@ -172,8 +196,10 @@ def main(argv=None) -> Dict[str, dict]:
         results[name] = train_and_evaluate(demo_config(
             config_file, data_root, run_dirs[name], args.epochs, args.quick))
     curves = plot_training_curves(run_dirs, osp.join(work_dir, 'training_curves.png'))
-    predictions = plot_predictions(shown_samples(data_root, results), METAINFO['classes'],
-                                   METAINFO['palette'], osp.join(work_dir, 'predictions.png'))
+    predictions = plot_predictions(
+        shown_samples(data_root, results), METAINFO['classes'], METAINFO['palette'],
+        osp.join(work_dir, 'predictions.png'),
+        caption='detections above the oLRP-optimal score threshold of their class')
     table = {name: {k: v for k, v in r.items() if k != 'predictions'}
              for name, r in results.items()}
     metrics_file = osp.join(work_dir, 'metrics.json')
@@ -184,6 +210,8 @@ def main(argv=None) -> Dict[str, dict]:
     for name, r in table.items():
         print(f'checkpoint ({name}): {r["checkpoint"]}')
     print(f'training curves: {curves}\npredictions: {predictions}\nmetrics: {metrics_file}')
+    print(f'demo wall time: {(time.perf_counter() - start) / 60:.1f} minutes '
+          f'(data, training, evaluations and plots)')
     return table
 
 

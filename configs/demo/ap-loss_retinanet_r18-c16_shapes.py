@@ -9,4 +9,3 @@ model = dict(
         loss_cls=dict(_delete_=True, type='APLoss'),
         loss_bbox=dict(_delete_=True, type='SmoothL1Loss', beta=0.11, loss_weight=1.0)))
 
-optim_wrapper = dict(optimizer=dict(lr=0.01))

@@ -14,13 +14,14 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-#: Panels of :func:`plot_training_curves`: (title, x-axis, [(scalar key, line style, label)]).
+#: Panels of :func:`plot_training_curves`: (title, x-axis, y scale,
+#: [(scalar key, line style, label)]).
 CURVE_PANELS = (
-    ('training loss (sum of the loss terms)', 'iteration', [('loss', '-', '')]),
-    ('aLRP Loss parts', 'iteration',
+    ('training loss (sum of the loss terms)', 'iteration', 'linear', [('loss', '-', '')]),
+    ('aLRP Loss parts', 'iteration', 'linear',
      [('alrp_cls', '-', 'classification'), ('alrp_loc', '--', 'localisation')]),
-    ('self-balance weight SB', 'iteration', [('sb_weight', '-', '')]),
-    ('COCO AP on the val set', 'epoch',
+    ('self-balance weight SB', 'iteration', 'log', [('sb_weight', '-', '')]),
+    ('COCO AP on the val set', 'epoch', 'linear',
      [('coco/bbox_mAP', '-o', 'AP'), ('coco/bbox_mAP_50', '--s', 'AP50')]),
 )
 
@@ -60,7 +61,7 @@ def plot_training_curves(runs: Dict[str, str], out_file: str) -> str:
     """
     logs = {name: read_scalars(run_dir) for name, run_dir in runs.items()}
     fig = Figure(figsize=(12, 8), layout='constrained')
-    for ax, (title, x_key, series) in zip(fig.subplots(2, 2).flat, CURVE_PANELS):
+    for ax, (title, x_key, y_scale, series) in zip(fig.subplots(2, 2).flat, CURVE_PANELS):
         drawn = False
         for colour, (name, (train, val)) in enumerate(logs.items()):
             records = val if x_key == 'epoch' else train
@@ -75,6 +76,7 @@ def plot_training_curves(runs: Dict[str, str], out_file: str) -> str:
         ax.set_xlabel(x_key)
         ax.grid(alpha=0.3)
         if drawn:
+            ax.set_yscale(y_scale)
             ax.legend(fontsize='small')
         else:
             ax.text(0.5, 0.5, 'not logged by these runs', ha='center', va='center',
@@ -83,10 +85,9 @@ def plot_training_curves(runs: Dict[str, str], out_file: str) -> str:
 
 
 def plot_predictions(samples: Sequence[dict], class_names: Sequence[str],
-                     palette: Sequence[Sequence[int]], out_file: str,
-                     score_thr: float = 0.3) -> str:
-    """A grid of images: one row per image, its ground truth in the first column, each model's
-    detections scoring at least ``score_thr`` in the next ones.
+                     palette: Sequence[Sequence[int]], out_file: str, caption: str = '') -> str:
+    """A grid of images: one column per image, its ground truth in the first row, each model's
+    detections (as given: filter them first) in the next rows.
 
     Args:
         samples (list[dict]): per image, ``image`` (H, W, 3) uint8 RGB, ``gt_bboxes`` (N, 4)
@@ -95,22 +96,19 @@ def plot_predictions(samples: Sequence[dict], class_names: Sequence[str],
         class_names (list[str]): name of every label.
         palette (list[tuple]): RGB colour (0-255) of every label.
         out_file (str): path of the PNG.
-        score_thr (float): lowest score drawn. Defaults to 0.3.
+        caption (str): title of the figure. Defaults to none.
 
     Returns:
         str: ``out_file``.
     """
-    models = list(samples[0]['predictions'])
-    columns = ['ground truth'] + [f'{name} (score >= {score_thr:g})' for name in models]
-    fig = Figure(figsize=(3.2 * len(columns), 3.2 * len(samples)), layout='constrained')
-    axes = fig.subplots(len(samples), len(columns), squeeze=False)
-    for row, sample in zip(axes, samples):
+    rows = ['ground truth'] + list(samples[0]['predictions'])
+    fig = Figure(figsize=(3 * len(samples), 3 * len(rows) + 0.4), layout='constrained')
+    fig.suptitle(caption, fontsize='medium')
+    axes = fig.subplots(len(rows), len(samples), squeeze=False)
+    for column, sample in zip(axes.T, samples):
         boxes = [(sample['gt_bboxes'], None, sample['gt_labels'])]
-        for name in models:
-            bboxes, scores, labels = (np.asarray(v) for v in sample['predictions'][name])
-            keep = scores >= score_thr
-            boxes.append((bboxes[keep], scores[keep], labels[keep]))
-        for ax, title, (bboxes, scores, labels) in zip(row, columns, boxes):
+        boxes += [sample['predictions'][name] for name in rows[1:]]
+        for ax, title, (bboxes, scores, labels) in zip(column, rows, boxes):
             ax.imshow(sample['image'])
             ax.set_title(title, fontsize='small')
             ax.set_axis_off()

@@ -55,6 +55,7 @@ def test_quick_demo_trains_evaluates_and_reports(demo, tmp_path, capsys):
         assert_png(work_dir / name)
         assert str(work_dir / name) in out
     assert '| aLRP Loss |' in out and row['checkpoint'] in out
+    assert 'demo wall time: ' in out
 
     # the Runner's logs: aLRP Loss's parts and SB each iteration, COCO AP and oLRP at the end
     train, val = read_scalars(str(work_dir / 'alrp_loss'))
@@ -75,10 +76,12 @@ def test_demo_config_overrides(demo, tmp_path):
     assert [s.end for s in cfg.param_scheduler if s.by_epoch] == [4]
     assert cfg.train_dataloader.dataset.data_root == '/shapes'
     assert cfg.val_evaluator.ann_file == '/shapes/annotations/instances_val.json'
-    assert cfg.visualizer.name == cfg.experiment_name
+    assert cfg.experiment_name == 'run'
+    again = demo.demo_config(demo.MODELS['aLRP Loss'][0], '/shapes', str(tmp_path / 'run'))
+    assert again.visualizer.name != cfg.visualizer.name
 
 
-def test_demo_models_differ_only_in_head_loss_and_lr(demo):
+def test_demo_models_differ_only_in_head_loss(demo):
     """The comparison is fair: same data, detector, schedule and budget."""
     shared = []
     for config_file, _ in demo.MODELS.values():
@@ -87,9 +90,9 @@ def test_demo_models_differ_only_in_head_loss_and_lr(demo):
         for key in ('type', 'loss_cls', 'loss_bbox', 'self_balance'):
             head.pop(key, None)
         cfg['model']['bbox_head'] = head
-        cfg['optim_wrapper']['optimizer'].pop('lr')
         hooks = cfg.pop('custom_hooks', [])
-        assert hooks == ([dict(type='SelfBalanceHook')] if 'alrp' in config_file else [])
+        assert hooks == ([dict(type='SelfBalanceHook', period=16)] if 'alrp' in config_file
+                         else [])
         shared.append(cfg)
     assert shared[0] == shared[1] == shared[2]
 
@@ -114,7 +117,7 @@ def test_predictions_figure(tmp_path):
                   predictions=dict(A=(np.array([[1., 1., 9., 9.]]), np.array([0.9]),
                                       np.array([1]))))
     out = plot_predictions([sample, sample], ['a', 'b'], [(255, 0, 0), (0, 255, 0)],
-                           str(tmp_path / 'pred.png'))
+                           str(tmp_path / 'pred.png'), caption='test')
     assert_png(out)
 
 
@@ -125,3 +128,11 @@ def test_format_table():
     assert lines[3] == '| x           | 0.500 | 3 |'
     assert lines[4] == '| longer name | 0.250 | - |'
     assert len({len(line) for line in lines}) == 1
+
+
+def test_olrp_thresholds_by_label(demo, tmp_path):
+    log_dir = tmp_path / '20240101_000000'
+    log_dir.mkdir()
+    classes = [dict(label=1, threshold=None), dict(label=0, threshold=0.25)]
+    (log_dir / 'olrp_thresholds.json').write_text(json.dumps(dict(classes=classes)))
+    assert demo.olrp_thresholds(str(tmp_path)).tolist() == [0.25, float('inf')]

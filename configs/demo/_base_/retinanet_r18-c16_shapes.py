@@ -1,14 +1,16 @@
 # The CPU demo detector: a RetinaNet sized for a laptop, trained from scratch on the built-in
 # synthetic-shapes dataset (mmdet_alrp.datasets.synthetic_shapes, written by tools/demo.py or
 # tools/make_demo_data.py to data/synthetic_shapes). The configs of configs/demo/ differ from
-# this one only in the head's loss and the learning rate.
+# this one only in the head's loss.
 #
 # Model: ResNet-18 with 16 base channels (a sixteenth of its usual compute), FPN P3-P6 with
 # 64 channels, a head of 2 stacked convolutions. The shapes are about square and 6 to 100 px
 # wide, so the anchors are square, 3 per position, 16 to 203 px (mmdet's RetinaNet: 32 to 813 px
 # in 3 aspect ratios, sized for COCO at 800 px).
-# Schedule: SGD with a linear warm-up then a cosine decay, gradient clipping, horizontal and
-# vertical flips and a light scale jitter; COCO AP (and oLRP, CocoLRPMetric) every few epochs.
+# Head: GroupNorm in its stacked convolutions (trains faster from scratch than without).
+# Schedule: 24 epochs of AdamW (lr 2e-3, weight decay 0.05) with a linear warm-up then a cosine
+# decay, gradient clipping, flips (horizontal, vertical, diagonal) and a light scale jitter;
+# COCO AP (and oLRP, CocoLRPMetric) every 4 epochs.
 _base_ = ['mmdet::_base_/models/retinanet_r50_fpn.py', 'mmdet::_base_/default_runtime.py']
 
 custom_imports = dict(imports=['mmdet_alrp'], allow_failed_imports=False)
@@ -18,9 +20,9 @@ metainfo = dict(
     classes=('disc', 'square', 'triangle', 'ring', 'cross'),
     palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48), (145, 30, 180)])
 image_size = 160
-max_epochs = 36
-val_interval = 6
-base_lr = 0.01
+max_epochs = 24
+val_interval = 4
+base_lr = 0.002
 
 model = dict(
     backbone=dict(
@@ -35,9 +37,10 @@ model = dict(
         in_channels=64,
         feat_channels=64,
         stacked_convs=2,
+        norm_cfg=dict(type='GN', num_groups=16, requires_grad=True),
         anchor_generator=dict(
             octave_base_scale=2, scales_per_octave=3, ratios=[1.0], strides=[8, 16, 32, 64])),
-    test_cfg=dict(score_thr=0.05))
+    test_cfg=dict(score_thr=0.0))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -95,7 +98,7 @@ test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=base_lr, momentum=0.9, weight_decay=1e-4),
+    optimizer=dict(type='AdamW', lr=base_lr, weight_decay=0.05),
     clip_grad=dict(max_norm=35, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
