@@ -21,7 +21,6 @@ and prints the table and these paths.
 """
 import argparse
 import gc
-import glob
 import json
 import os
 import os.path as osp
@@ -36,8 +35,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.runner import Runner
 
 from mmdet_alrp.datasets import METAINFO, generate_synthetic_shapes
-from mmdet_alrp.visualization import (format_table, plot_predictions, plot_training_curves,
-                                      read_scalars)
+from mmdet_alrp.visualization import (format_table, latest_run_file, plot_predictions,
+                                      plot_training_curves, read_scalars)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(ROOT, 'configs', 'demo')
@@ -155,7 +154,7 @@ def olrp_thresholds(run_dir: str) -> np.ndarray:
     """Every class's oLRP-optimal score threshold at the run's last evaluation (the
     ``olrp_thresholds.json`` of CocoLRPMetric), by label; infinite where undefined (no
     detection of the class)."""
-    with open(sorted(glob.glob(osp.join(run_dir, '*', 'olrp_thresholds.json')))[-1]) as f:
+    with open(latest_run_file(run_dir, 'olrp_thresholds.json')) as f:
         classes = json.load(f)['classes']
     return np.array([np.inf if c['threshold'] is None else c['threshold']
                      for c in sorted(classes, key=lambda c: c['label'])])

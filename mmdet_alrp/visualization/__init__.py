@@ -1,4 +1,5 @@
-from .training_report import (format_table, plot_predictions, plot_training_curves,
-                              read_scalars)
+from .training_report import (format_table, latest_run_file, plot_predictions,
+                              plot_training_curves, read_scalars)
 
-__all__ = ['read_scalars', 'plot_training_curves', 'plot_predictions', 'format_table']
+__all__ = ['latest_run_file', 'read_scalars', 'plot_training_curves', 'plot_predictions',
+           'format_table']

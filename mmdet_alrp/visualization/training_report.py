@@ -26,6 +26,19 @@ CURVE_PANELS = (
 )
 
 
+def latest_run_file(run_dir: str, name: str) -> str:
+    """The file ``name`` of the latest run logged in ``run_dir``: ``run_dir/<timestamp>/name``
+    with the newest timestamp (the Runner names each run's log directory by its start time).
+
+    Raises:
+        FileNotFoundError: no run in ``run_dir`` has that file.
+    """
+    files = sorted(glob.glob(osp.join(run_dir, '*', name)))
+    if not files:
+        raise FileNotFoundError(f'no */{name} under {run_dir}')
+    return files[-1]
+
+
 def read_scalars(run_dir: str) -> Tuple[List[dict], List[dict]]:
     """The training and validation records of the latest run logged in ``run_dir``.
 
@@ -37,10 +50,7 @@ def read_scalars(run_dir: str) -> Tuple[List[dict], List[dict]]:
     Returns:
         tuple[list[dict], list[dict]]: training records, validation records, in logged order.
     """
-    files = sorted(glob.glob(osp.join(run_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        raise FileNotFoundError(f'no */vis_data/scalars.json under {run_dir}')
-    with open(files[-1]) as f:
+    with open(latest_run_file(run_dir, osp.join('vis_data', 'scalars.json'))) as f:
         records = [json.loads(line) for line in f if line.strip()]
     train = [r for r in records if 'loss' in r]
     val = [r for r in records if any(key.startswith('coco/') for key in r)]

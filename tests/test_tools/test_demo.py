@@ -136,3 +136,5 @@ def test_olrp_thresholds_by_label(demo, tmp_path):
     classes = [dict(label=1, threshold=None), dict(label=0, threshold=0.25)]
     (log_dir / 'olrp_thresholds.json').write_text(json.dumps(dict(classes=classes)))
     assert demo.olrp_thresholds(str(tmp_path)).tolist() == [0.25, float('inf')]
+    with pytest.raises(FileNotFoundError, match='olrp_thresholds.json'):
+        demo.olrp_thresholds(str(tmp_path / 'no_run'))
