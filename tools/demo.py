@@ -83,9 +83,9 @@ def demo_config(config_file: str, data_root: str, work_dir: str, epochs=None,
                 quick: bool = False) -> Config:
     """A demo config with its data, work directory and, if given, number of epochs replaced.
 
-    ``quick`` trains on batches of 4 without loader workers, logs every iteration, ends the
-    self-balance period with the epoch (so that its one epoch updates SB) and keeps every
-    detection (score threshold 0), so that a model trained for a few iterations is evaluated
+    ``quick`` trains on batches of 4 without loader workers, logs every iteration and ends the
+    self-balance period with the epoch (so that its one epoch updates SB). The demo configs keep
+    every detection (score threshold 0), so a model trained for a few iterations is evaluated
     on boxes all the same.
     """
     cfg = Config.fromfile(osp.join(CONFIG_DIR, config_file))
@@ -115,7 +115,6 @@ def demo_config(config_file: str, data_root: str, work_dir: str, epochs=None,
         for hook in cfg.get('custom_hooks', []):
             if hook.type == 'SelfBalanceHook':
                 hook.period = None
-        cfg.model.test_cfg.score_thr = 0.0
     return cfg
 
 
