@@ -3,10 +3,14 @@
 # tools/make_demo_data.py to data/synthetic_shapes). The configs of configs/demo/ differ from
 # this one only in the head's loss.
 #
-# Model: ResNet-18 with 16 base channels (a sixteenth of its usual compute), FPN P3-P6 with
-# 64 channels, a head of 2 stacked convolutions. The shapes are about square and 6 to 100 px
-# wide, so the anchors are square, 3 per position, 16 to 203 px (mmdet's RetinaNet: 32 to 813 px
-# in 3 aspect ratios, sized for COCO at 800 px).
+# Model: ResNet-18 with 16 base channels (a sixteenth of its usual compute), FPN P2-P5 with
+# 32 channels, a head of 2 stacked convolutions. The shapes are about square and 6 to 100 px
+# wide (three quarters of the val boxes under 32 x 32 px), so the anchors are square, 3 per
+# position, 8 to 101 px on strides 4 to 32: any square box of 10 to 120 px, anywhere, has an
+# anchor of IoU >= 0.48 (mmdet's RetinaNet: 32 to 813 px on strides 8 to 128, in 3 aspect
+# ratios, sized for COCO at 800 px). The earlier P3-P6 of 64 channels (anchors 16 to 203 px)
+# left 15.5% of the val boxes with no anchor of IoU >= 0.5 and ran 20% faster; P2-P5 at 32
+# channels gained 0.017 to 0.067 AP for each loss (two seeds each, same 24 epochs).
 # Head: GroupNorm in its stacked convolutions (trains faster from scratch than without).
 # Schedule: 24 epochs of AdamW (lr 4e-3, weight decay 0.05) with a linear warm-up then a cosine
 # decay, gradient clipping, flips (horizontal, vertical, diagonal) and a light scale jitter;
@@ -32,15 +36,15 @@ model = dict(
         frozen_stages=-1,
         norm_eval=False,
         init_cfg=None),
-    neck=dict(in_channels=[16, 32, 64, 128], out_channels=64, num_outs=4),
+    neck=dict(in_channels=[16, 32, 64, 128], out_channels=32, start_level=0, num_outs=4),
     bbox_head=dict(
         num_classes=5,
-        in_channels=64,
-        feat_channels=64,
+        in_channels=32,
+        feat_channels=32,
         stacked_convs=2,
-        norm_cfg=dict(type='GN', num_groups=16, requires_grad=True),
+        norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
         anchor_generator=dict(
-            octave_base_scale=2, scales_per_octave=3, ratios=[1.0], strides=[8, 16, 32, 64])),
+            octave_base_scale=2, scales_per_octave=3, ratios=[1.0], strides=[4, 8, 16, 32])),
     # Every detection is kept: AP and oLRP see all of them, and the demo draws each class above
     # its oLRP-optimal threshold.
     test_cfg=dict(score_thr=0.0))
