@@ -7,6 +7,8 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmdet.registry import TASK_UTILS
+from mmdet.structures.bbox import bbox_overlaps
 from mmengine.config import Config
 
 from mmdet_alrp.visualization import (format_table, plot_predictions, plot_training_curves,
@@ -101,9 +103,7 @@ def test_demo_anchors_match_every_object_size_and_position(demo):
     """Square boxes of 10 to 120 px (the shapes' 6-100 px under the scale jitter) have, at every
     offset to the coarsest stride, an anchor of IoU about 0.5 or more: no object of the demo is
     left with only a low-IoU fallback positive of MaxIoUAssigner (the P3-P6 anchors of 16-203 px
-    gave boxes under 12 px a best IoU of 0.35 at most)."""
-    from mmdet.registry import TASK_UTILS
-    from mmdet.structures.bbox import bbox_overlaps
+    gave boxes under 12 px no anchor of IoU 0.5 anywhere)."""
     cfg = Config.fromfile(osp.join(demo.CONFIG_DIR, demo.MODELS['aLRP Loss'][0]))
     generator = TASK_UTILS.build(cfg.model.bbox_head.anchor_generator)
     size = cfg.image_size
