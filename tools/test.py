@@ -2,7 +2,11 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out RESULTS.pkl] [--show]
         [--show-dir DIR] [--wait-time SECONDS] [--cfg-options KEY=VALUE ...]
-        [--launcher LAUNCHER] [--tta]
+        [--launcher LAUNCHER] [--tta] [--no-strict]
+
+CHECKPOINT is a file, a URL or a model name (``open-mmlab://...``), loaded weights-only (see
+:mod:`mmdet_alrp.engine.checkpoint`). A checkpoint that leaves weights of the model missing, or
+gives them another shape, is refused (:class:`CheckpointCheckHook`) unless ``--no-strict``.
 
 The metrics are logged and written to ``WORK_DIR/TIMESTAMP/TIMESTAMP.json``. Without CUDA a
 launcher other than ``none`` runs the processes on CPU with gloo (see
@@ -33,6 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--wait-time', type=float, default=2, help='seconds each image shows')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation: the '
                         "config's tta_model and tta_pipeline, else a horizontal flip")
+    parser.add_argument('--no-strict', action='store_true', help='evaluate even a checkpoint '
+                        'that leaves model weights missing or of another shape (warned only)')
     add_launch_args(parser, 'test_dataloader.batch_size=4')
     args = parse_launch_args(parser, argv)
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
@@ -54,6 +60,8 @@ def flip_tta_pipeline(pipeline: list) -> list:
 def build_config(args: argparse.Namespace) -> Config:
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='CheckpointCheckHook', strict=not args.no_strict)]
     if args.show or args.show_dir:
         hooks = cfg.get('default_hooks', {})
         if 'visualization' not in hooks:

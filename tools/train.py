@@ -3,9 +3,11 @@
     python tools/train.py CONFIG [--work-dir DIR] [--amp] [--auto-scale-lr]
         [--resume [CHECKPOINT]] [--cfg-options KEY=VALUE ...] [--launcher LAUNCHER]
 
-``--resume`` alone resumes from the latest checkpoint of the work directory. Without CUDA a
-launcher other than ``none`` runs the processes on CPU with gloo (see
-:mod:`mmdet_alrp.engine.distributed`).
+``--resume`` alone resumes from the latest checkpoint of the work directory. A checkpoint
+without training state (a plain state dict) is refused with a message that says so
+(:class:`CheckpointCheckHook`); every checkpoint loads weights-only (see
+:mod:`mmdet_alrp.engine.checkpoint`). Without CUDA a launcher other than ``none`` runs the
+processes on CPU with gloo (see :mod:`mmdet_alrp.engine.distributed`).
 """
 import argparse
 
@@ -46,6 +48,8 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='CheckpointCheckHook', strict=False)]
     return cfg
 
 

@@ -1,25 +1,37 @@
-"""Loads MMEngine checkpoints under torch's weights-only unpickler (torch >= 2.6).
+"""Loads checkpoints under torch's weights-only unpickler, whatever their source and format.
 
 ``torch.load`` defaults to ``weights_only=True`` since torch 2.6, and MMEngine 0.10.7 checkpoints
 hold a few objects beside tensors that it refuses: the message hub's
 :class:`~mmengine.logging.HistoryBuffer` objects, the numpy arrays, dtypes and scalars in them,
 and their statistics methods, which pickle writes as ``getattr(HistoryBuffer, 'min')``.
 Importing this module allow-lists exactly those (:data:`MMENGINE_CHECKPOINT_GLOBALS`) with
-``torch.serialization.add_safe_globals``, ``getattr`` in a form restricted to those methods, so
-that ``tools/test.py CKPT`` and ``tools/train.py --resume`` work while weights-only loading stays
-on. It also replaces MMEngine's loader of local files with one that, on any other global, raises
-:class:`UnsafeCheckpointError` naming the globals and telling how to allow them.
+``torch.serialization.add_safe_globals``, ``getattr`` in a form restricted to those methods.
+
+:func:`load_weights_only` loads a file (a ``torch.save`` zip archive, a legacy ``torch.save``
+file or a plain pickle) with ``weights_only=True`` passed explicitly, so that no environment
+variable turns it off. On any other global it raises :class:`UnsafeCheckpointError` naming the
+globals; an empty, truncated or garbled file raises :class:`CorruptCheckpointError`. Importing
+this module makes it the loader of MMEngine's local files; :mod:`.remote_checkpoints` makes it
+the loader of the remote ones (``http(s)://``, ``torchvision://``, ``open-mmlab://``,
+``mmcls://`` and the torch hub cache).
 """
+import io
+import os
 import os.path as osp
 import pickle
-from typing import List
+import zipfile
+from contextlib import nullcontext
+from typing import BinaryIO, List, Optional, Union
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from .pickle_globals import refused_globals
+
 HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+ZIP_MAGIC = b'PK\x03\x04'
 
 
 def history_buffer_getattr(obj, name: str):
@@ -49,30 +61,100 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds globals that weights-only loading does not allow."""
 
 
+class CorruptCheckpointError(ValueError):
+    """A checkpoint file is empty, truncated or not a checkpoint at all."""
+
+
 def unsafe_globals_message(filename: str, unsafe: List[str]) -> str:
     return (
         f'{filename} holds objects that torch.load(weights_only=True) does not allow: '
-        f'{", ".join(unsafe)}. '
+        f'{", ".join(unsafe)}. Nothing of the file was run. '
         'mmdet_alrp allows only the types MMEngine itself writes. If you trust this file, '
         'allow these globals before loading it, e.g. in a module of custom_imports: '
-        'torch.serialization.add_safe_globals([<the class or function>]), or load it with '
-        'full pickle by setting TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1.')
+        'torch.serialization.add_safe_globals([<the class or function>]).')
+
+
+def _check_container(stream: BinaryIO, source: str) -> None:
+    """Refuses an empty file and a zip archive cut off before its central directory."""
+    size = stream.seek(0, os.SEEK_END)
+    if size == 0:
+        raise CorruptCheckpointError(
+            f'{source} is empty (0 bytes): it is not a checkpoint (an interrupted download or '
+            'save?); delete it and download or save it again')
+    stream.seek(0)
+    if stream.read(4) == ZIP_MAGIC and not zipfile.is_zipfile(stream):
+        raise CorruptCheckpointError(
+            f'{source} is a truncated or damaged zip archive ({size} bytes, no central '
+            'directory): delete it and download or save it again')
+    stream.seek(0)
+
+
+def _single_file_of_zip(stream: BinaryIO) -> Optional[bytes]:
+    """The member of a zip holding one file (torch.hub's legacy zip format), else None."""
+    if not zipfile.is_zipfile(stream):
+        return None
+    stream.seek(0)
+    with zipfile.ZipFile(stream) as archive:
+        members = archive.infolist()
+        if len(members) == 1 and not members[0].is_dir():
+            return archive.read(members[0])
+    return None
+
+
+def load_weights_only(file: Union[str, BinaryIO], map_location=None,
+                      source: Optional[str] = None):
+    """Loads a checkpoint with ``torch.load(weights_only=True)`` and the allow-list in force.
+
+    Args:
+        file (str | BinaryIO): path of the file, or the file opened for binary reading
+            (seekable). A zip archive of ``torch.save``, a legacy ``torch.save`` file, a plain
+            pickle, or a zip holding one such file (torch.hub's legacy zip format).
+        map_location: as :func:`torch.load`.
+        source (str, optional): how errors name the file. Defaults to ``file`` itself.
+
+    Raises:
+        UnsafeCheckpointError: the file names globals the allow-list does not hold (named in the
+            message); none of them is imported and nothing of the file runs.
+        CorruptCheckpointError: the file is empty, truncated or not a checkpoint.
+    """
+    source = source or (file if isinstance(file, str) else repr(file))
+    with (open(file, 'rb') if isinstance(file, str) else nullcontext(file)) as stream:
+        _check_container(stream, source)
+        inner = _single_file_of_zip(stream)
+        if inner is not None:
+            return load_weights_only(io.BytesIO(inner), map_location, f'{source} (the file in it)')
+        stream.seek(0)
+        try:
+            return torch.load(file if isinstance(file, str) else stream,
+                              map_location=map_location, weights_only=True)
+        except RuntimeError as error:
+            if 'EOF' not in str(error) and 'corrupt' not in str(error).lower():
+                raise
+            raise CorruptCheckpointError(
+                f'{source} is truncated or damaged ({error}); delete it and download or save it '
+                'again') from error
+        except (pickle.UnpicklingError, EOFError) as error:
+            refused, whole = refused_globals(stream)
+            if refused:
+                raise UnsafeCheckpointError(unsafe_globals_message(source, refused)) from error
+            if not whole or isinstance(error, EOFError):
+                raise CorruptCheckpointError(
+                    f'{source} is truncated or is not a checkpoint (its pickled data breaks '
+                    'off); delete it and download or save it again') from error
+            raise UnsafeCheckpointError(
+                f'{source} was refused by weights-only loading: {error}') from error
 
 
 @CheckpointLoader.register_scheme(prefixes='', force=True)
 def load_from_local(filename: str, map_location=None):
-    """Loads a local checkpoint with torch's default (weights-only) unpickler.
+    """Loads a local checkpoint with :func:`load_weights_only`.
 
     Raises:
+        FileNotFoundError: there is no such file.
         UnsafeCheckpointError: the file holds globals that are not allowed.
+        CorruptCheckpointError: the file is empty, truncated or not a checkpoint.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    try:
-        return torch.load(filename, map_location=map_location)
-    except pickle.UnpicklingError as error:
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-        if not unsafe:
-            raise
-        raise UnsafeCheckpointError(unsafe_globals_message(filename, unsafe)) from error
+    return load_weights_only(filename, map_location)

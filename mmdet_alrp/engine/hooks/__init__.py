@@ -1,3 +1,4 @@
+from .checkpoint_check_hook import CheckpointCheckHook
 from .self_balance_hook import SelfBalanceHook
 
-__all__ = ['SelfBalanceHook']
+__all__ = ['CheckpointCheckHook', 'SelfBalanceHook']

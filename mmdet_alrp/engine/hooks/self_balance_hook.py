@@ -1,4 +1,5 @@
 """Ends the self-balance periods of every aLRP loss of the model."""
+import numbers
 from typing import Optional
 
 from mmengine.hooks import Hook
@@ -14,17 +15,19 @@ class SelfBalanceHook(Hook):
     """Updates every :class:`SelfBalance` of the model at the end of each period.
 
     Args:
-        period (int, optional): iterations per period. Defaults to None: one training epoch,
-            the length of the train dataloader, whatever the dataset and batch size (also under
-            an iteration-based loop).
+        period (int, optional): iterations per period, a positive int. Defaults to None: one
+            training epoch, the length of the train dataloader, whatever the dataset and batch
+            size (also under an iteration-based loop).
     """
 
     priority = 'NORMAL'
 
     def __init__(self, period: Optional[int] = None) -> None:
-        if period is not None and period < 1:
-            raise ValueError(f'period must be a positive number of iterations, got {period}')
-        self.period = period
+        if period is not None and (isinstance(period, bool) or
+                                   not isinstance(period, numbers.Integral) or period < 1):
+            raise ValueError('period must be a positive int (iterations per period) or None, '
+                             f'got {period!r}')
+        self.period = None if period is None else int(period)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         period = self.period or len(runner.train_dataloader)

@@ -1,9 +1,10 @@
 """COCO AP and optimal LRP (Oksuz et al., ECCV 2018) from one and the same COCO evaluation."""
 import os.path as osp
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
+import torch
 from mmdet.datasets.api_wrappers import COCO, COCOeval
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.evaluation.metrics import coco_metric as coco_metric_module
@@ -50,7 +51,12 @@ class CocoLRPMetric(CocoMetric):
     ``<outfile_prefix>.olrp_thresholds.json`` if ``outfile_prefix`` is given, else
     ``olrp_thresholds.json`` in the runner's log directory (``<work_dir>/<timestamp>/``, the
     folder of the current MMLogger's log file). Without any of them nothing is written. Every
-    evaluation (every validation during training) rewrites the file.
+    evaluation (every validation during training) rewrites the file, last, once every metric is
+    computed; a path that cannot be written gives a warning, not an error.
+
+    The predicted scores and boxes of every image are checked as they come (:meth:`process`):
+    NaN or Inf raises a ``ValueError`` naming the image before any evaluation. Results of no
+    image at all (an empty dataset) give, with a warning, AP 0 and moLRP = moLRP_FN = 1.
 
     Args:
         thresholds_file (str, optional): path of the thresholds json. Defaults to None.
@@ -68,6 +74,21 @@ class CocoLRPMetric(CocoMetric):
                 raise ValueError(f'CocoLRPMetric needs max(proposal_nums) >= {LRP_MAX_DETS}, '
                                  f'got {self.proposal_nums}')
 
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """CocoMetric's processing of a batch, after the predictions are checked.
+
+        Raises:
+            ValueError: NaN or Inf in the predicted scores or boxes of an image (named).
+        """
+        for sample in data_samples:
+            pred = sample['pred_instances']
+            for key in ('scores', 'bboxes'):
+                if not bool(torch.isfinite(torch.as_tensor(pred[key])).all()):
+                    raise ValueError(f'NaN or Inf in the predicted {key} of image '
+                                     f'{sample.get("img_id")} ({sample.get("img_path")}): '
+                                     'the model is broken, nothing can be evaluated')
+        super().process(data_batch, data_samples)
+
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """CocoMetric's results plus the LRP ones (see the class docstring).
 
@@ -77,6 +98,8 @@ class CocoLRPMetric(CocoMetric):
         Returns:
             Dict[str, float]: the metrics by name.
         """
+        if not results:
+            return self._results_of_no_image()
         evaluations: List[COCOeval] = []
         with _keep_coco_evaluations(evaluations):
             eval_results = super().compute_metrics(results)
@@ -90,6 +113,28 @@ class CocoLRPMetric(CocoMetric):
         eval_results.update(self._lrp_results(per_class))
         self._dump_thresholds(per_class)
         return eval_results
+
+    def _results_of_no_image(self) -> Dict[str, float]:
+        """The defined results of an evaluation without any image: AP and AR 0, moLRP and
+        moLRP_FN 1, moLRP_loc and moLRP_FP NaN (as with no detection)."""
+        MMLogger.get_current_instance().warning(
+            'CocoLRPMetric got the results of no image (an empty dataset?): AP 0 and oLRP 1')
+        if self.format_only:
+            return {}
+        results: Dict[str, float] = {}
+        for metric in self.metrics:
+            if metric == 'proposal_fast':
+                results.update({f'AR@{num}': 0.0 for num in self.proposal_nums})
+            elif metric == 'proposal':
+                results.update({item: 0.0 for item in self.metric_items or (
+                    'AR@100', 'AR@300', 'AR@1000', 'AR_s@1000', 'AR_m@1000', 'AR_l@1000')})
+            else:
+                results.update({f'{metric}_{item}': 0.0 for item in self.metric_items or (
+                    'mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')})
+        if 'bbox' in self.metrics:
+            results.update(bbox_moLRP=1.0, bbox_moLRP_loc=float('nan'),
+                           bbox_moLRP_FP=float('nan'), bbox_moLRP_FN=1.0)
+        return results
 
     def _class_olrp(self, evaluation: COCOeval) -> List[ClassOLRP]:
         """oLRP of every class, in the order of ``self.cat_ids`` (the classes' order)."""
@@ -150,8 +195,12 @@ class CocoLRPMetric(CocoMetric):
             for label, (name, cat_id, r) in enumerate(
                 zip(self._class_names(), self.cat_ids, per_class))
         ]
-        dump(dict(iou_thr=LRP_IOU_THR, max_dets=LRP_MAX_DETS, classes=classes), path,
-             file_format='json', indent=2)
+        try:
+            dump(dict(iou_thr=LRP_IOU_THR, max_dets=LRP_MAX_DETS, classes=classes), path,
+                 file_format='json', indent=2)
+        except OSError as error:
+            logger.warning(f'oLRP thresholds not written to {path}: {error}')
+            return
         logger.info(f'oLRP optimal thresholds of every class written to {path}')
 
     def _class_names(self) -> List[str]:

@@ -1,14 +1,17 @@
 """The region proposal network of aLRP Faster R-CNN."""
-from typing import Dict
+from typing import Dict, List, Optional
 
+import torch
+from mmengine.config import ConfigDict
 from torch import Tensor
 
 from mmdet.models.dense_heads import RPNHead
 from mmdet.registry import MODELS
-from mmdet.utils import ConfigType
+from mmdet.utils import ConfigType, InstanceList
 
 from .alrp_head_mixin import aLRPHeadMixin
 from .ranking_retina_head import RankingRetinaHead
+from ..utils.input_checks import image_name
 from .ranking_utils import RankingTargets, use_sigmoid_logits
 
 
@@ -67,3 +70,22 @@ class aLRPRPNHead(aLRPHeadMixin, RPNHead):
         terms = super().loss_by_ranking_targets(targets)
         return dict(loss_rpn_cls=terms.pop('loss_cls'), loss_rpn_bbox=terms.pop('loss_bbox'),
                     **{f'rpn_{key}': value for key, value in terms.items()})
+
+    def predict_by_feat(self,
+                        cls_scores: List[Tensor],
+                        bbox_preds: List[Tensor],
+                        score_factors: Optional[List[Tensor]] = None,
+                        batch_img_metas: Optional[List[dict]] = None,
+                        cfg: Optional[ConfigDict] = None,
+                        rescale: bool = False,
+                        with_nms: bool = True) -> InstanceList:
+        """The proposals of :meth:`RPNHead.predict_by_feat`, after the logits are checked: NaN
+        logits, which would give proposals NaN scores, raise a ``ValueError`` naming the image.
+        """
+        nan_per_image = torch.stack([score.flatten(1).isnan().any(1) for score in cls_scores])
+        nan_images = nan_per_image.any(0).nonzero().flatten().tolist()
+        if nan_images:
+            raise ValueError(f'NaN in the RPN logits of {image_name(nan_images[0], batch_img_metas)}'
+                             ': its proposals would have NaN scores')
+        return super().predict_by_feat(cls_scores, bbox_preds, score_factors, batch_img_metas,
+                                       cfg, rescale, with_nms)

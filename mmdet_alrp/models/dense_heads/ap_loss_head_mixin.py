@@ -6,6 +6,7 @@ from torch import Tensor
 from mmdet.utils import ConfigType
 
 from ..losses import APLoss
+from ..utils.input_checks import check_finite_outputs
 from .ranking_utils import RankingHeadMixin, RankingTargets
 
 
@@ -43,6 +44,9 @@ class APLossHeadMixin(RankingHeadMixin):
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox`` and ``num_pos``, the number of positive
             priors of the batch (float).
         """
+        check_finite_outputs('the regression targets of the positive priors',
+                             [targets.pos_bbox_targets], 'is a ground-truth box of zero width '
+                             'or height? Its encoding is infinite')
         loss_cls = self.loss_cls(targets.logits, targets.labels)
         loss_bbox = self.loss_bbox(targets.pos_bbox_preds, targets.pos_bbox_targets,
                                    avg_factor=targets.num_pos)

@@ -5,7 +5,10 @@ from typing import Dict, List, Optional
 import torch
 from torch import Tensor, nn
 
+from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import InstanceList, OptInstanceList
+
+from ..utils.input_checks import check_finite_outputs, check_ground_truth
 
 
 @dataclass
@@ -80,7 +83,8 @@ class RankingHeadMixin:
                      batch_gt_instances: InstanceList,
                      batch_img_metas: List[dict],
                      batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
-        """The loss of the batch.
+        """The loss of the batch, after the ground truth (labels in 0 .. C-1, boxes with
+        x2 >= x1 and y2 >= y1) and the positives' regression outputs (finite) are checked.
 
         Args:
             cls_scores (list[Tensor]): per level, shape (N, num_base_priors * C, H, W).
@@ -92,9 +96,18 @@ class RankingHeadMixin:
 
         Returns:
             dict[str, Tensor]: see :meth:`loss_by_ranking_targets`.
+
+        Raises:
+            ValueError: naming the image and the ground-truth label or box that is out of
+                range, or NaN or Inf in the positives' regression outputs.
         """
+        check_ground_truth([gt.labels for gt in batch_gt_instances],
+                           [get_box_tensor(gt.bboxes) for gt in batch_gt_instances],
+                           self.num_classes, batch_img_metas)
         targets = self.ranking_targets(cls_scores, bbox_preds, batch_gt_instances,
                                        batch_img_metas, batch_gt_instances_ignore)
+        check_finite_outputs('the regression outputs (bbox_preds) of the positive priors',
+                             [targets.pos_bbox_preds])
         return self.loss_by_ranking_targets(targets)
 
     def loss_by_ranking_targets(self, targets: RankingTargets) -> Dict[str, Tensor]:

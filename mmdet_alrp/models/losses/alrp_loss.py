@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from mmdet.registry import MODELS
 
+from .hyperparameter_checks import check_delta, check_eps, check_tensors
 from .ranking_core import (ErrorDrivenValue, prepare_batch, rank_positives,
                            zero_loss)
 
@@ -33,13 +34,20 @@ def alrp_loss(logits: Tensor, targets: Tensor, loc_errors: Tensor, delta: float 
         targets (Tensor): M labels: 1 positive, 0 negative, -1 ignored (int), or bool.
         loc_errors (Tensor): shape (P, ), localisation error e >= 0 of the k-th positive in
             index order of ``targets``.
-        delta (float): half width of the linear part of H. Defaults to 1.0.
-        eps (float): positives with FP(i) <= eps take no classification gradient.
+        delta (float): half width of the linear part of H, finite and > 0. Defaults to 1.0.
+        eps (float): positives with FP(i) <= eps take no classification gradient; finite and
+            >= 0. Defaults to 1e-5.
+
+    Raises:
+        ValueError: naming the argument that is not a tensor, the hyperparameter out of range,
+            or the problem of the tensors (see ``prepare_batch``).
 
     Returns:
         tuple[Tensor, Tensor]: ``loss_cls`` in [0, 1] and ``loss_loc``, scalars (float32, or
         float64 for float64 logits). Both are 0, with zero gradients, when there is no positive.
     """
+    check_tensors(logits=logits, targets=targets, loc_errors=loc_errors)
+    delta, eps = check_delta(delta), check_eps(eps)
     with torch.autocast(device_type=logits.device.type, enabled=False):
         batch = prepare_batch(logits, targets, loc_errors)
         num_pos = batch.num_pos
@@ -70,15 +78,17 @@ class aLRPLoss(nn.Module):
     """aLRP Loss as a module, see :func:`alrp_loss`.
 
     Args:
-        delta (float): half width of the linear part of the smoothed step. Defaults to 1.0.
-        eps (float): FP threshold under which a positive takes no gradient. Defaults to 1e-5.
+        delta (float): half width of the linear part of the smoothed step, finite and > 0.
+            Defaults to 1.0.
+        eps (float): FP threshold under which a positive takes no gradient, finite and >= 0.
+            Defaults to 1e-5.
         loss_weight (float): scales both parts (the head weight of aLRP Faster R-CNN's RPN,
             say). Defaults to 1.0.
     """
 
     def __init__(self, delta: float = 1.0, eps: float = 1e-5, loss_weight: float = 1.0) -> None:
         super().__init__()
-        self.delta, self.eps, self.loss_weight = delta, eps, loss_weight
+        self.delta, self.eps, self.loss_weight = check_delta(delta), check_eps(eps), loss_weight
 
     def forward(self, logits: Tensor, targets: Tensor,
                 loc_errors: Tensor) -> Tuple[Tensor, Tensor]:

@@ -4,6 +4,7 @@ from torch import Tensor, nn
 
 from mmdet.registry import MODELS
 
+from .hyperparameter_checks import check_delta, check_tensors
 from .ranking_core import (ErrorDrivenValue, prepare_batch, rank_positives,
                            zero_loss)
 
@@ -22,11 +23,17 @@ def ap_loss(logits: Tensor, targets: Tensor, delta: float = 1.0) -> Tensor:
     Args:
         logits (Tensor): any shape, M logits (float16/bfloat16 computed in float32).
         targets (Tensor): M labels: 1 positive, 0 negative, -1 ignored (int), or bool.
-        delta (float): half width of the linear part of H. Defaults to 1.0.
+        delta (float): half width of the linear part of H, finite and > 0. Defaults to 1.0.
+
+    Raises:
+        ValueError: naming the argument that is not a tensor, a ``delta`` out of range, or the
+            problem of the tensors (see ``prepare_batch``).
 
     Returns:
         Tensor: the loss in [0, 1], a scalar; 0 with zero gradients when there is no positive.
     """
+    check_tensors(logits=logits, targets=targets)
+    delta = check_delta(delta)
     with torch.autocast(device_type=logits.device.type, enabled=False):
         batch = prepare_batch(logits, targets)
         num_pos = batch.num_pos
@@ -52,13 +59,14 @@ class APLoss(nn.Module):
     """AP Loss as a module, see :func:`ap_loss`.
 
     Args:
-        delta (float): half width of the linear part of the smoothed step. Defaults to 1.0.
+        delta (float): half width of the linear part of the smoothed step, finite and > 0.
+            Defaults to 1.0.
         loss_weight (float): scales the loss. Defaults to 1.0.
     """
 
     def __init__(self, delta: float = 1.0, loss_weight: float = 1.0) -> None:
         super().__init__()
-        self.delta, self.loss_weight = delta, loss_weight
+        self.delta, self.loss_weight = check_delta(delta), loss_weight
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         return self.loss_weight * ap_loss(logits, targets, self.delta)

@@ -1,8 +1,11 @@
 """Self-balance (SB) of aLRP Loss: the weight of the localisation part, learnt from the data."""
+import logging
+import math
 from typing import Dict
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
+from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
@@ -17,25 +20,42 @@ class SelfBalance(nn.Module):
     ``(mean L_cls + mean L_loc) / mean L_loc`` over the period. The buffers travel in checkpoints,
     so ``--resume`` continues both SB and the sums of a period begun. Under DDP every
     :meth:`accumulate` all-reduces the batch's values, so each rank holds the sums of all ranks
-    and computes the same SB (whatever DDP's ``broadcast_buffers`` is).
+    and computes the same SB (whatever DDP's ``broadcast_buffers`` is). A batch whose L_cls or
+    L_loc is not finite (on any rank) is left out of the sums, with a warning, so that SB stays
+    finite.
 
     Args:
-        init_weight (float): SB before the first update. Defaults to 50.
+        init_weight (float): SB before the first update, finite and > 0. Defaults to 50.
     """
 
     def __init__(self, init_weight: float = 50.0) -> None:
         super().__init__()
-        self.register_buffer('weight', torch.tensor(float(init_weight), dtype=torch.float64))
+        try:
+            weight = float(init_weight)
+        except (TypeError, ValueError):
+            raise ValueError(f'init_weight must be a real number, got {init_weight!r}') from None
+        if isinstance(init_weight, bool) or not (math.isfinite(weight) and weight > 0):
+            raise ValueError(f'init_weight must be finite and > 0, got {init_weight!r}')
+        self.register_buffer('weight', torch.tensor(weight, dtype=torch.float64))
         # [sum of L_cls, sum of L_loc, number of batches] over the current period, all ranks.
         self.register_buffer('sums', torch.zeros(3, dtype=torch.float64))
 
     def accumulate(self, loss_cls: Tensor, loss_loc: Tensor) -> None:
-        """Add one training batch's unweighted aLRP values (every rank calls this)."""
-        batch = torch.stack([loss_cls.detach().to(self.sums), loss_loc.detach().to(self.sums),
-                             self.sums.new_ones(())])
-        if get_world_size() > 1:
+        """Add one training batch's unweighted aLRP values (every rank calls this). A rank's
+        batch with a NaN or Inf value adds nothing, and a warning tells how many were left out.
+        """
+        values = torch.stack([loss_cls.detach().to(self.sums), loss_loc.detach().to(self.sums)])
+        finite = torch.isfinite(values).all()
+        batch = torch.cat([torch.where(finite, values, 0.), finite.to(self.sums)[None]])
+        world_size = get_world_size()
+        if world_size > 1:
             all_reduce(batch, op='sum')
         self.sums += batch
+        skipped = world_size - int(batch[2].item())
+        if skipped:
+            print_log(f'self-balance: {skipped} batch(es) of this iteration left out of the SB '
+                      'sums, their L_cls or L_loc being NaN or Inf', logger='current',
+                      level=logging.WARNING)
 
     def update(self) -> None:
         """End a period: reset SB from the period's means and clear the sums. A period with no

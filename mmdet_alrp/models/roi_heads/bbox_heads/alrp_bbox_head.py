@@ -1,5 +1,5 @@
 """The RoI box head of aLRP Faster R-CNN."""
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from mmengine.config import ConfigDict
@@ -8,12 +8,14 @@ from torch import Tensor
 
 from mmdet.models.layers import multiclass_nms
 from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
+from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType
 
 from ...losses import aLRPLoss
 from ...utils import alrp_head_loss, giou_loc_error
+from ...utils.input_checks import check_ground_truth
 
 
 @MODELS.register_module()
@@ -65,6 +67,23 @@ class aLRPBBoxHead(Shared2FCBBoxHead):
         self.loss_bbox = None
         self.tau = tau
         self.self_balance = MODELS.build(self_balance)
+
+    def loss_and_target(self,
+                        cls_score: Tensor,
+                        bbox_pred: Tensor,
+                        rois: Tensor,
+                        sampling_results: List[SamplingResult],
+                        rcnn_train_cfg: ConfigDict,
+                        concat: bool = True,
+                        reduction_override: Optional[str] = None) -> dict:
+        """:meth:`BBoxHead.loss_and_target`, after the ground truth of the positive RoIs is
+        checked: a ``ValueError`` names the image and the label outside 0 .. C-1, or the box
+        with x2 < x1 or y2 < y1 (or not finite)."""
+        check_ground_truth([result.pos_gt_labels for result in sampling_results],
+                           [get_box_tensor(result.pos_gt_bboxes) for result in sampling_results],
+                           self.num_classes)
+        return super().loss_and_target(cls_score, bbox_pred, rois, sampling_results,
+                                       rcnn_train_cfg, concat, reduction_override)
 
     def loss(self,
              cls_score: Tensor,
