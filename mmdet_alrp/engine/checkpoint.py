@@ -127,22 +127,24 @@ def load_weights_only(file: Union[str, BinaryIO], map_location=None,
         try:
             return torch.load(file if isinstance(file, str) else stream,
                               map_location=map_location, weights_only=True)
-        except RuntimeError as error:
-            if 'EOF' not in str(error) and 'corrupt' not in str(error).lower():
-                raise
-            raise CorruptCheckpointError(
-                f'{source} is truncated or damaged ({error}); delete it and download or save it '
-                'again') from error
-        except (pickle.UnpicklingError, EOFError) as error:
+        except Exception as error:  # noqa: B902  (the unpickler's errors are of many types)
             refused, whole = refused_globals(stream)
             if refused:
                 raise UnsafeCheckpointError(unsafe_globals_message(source, refused)) from error
-            if not whole or isinstance(error, EOFError):
+            if not whole or isinstance(error, EOFError) or _ends_early(error):
                 raise CorruptCheckpointError(
-                    f'{source} is truncated or is not a checkpoint (its pickled data breaks '
-                    'off); delete it and download or save it again') from error
-            raise UnsafeCheckpointError(
-                f'{source} was refused by weights-only loading: {error}') from error
+                    f'{source} is truncated or is not a checkpoint ({type(error).__name__}: '
+                    f'{str(error)[:200]}); delete it and download or save it again') from error
+            if isinstance(error, pickle.UnpicklingError):
+                raise UnsafeCheckpointError(
+                    f'{source} was refused by weights-only loading: {error}') from error
+            raise
+
+
+def _ends_early(error: Exception) -> bool:
+    """Whether torch's error says that the file ends before its storages do."""
+    return isinstance(error, RuntimeError) and ('EOF' in str(error) or
+                                                'corrupt' in str(error).lower())
 
 
 @CheckpointLoader.register_scheme(prefixes='', force=True)

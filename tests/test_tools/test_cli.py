@@ -108,3 +108,16 @@ def test_test_tta_uses_config_pipeline(test, tmp_path):
     cfg = test.build_config(test.parse_args([config, 'model.pth', '--tta']))
     assert [t.type for t in cfg.test_dataloader.dataset.pipeline] == ['LoadImageFromFile']
     assert cfg.model.tta_cfg == dict(max_per_img=7) and cfg.model.module.type == 'RetinaNet'
+
+
+def test_test_checks_checkpoints_strictly_unless_asked(test, config):
+    cfg = test.build_config(test.parse_args([config, 'model.pth']))
+    assert cfg.custom_hooks[-1] == dict(type='CheckpointCheckHook', strict=True)
+    cfg = test.build_config(test.parse_args([config, 'model.pth', '--no-strict']))
+    assert cfg.custom_hooks[-1] == dict(type='CheckpointCheckHook', strict=False)
+    assert cfg.custom_hooks[0].type == 'SelfBalanceHook'  # the config's hooks are kept
+
+
+def test_train_checks_resumed_checkpoints(train, config):
+    cfg = train.build_config(train.parse_args([config, '--resume', 'a/iter_2.pth']))
+    assert cfg.custom_hooks[-1] == dict(type='CheckpointCheckHook', strict=False)

@@ -74,9 +74,12 @@ def mismatches(model, checkpoint: dict) -> List[str]:
                 for key, shape in expected.items() if key in shapes and shapes[key] != shape]
     problems = []
     if missing:
-        problems.append(f'{len(missing)} model weights missing from it '
-                        f'({", ".join(missing[:SHOWN])}{", ..." if len(missing) > SHOWN else ""})')
+        problems.append(f'{len(missing)} model weights missing from it ({listed(missing)})')
     if reshaped:
-        problems.append(f'{len(reshaped)} of another shape '
-                        f'({", ".join(reshaped[:SHOWN])}{", ..." if len(reshaped) > SHOWN else ""})')
+        problems.append(f'{len(reshaped)} of another shape ({listed(reshaped)})')
     return problems
+
+
+def listed(names: List[str]) -> str:
+    """The first :data:`SHOWN` names, comma-separated, ``...`` if there are more."""
+    return ', '.join(names[:SHOWN]) + (', ...' if len(names) > SHOWN else '')

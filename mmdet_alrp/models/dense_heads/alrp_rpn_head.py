@@ -85,7 +85,8 @@ class aLRPRPNHead(aLRPHeadMixin, RPNHead):
         nan_per_image = torch.stack([score.flatten(1).isnan().any(1) for score in cls_scores])
         nan_images = nan_per_image.any(0).nonzero().flatten().tolist()
         if nan_images:
-            raise ValueError(f'NaN in the RPN logits of {image_name(nan_images[0], batch_img_metas)}'
-                             ': its proposals would have NaN scores')
+            image = image_name(nan_images[0], batch_img_metas)
+            raise ValueError(f'NaN in the RPN logits of {image}: its proposals would have NaN '
+                             'scores')
         return super().predict_by_feat(cls_scores, bbox_preds, score_factors, batch_img_metas,
                                        cfg, rescale, with_nms)

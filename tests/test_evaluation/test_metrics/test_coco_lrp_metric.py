@@ -161,3 +161,54 @@ def test_settings_without_lrp_matching_are_rejected(kwargs, message):
         CocoLRPMetric(**kwargs)
     CocoLRPMetric(metric='segm', **kwargs)   # LRP is only computed for 'bbox'
 
+
+
+def warnings_of(name, function):
+    """``function()`` and the warnings it logs, with a new current MMLogger."""
+    logger = MMLogger.get_instance(name)
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        return function(), [r.getMessage() for r in records]
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_unwritable_thresholds_file_warns_after_every_metric(tmp_path):
+    (tmp_path / 'a_file').write_text('')
+    path = tmp_path / 'a_file' / 'thr.json'   # a file cannot hold a folder: not writable
+    metric = CocoLRPMetric(ann_file=write_ann_file(tmp_path / 'gt.json'),
+                           thresholds_file=str(path))
+    results, warnings = warnings_of('test_unwritable', lambda: run(metric, data_samples()))
+    assert results['coco/bbox_mAP_50'] == 0.5 and results['coco/bbox_moLRP'] == 0.71
+    assert any(f'oLRP thresholds not written to {path}' in w for w in warnings)
+
+
+@pytest.mark.parametrize('key, index, value', [
+    ('scores', 2, float('nan')), ('scores', 0, float('inf')), ('bboxes', 1, float('nan')),
+    ('bboxes', 3, float('-inf'))])
+def test_non_finite_predictions_are_refused_before_any_evaluation(tmp_path, key, index, value):
+    """Refused as the predictions come in (process), not after COCO AP was computed."""
+    metric = CocoLRPMetric(ann_file=write_ann_file(tmp_path / 'gt.json'))
+    metric.dataset_meta = dict(classes=CLASSES)
+    samples = data_samples()
+    samples[0]['pred_instances'][key].view(-1)[index] = value
+    with pytest.raises(ValueError, match=f'NaN or Inf in the predicted {key} of image 1'):
+        metric.process({}, samples)
+    assert metric.results == []
+
+
+def test_results_of_no_image_are_defined(tmp_path):
+    metric = CocoLRPMetric(ann_file=write_ann_file(tmp_path / 'gt.json'),
+                           thresholds_file=str(tmp_path / 'thr.json'))
+    metric.dataset_meta = dict(classes=CLASSES)
+    results, warnings = warnings_of('test_no_image', lambda: metric.evaluate(size=0))
+    defined = {key: value for key, value in results.items() if not math.isnan(value)}
+    assert defined == {**{f'coco/bbox_{item}': 0.0 for item in (
+        'mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')}, 'coco/bbox_moLRP': 1.0,
+        'coco/bbox_moLRP_FN': 1.0}
+    assert sorted(set(results) - set(defined)) == ['coco/bbox_moLRP_FP', 'coco/bbox_moLRP_loc']
+    assert any('results of no image' in w for w in warnings)
+    assert not (tmp_path / 'thr.json').exists()

@@ -226,3 +226,50 @@ def test_empty_batch():
     loss_cls, loss_loc = alrp_loss(logits, torch.zeros(0, 80, dtype=torch.long), torch.zeros(0))
     (loss_cls + loss_loc).backward()
     assert loss_cls.item() == 0 and loss_loc.item() == 0 and logits.grad.shape == (0, 80)
+
+
+BAD_DELTAS = [0, -1.0, float('nan'), float('inf'), 'one']
+BAD_EPS = [-1e-3, float('nan'), float('inf'), 'small']
+
+
+@pytest.mark.parametrize('delta', BAD_DELTAS)
+def test_bad_delta_checked_when_built_and_called(delta):
+    with pytest.raises(ValueError, match='delta must be'):
+        aLRPLoss(delta=delta)
+    # also without any positive, where the ranking never reads delta
+    with pytest.raises(ValueError, match='delta must be'):
+        alrp_loss(torch.tensor([0.0, 1.0]), torch.tensor([0, 0]), torch.zeros(0), delta=delta)
+
+
+@pytest.mark.parametrize('eps', BAD_EPS)
+def test_bad_eps_checked_when_built_and_called(eps):
+    with pytest.raises(ValueError, match='eps must be'):
+        aLRPLoss(eps=eps)
+    with pytest.raises(ValueError, match='eps must be'):
+        alrp_loss(torch.tensor([0.0, 1.0]), torch.tensor([1, 0]), torch.tensor([0.1]), eps=eps)
+
+
+def test_eps_zero_and_tensor_delta_are_accepted():
+    """eps = 0 is a valid threshold (a positive with FP = 0 takes no gradient, no 0 / 0)."""
+    logits = torch.tensor([2.0, -2.0, 0.0], requires_grad=True)
+    loss_cls, _ = alrp_loss(logits, torch.tensor([1, 0, 0]), torch.tensor([0.1]), eps=0.0,
+                            delta=torch.tensor(0.5))
+    loss_cls.backward()
+    assert loss_cls.item() == 0 and torch.equal(logits.grad, torch.zeros(3))
+
+
+@pytest.mark.parametrize('logits', [[0.0, 1.0], np.array([0.0, 1.0]), None])
+def test_non_tensor_logits_named_before_use(logits):
+    with pytest.raises(ValueError, match='logits must be a torch.Tensor'):
+        alrp_loss(logits, torch.tensor([1, 0]), torch.tensor([0.1]))
+
+
+@pytest.mark.parametrize('targets', [[1, 0], np.array([1, 0])])
+def test_non_tensor_targets_named_before_use(targets):
+    with pytest.raises(ValueError, match='targets must be a torch.Tensor'):
+        alrp_loss(torch.tensor([0.0, 1.0]), targets, torch.tensor([0.1]))
+
+
+def test_missing_loc_errors_named():
+    with pytest.raises(ValueError, match='loc_errors must be a torch.Tensor, got NoneType'):
+        alrp_loss(torch.tensor([0.0, 1.0]), torch.tensor([1, 0]), None)

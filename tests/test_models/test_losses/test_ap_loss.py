@@ -81,3 +81,21 @@ def test_module_and_errors():
                                2 * ap_loss(scores, targets))
     with pytest.raises(ValueError, match='NaN or Inf in logits'):
         ap_loss(torch.tensor([0.0, float('nan')]), torch.tensor([1, 0]))
+
+
+@pytest.mark.parametrize('delta', [0, -1.0, float('nan'), float('inf'), 'one'])
+def test_bad_delta_checked_when_built_and_called(delta):
+    with pytest.raises(ValueError, match='delta must be'):
+        APLoss(delta=delta)
+    with pytest.raises(ValueError, match='delta must be'):  # also without any positive
+        ap_loss(torch.tensor([0.0, 1.0]), torch.tensor([0, 0]), delta=delta)
+
+
+@pytest.mark.parametrize('logits, targets, name', [
+    ([0.0, 1.0], torch.tensor([1, 0]), 'logits'),
+    (np.array([0.0, 1.0]), torch.tensor([1, 0]), 'logits'),
+    (torch.tensor([0.0, 1.0]), [1, 0], 'targets'),
+])
+def test_non_tensor_inputs_named_before_use(logits, targets, name):
+    with pytest.raises(ValueError, match=f'{name} must be a torch.Tensor'):
+        ap_loss(logits, targets)

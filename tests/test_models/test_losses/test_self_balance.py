@@ -1,4 +1,5 @@
-"""Self-balance: the update formula, the checkpoint round trip and DDP agreement."""
+"""Self-balance: the update formula, the checkpoint round trip, DDP agreement, and bad values
+(hyperparameters, non-finite batches)."""
 import os
 import socket
 
@@ -7,7 +8,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from mmdet_alrp.engine.hooks import SelfBalanceHook
 from mmdet_alrp.models.losses import SelfBalance
+from mmdet_alrp.models.losses import self_balance as self_balance_module
 
 
 def feed(sb, pairs):
@@ -73,3 +76,65 @@ def test_two_gloo_ranks_agree_on_sb():
     mp.spawn(_rank_main, args=(2, port, out), nprocs=2, join=True)
     # Both ranks use the means over all ranks: (0.6 + 0.3) / 0.3.
     assert out[0] == pytest.approx(3.0) and out[1] == pytest.approx(3.0)
+
+
+NAN, INF = float('nan'), float('inf')
+
+
+@pytest.mark.parametrize('init_weight', [0.0, -1.0, NAN, INF, 'fifty', None])
+def test_init_weight_checked_when_built(init_weight):
+    with pytest.raises(ValueError, match='init_weight'):
+        SelfBalance(init_weight=init_weight)
+
+
+def test_non_finite_batch_is_skipped_and_logged(monkeypatch):
+    logged = []
+    monkeypatch.setattr(self_balance_module, 'print_log',
+                        lambda message, **kwargs: logged.append(message))
+    sb = SelfBalance()
+    feed(sb, [(0.9, 0.3), (NAN, 0.2), (0.5, INF), (-INF, 0.1), (0.7, 0.1)])
+    assert len(logged) == 3 and all('left out' in message for message in logged)
+    assert sb.sums.tolist() == pytest.approx([1.6, 0.4, 2.0])
+    sb.update()
+    assert sb.weight.item() == pytest.approx((0.8 + 0.2) / 0.2)  # the finite batches only
+    feed(sb, [(NAN, NAN)])
+    sb.update()  # a period of non-finite batches only keeps SB
+    assert sb.weight.item() == pytest.approx(5.0)
+
+
+def test_nan_loss_still_stops_through_weigh():
+    """The head's terms stay what they are (a NaN loss is not hidden), only SB is kept."""
+    sb = SelfBalance(init_weight=2.0).train()
+    out = sb.weigh(torch.tensor(NAN), torch.tensor(0.5))
+    assert torch.isnan(out['loss_cls']) and sb.sums.tolist() == [0.0, 0.0, 0.0]
+
+
+def _rank_main_skipping(rank, world, port, out):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world)
+    sb = SelfBalance()
+    # Rank 1's second batch is NaN: left out on both ranks, which stay in step.
+    feed(sb, [(0.9, 0.1), (0.5, 0.5)] if rank == 0 else [(0.3, 0.5), (NAN, 0.5)])
+    sb.update()
+    out[rank] = sb.weight.item()
+    dist.destroy_process_group()
+
+
+def test_two_gloo_ranks_skip_a_nan_batch_together():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    out = mp.Manager().dict()
+    mp.spawn(_rank_main_skipping, args=(2, port, out), nprocs=2, join=True)
+    # The three finite batches: L_cls sum 1.7, L_loc sum 1.1.
+    assert out[0] == pytest.approx(2.8 / 1.1) and out[1] == pytest.approx(2.8 / 1.1)
+
+
+@pytest.mark.parametrize('period', [0, -2, 2.5, '3', True, float('nan')])
+def test_hook_period_must_be_a_positive_int(period):
+    with pytest.raises(ValueError, match='period must be a positive int'):
+        SelfBalanceHook(period=period)
+
+
+def test_hook_period_accepts_ints():
+    assert SelfBalanceHook(period=3).period == 3 and SelfBalanceHook().period is None

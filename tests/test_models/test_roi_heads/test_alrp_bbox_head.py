@@ -259,3 +259,14 @@ def test_learns_to_rank_the_positives():
         (losses['loss_cls'] + losses['loss_bbox']).backward()
         optimizer.step()
     assert values[-1] < 0.5 * values[0]
+
+
+@pytest.mark.parametrize('label', [-1, NUM_CLASSES])
+def test_label_outside_classes_is_named(label):
+    """-1 would become the last class, C background; both are refused naming the image."""
+    torch.manual_seed(0)
+    roi_head = make_roi_head()
+    data = samples([(GT_BOXES, GT_LABELS), (GT_BOXES, torch.tensor([1, label]))])
+    with pytest.raises(ValueError, match=rf'label {label} of image 1 of the batch lies outside'):
+        roi_head.loss(features(2), [proposals(KEPT), proposals(KEPT)], data)
+
