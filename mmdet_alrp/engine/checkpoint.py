@@ -127,7 +127,7 @@ def load_weights_only(file: Union[str, BinaryIO], map_location=None,
         try:
             return torch.load(file if isinstance(file, str) else stream,
                               map_location=map_location, weights_only=True)
-        except Exception as error:  # noqa: B902  (the unpickler's errors are of many types)
+        except Exception as error:  # the unpickler fails with errors of many types
             refused, whole = refused_globals(stream)
             if refused:
                 raise UnsafeCheckpointError(unsafe_globals_message(source, refused)) from error

@@ -21,8 +21,8 @@ from mmdet.registry import MODELS
 from mmdet_alrp.datasets import generate_synthetic_shapes
 from mmdet_alrp.engine.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
 from mmdet_alrp.engine.remote_checkpoints import TORCHVISION_URLS
-from tests.tiny_detector import write_tiny_config
 from tests.test_tools.test_cli import load_tool
+from tests.tiny_detector import write_tiny_config
 
 FORMATS = ('zip', 'legacy', 'raw')
 #: How the crafted files' global is named in the errors.
@@ -108,6 +108,18 @@ def test_local_file_is_refused_in_every_format(tmp_path, marker, fmt):
         CheckpointLoader.load_checkpoint(path)
     assert_names_payload(error)
     assert path in str(error.value)
+
+
+@pytest.mark.parametrize('protocol', range(pickle.HIGHEST_PROTOCOL + 1))
+def test_raw_pickle_of_every_protocol_is_refused(tmp_path, marker, protocol):
+    """Protocols 0-2 name the global ``__builtin__ exec`` (GLOBAL), 4-5 push its module and
+    name as memoised strings (STACK_GLOBAL): the error names it as Python 3 does."""
+    path = str(tmp_path / 'evil.pkl')
+    with open(path, 'wb') as f:
+        pickle.dump(evil(marker), f, protocol=protocol)
+    with pytest.raises(UnsafeCheckpointError) as error:
+        CheckpointLoader.load_checkpoint(path)
+    assert_names_payload(error)
 
 
 @pytest.mark.parametrize('fmt', FORMATS)
