@@ -9,9 +9,9 @@ from mmdet.models.dense_heads import RPNHead
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, InstanceList
 
+from ..utils.input_checks import image_name
 from .alrp_head_mixin import aLRPHeadMixin
 from .ranking_retina_head import RankingRetinaHead
-from ..utils.input_checks import image_name
 from .ranking_utils import RankingTargets, use_sigmoid_logits
 
 

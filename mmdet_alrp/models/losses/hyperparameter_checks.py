@@ -1,4 +1,4 @@
-"""Checks of the ranking losses' arguments, made where they enter (module and functional)."""
+"""Checks of the losses' arguments, made where they enter (module and functional)."""
 import math
 
 from torch import Tensor
@@ -21,12 +21,17 @@ def _real(name: str, value) -> float:
         raise ValueError(f'{name} must be a real number, got {value!r}') from None
 
 
+def check_positive(name: str, value) -> float:
+    """``value`` as a float, which must be finite and > 0 (ValueError naming ``name``)."""
+    number = _real(name, value)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f'{name} must be positive and finite, got {value!r}')
+    return number
+
+
 def check_delta(delta) -> float:
     """``delta`` (half width of the linear part of the smoothed step) as a float, finite > 0."""
-    value = _real('delta', delta)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f'delta must be positive and finite, got {delta!r}')
-    return value
+    return check_positive('delta', delta)
 
 
 def check_eps(eps) -> float:

@@ -1,6 +1,5 @@
 """Self-balance (SB) of aLRP Loss: the weight of the localisation part, learnt from the data."""
 import logging
-import math
 from typing import Dict
 
 import torch
@@ -9,6 +8,8 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
+
+from .hyperparameter_checks import check_positive
 
 
 @MODELS.register_module()
@@ -30,12 +31,7 @@ class SelfBalance(nn.Module):
 
     def __init__(self, init_weight: float = 50.0) -> None:
         super().__init__()
-        try:
-            weight = float(init_weight)
-        except (TypeError, ValueError):
-            raise ValueError(f'init_weight must be a real number, got {init_weight!r}') from None
-        if isinstance(init_weight, bool) or not (math.isfinite(weight) and weight > 0):
-            raise ValueError(f'init_weight must be finite and > 0, got {init_weight!r}')
+        weight = check_positive('init_weight', init_weight)
         self.register_buffer('weight', torch.tensor(weight, dtype=torch.float64))
         # [sum of L_cls, sum of L_loc, number of batches] over the current period, all ranks.
         self.register_buffer('sums', torch.zeros(3, dtype=torch.float64))
