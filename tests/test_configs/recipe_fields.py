@@ -196,7 +196,15 @@ def _bias_prior(cfg: dict, name: str, match: 're.Match'):
 
 
 def _regression_averaging(cfg: dict, name: str, match: 're.Match') -> str:
-    return REGRESSION_AVERAGING[resolve(cfg, f'model.{match.group(1)}.type')]
+    head = resolve(cfg, f'model.{match.group(1)}.type')
+    return REGRESSION_AVERAGING.get(head, f'not known for {head}')
+
+
+def _decode_wh_ratio_clip(cfg: dict, name: str, match: 're.Match') -> float:
+    """The log-ratio clip of the head's coder: a default of its ``decode``, which the heads
+    call without it."""
+    coder = class_of(resolve(cfg, f'model.{match.group(1)}.bbox_coder.type'))
+    return inspect.signature(coder.decode).parameters['wh_ratio_clip'].default
 
 
 def _built_roi_bbox_head(cfg: dict, name: str, match: 're.Match'):
@@ -281,7 +289,7 @@ RULES: List[Rule] = [
     Rule(r'code\.' + HEADS + r'\.SB_weight_init', [r'model.\1.self_balance.init_weight']),
     Rule(r'code\.' + HEADS + r'\.localisation_error_normaliser', [r'model.\1.tau'],
          lambda value, recipe: 1 - value / 2),
-    Rule(r'code\.' + HEADS + r'\.decode_wh_ratio_clip', [r'model.\1.bbox_coder.wh_ratio_clip']),
+    Rule(r'code\.' + HEADS + r'\.decode_wh_ratio_clip', compute=_decode_wh_ratio_clip),
     Rule(r'code\.' + HEADS + r'\.head_weight', [r'model.\1.loss_cls.loss_weight']),
     Rule(r'code\.' + HEADS + r'\.init_std', [r'model.\1.init_cfg.std']),
     Rule(r'code\.(bbox_head|rpn_head)\.cls_bias_init_prior', compute=_bias_prior),
