@@ -6,8 +6,11 @@ import copy
 import importlib.util
 import json
 import logging
+import os
 import os.path as osp
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -135,24 +138,48 @@ def test_without_config_the_alrp_heads_get_their_self_balance(tool, tmp_path):
     assert model.rpn_head.self_balance.weight.item() == 50
 
 
-def test_evaluates_through_tools_test(tool, tmp_path):
-    """tools/test.py CONFIG OUT: loads the converted FoveaBox model and reports COCO AP and
-    oLRP on a tiny generated COCO."""
+@pytest.fixture(scope='module')
+def converted_fovea(tool, tmp_path_factory):
+    """The converted FoveaBox aLRP checkpoint and the --cfg-options of a tiny generated COCO."""
     from tests.test_configs.test_configs import write_tiny_coco
-    _, out = convert(tool, tmp_path, FOVEA_ALRP, '--config', config_path(FOVEA_ALRP))
-    write_tiny_coco(tmp_path / 'coco')
-    coco = str(tmp_path / 'coco')
-    test = load_tool('test')
-    test.main([config_path(FOVEA_ALRP), out, '--work-dir', str(tmp_path / 'work'),
-               '--cfg-options', f'test_dataloader.dataset.data_root={coco}/',
+    tmp = tmp_path_factory.mktemp('converted_fovea')
+    _, out = convert(tool, tmp, FOVEA_ALRP, '--config', config_path(FOVEA_ALRP))
+    write_tiny_coco(tmp / 'coco')
+    coco = str(tmp / 'coco')
+    options = [f'test_dataloader.dataset.data_root={coco}/',
                'test_dataloader.dataset.ann_file=val.json',
                'test_dataloader.dataset.data_prefix.img=val/',
                'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
-               f'test_evaluator.ann_file={coco}/val.json', 'model.test_cfg.score_thr=0.0'])
-    metrics, = [path for path in (tmp_path / 'work').rglob('*.json')
+               f'test_evaluator.ann_file={coco}/val.json', 'model.test_cfg.score_thr=0.0']
+    return out, options
+
+
+def metrics_of(work_dir: Path) -> dict:
+    metrics, = [path for path in work_dir.rglob('*.json')
                 if path.stem == path.parent.name]  # WORK_DIR/TIMESTAMP/TIMESTAMP.json
-    values = json.loads(metrics.read_text())
+    return json.loads(metrics.read_text())
+
+
+def test_evaluates_through_tools_test(converted_fovea, tmp_path):
+    """tools/test.py CONFIG OUT loads the converted model and reports COCO AP and oLRP."""
+    out, options = converted_fovea
+    load_tool('test').main([config_path(FOVEA_ALRP), out, '--work-dir', str(tmp_path),
+                            '--cfg-options', *options])
+    values = metrics_of(tmp_path)
     assert 'coco/bbox_mAP' in values and 0 <= values['coco/bbox_moLRP'] <= 1
+
+
+def test_evaluates_through_mim_test(converted_fovea, tmp_path):
+    """mim test mmdet CONFIG --checkpoint OUT (mmdet's own tools/test.py) does the same."""
+    out, options = converted_fovea
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES='', PYTHONPATH=os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get('PYTHONPATH')])))
+    proc = subprocess.run([sys.executable, '-m', 'mim', 'test', 'mmdet', config_path(FOVEA_ALRP),
+                           '--checkpoint', out, '--gpus', '0', '--work-dir', str(tmp_path),
+                           '--cfg-options', *options], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert 'coco/bbox_moLRP' in metrics_of(tmp_path)
 
 
 def expect_refusal(tool, capsys, argv, *words):
