@@ -64,8 +64,8 @@ def test_model_zoo_gives_every_row_its_results_links_and_commands():
         if 'olrp' in results:
             assert f" {results['olrp']} " in line
         assert f"]({row['weights_url']})" in line and f"]({row['log_url']})" in line
-        assert re.search(rf'convert_paper_checkpoint\.py \S+ (\S+) --config configs/{re.escape(name)}',
-                         zoo), name
-        converted = re.search(rf'convert_paper_checkpoint\.py \S+ (\S+) --config configs/'
-                              rf'{re.escape(name)}', zoo).group(1)
+        convert = re.search(rf'convert_paper_checkpoint\.py \S+ (\S+) --config configs/'
+                            rf'{re.escape(name)}\n', zoo)
+        assert convert, f'no convert command for {name}'
+        converted = convert.group(1)
         assert f'tools/dist_test.sh configs/{name} {converted} 4' in zoo

@@ -26,6 +26,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import mmcv.ops
 from mmdet.registry import HOOKS, METRICS, MODELS, OPTIM_WRAPPERS, TASK_UTILS, TRANSFORMS
 
+import mmdet_alrp  # noqa: F401  (the defaults of our classes are read from their registry)
+
 #: mmdet 2.1 / the paper's type names that our configs spell otherwise
 TYPE_NAMES = {
     'aLRPLossRetinaHead': 'aLRPRetinaHead',
@@ -131,7 +133,7 @@ DELIBERATE_WHEN = {
 class Rule:
     """A recipe field pattern and how our config holds it."""
     pattern: str
-    ours: Sequence[str] = ()  # our paths; \1.. are the pattern's groups, {head} the head's path
+    ours: Sequence[str] = ()  # our paths, in which \1, \2 are the pattern's groups
     expect: Callable[[Any, dict], Any] = lambda value, recipe: value
     compute: Optional[Callable[[dict, str, 're.Match'], Any]] = None  # (cfg, name, match)
 
@@ -221,12 +223,14 @@ RULES: List[Rule] = [
     Rule(r'model\.pretrained', ['model.backbone.init_cfg.checkpoint']),
     Rule(r'model\.backbone\.dcn\.deformable_groups', ['model.backbone.dcn.deform_groups']),
     Rule(r'model\.backbone\.stem_channels', compute=lambda cfg, name, match: (
-        resolve(cfg, 'model.backbone.stem_channels') or resolve(cfg, 'model.backbone.base_channels'))),
+        resolve(cfg, 'model.backbone.stem_channels')
+        or resolve(cfg, 'model.backbone.base_channels'))),
     Rule(r'model\.(backbone|neck)\.(.+)', [r'model.\1.\2']),
     Rule(r'model\.' + HEADS + r'\.type', [r'model.\1.type'], _our_type),
     Rule(r'model\.bbox_head\.deformable_groups', ['model.bbox_head.deform_groups']),
     Rule(r'model\.rpn_head\.head_weight', ['model.rpn_head.loss_cls.loss_weight']),
-    Rule(r'model\.roi_head\.bbox_head\.use_sigmoid', ['model.roi_head.bbox_head.loss_cls.use_sigmoid']),
+    Rule(r'model\.roi_head\.bbox_head\.use_sigmoid',
+         ['model.roi_head.bbox_head.loss_cls.use_sigmoid']),
     Rule(r'model\.roi_head\.bbox_head\.(num_\w+_(?:convs|fcs)|with_avg_pool|with_cls|with_reg)',
          compute=_built_roi_bbox_head),
     Rule(r'model\.roi_head\.bbox_roi_extractor\.roi_layer\.out_size',
@@ -254,14 +258,17 @@ RULES: List[Rule] = [
          ['train_dataloader.dataset.pipeline[type=Resize].scale']),
     Rule(r'data\.train_pipeline\.RandomFlip\.flip_ratio',
          ['train_dataloader.dataset.pipeline[type=RandomFlip].prob']),
-    Rule(r'data\.train_pipeline\.(\w+)\.(\w+)', [r'train_dataloader.dataset.pipeline[type=\1].\2']),
+    Rule(r'data\.train_pipeline\.(\w+)\.(\w+)',
+         [r'train_dataloader.dataset.pipeline[type=\1].\2']),
     Rule(r'data\.test_pipeline\.MultiScaleFlipAug\.img_scale',
          [f'{split}_dataloader.dataset.pipeline[type=Resize].scale' for split in ('val', 'test')]),
     Rule(r'data\.test_pipeline\.MultiScaleFlipAug\.flip', expect=lambda v, r: v,
          compute=lambda cfg, name, match: any(
-             step['type'] == 'RandomFlip' for step in cfg['test_dataloader']['dataset']['pipeline'])),
+             step['type'] == 'RandomFlip'
+             for step in cfg['test_dataloader']['dataset']['pipeline'])),
     Rule(r'data\.test_pipeline\.Resize\.keep_ratio',
-         [f'{split}_dataloader.dataset.pipeline[type=Resize].keep_ratio' for split in ('val', 'test')]),
+         [f'{split}_dataloader.dataset.pipeline[type=Resize].keep_ratio'
+          for split in ('val', 'test')]),
     Rule(r'data\.test_pipeline\.Pad\.size_divisor', ['model.data_preprocessor.pad_size_divisor']),
     Rule(r'data\.test_pipeline\.Pad\.pad_val', ['model.data_preprocessor.pad_value']),
     Rule(r'data\.(train|val|test)\.(ann_file|img_prefix)', compute=_data_file),

@@ -14,8 +14,8 @@ from mmengine.config import Config
 
 import mmdet_alrp  # noqa: F401  (registers our modules, whose class defaults the check reads)
 
-from .recipe_fields import (DELIBERATE, NO_COUNTERPART, Missing, check_of, mismatches, resolve,
-                            assign)
+from .recipe_fields import (DELIBERATE, NO_COUNTERPART, Missing, assign, check_of, mismatches,
+                            resolve)
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES_FILE = ROOT / 'configs' / 'paper_recipes.json'
@@ -65,7 +65,8 @@ def test_every_no_counterpart_and_deliberate_entry_is_used():
             check = check_of(row['recipe'], field)
             if check.reason is not None:
                 used.add(check.reason)
-    reasons = {entry[-1] if isinstance(entry, tuple) else entry for entry in NO_COUNTERPART.values()}
+    reasons = {entry[-1] if isinstance(entry, tuple) else entry
+               for entry in NO_COUNTERPART.values()}
     reasons |= {reason for _, _, reason in DELIBERATE.values()}
     assert reasons == used
 

@@ -182,7 +182,7 @@ def test_evaluates_through_mim_test(converted_fovea, tmp_path):
     assert 'coco/bbox_moLRP' in metrics_of(tmp_path)
 
 
-def expect_refusal(tool, capsys, argv, *words):
+def expect_refusal(tool, argv, *words):
     with pytest.raises(SystemExit) as exit_info:
         tool.main(argv)
     message = str(exit_info.value.code)
@@ -192,22 +192,22 @@ def expect_refusal(tool, capsys, argv, *words):
     return message
 
 
-def test_refuses_another_architecture(tool, tmp_path, capsys):
+def test_refuses_another_architecture(tool, tmp_path):
     paper = str(tmp_path / 'fovea.pth')
     write_paper_checkpoint(paper, ROWS[FOVEA_ALRP]['recipe'])
-    expect_refusal(tool, capsys, [paper, str(tmp_path / 'o.pth'), '--config',
+    expect_refusal(tool, [paper, str(tmp_path / 'o.pth'), '--config',
                                   config_path(RETINA_ATSS)],
                    'another architecture', 'bbox_head.conv_cls.weight')
     paper = str(tmp_path / 'atss.pth')  # 2 anchors a location into a 6-anchor model
     write_paper_checkpoint(paper, ROWS[RETINA_ATSS]['recipe'])
-    expect_refusal(tool, capsys, [paper, str(tmp_path / 'o.pth'), '--config',
+    expect_refusal(tool, [paper, str(tmp_path / 'o.pth'), '--config',
                                   config_path(RETINA_MAXIOU)],
                    'shapes that differ', 'bbox_head.retina_cls.weight (160, 256, 3, 3) vs '
                    '(480, 256, 3, 3)')
     assert not (tmp_path / 'o.pth').exists()
 
 
-def test_refuses_missing_keys(tool, tmp_path, capsys):
+def test_refuses_missing_keys(tool, tmp_path):
     def drop_a_key(checkpoint):
         del checkpoint['state_dict']['neck.fpn_convs.4.conv.bias']
     with pytest.raises(SystemExit) as exit_info:
@@ -227,26 +227,26 @@ class RunsCode:
         return (open, (self.path, 'w'))
 
 
-def test_refuses_what_is_not_such_a_checkpoint_without_running_it(tool, tmp_path, capsys):
+def test_refuses_what_is_not_such_a_checkpoint_without_running_it(tool, tmp_path):
     out = str(tmp_path / 'o.pth')
     garbage = tmp_path / 'garbage.pth'
     garbage.write_bytes(np.random.RandomState(0).bytes(1000))
-    expect_refusal(tool, capsys, [str(garbage), out], 'is not a PyTorch checkpoint')
-    expect_refusal(tool, capsys, [str(tmp_path / 'absent.pth'), out], 'can not be found')
+    expect_refusal(tool, [str(garbage), out], 'is not a PyTorch checkpoint')
+    expect_refusal(tool, [str(tmp_path / 'absent.pth'), out], 'can not be found')
 
     marker = tmp_path / 'ran.txt'
     evil = str(tmp_path / 'evil.pth')
     torch.save(dict(state_dict={}, meta=dict(x=RunsCode(str(marker)))), evil)
-    expect_refusal(tool, capsys, [evil, out], 'io.open', 'does not allow')
+    expect_refusal(tool, [evil, out], 'io.open', 'does not allow')
     assert not marker.exists(), 'the pickled code ran'
 
     tensor = str(tmp_path / 'tensor.pth')
     torch.save(torch.zeros(3), tensor)
-    expect_refusal(tool, capsys, [tensor, out], "no 'state_dict'")
+    expect_refusal(tool, [tensor, out], "no 'state_dict'")
 
     newer = str(tmp_path / 'mmdet3.pth')
     torch.save(dict(meta=dict(mmdet_version='3.3.0'), state_dict={}), newer)
-    expect_refusal(tool, capsys, [newer, out], 'mmdet 3.3.0')
+    expect_refusal(tool, [newer, out], 'mmdet 3.3.0')
     assert not osp.exists(out)
 
 
