@@ -19,6 +19,7 @@ Without it, the aLRP heads are found from the ``config`` text that mmdet 2.1 kee
 """
 import argparse
 import copy
+import os
 import os.path as osp
 import pickle
 import re
@@ -190,9 +191,7 @@ def main(argv=None) -> None:
         converted = convert(load_paper_checkpoint(args.input), args.config)
     except ConversionError as error:
         sys.exit(f'convert_paper_checkpoint: {error}')
-    out_dir = osp.dirname(osp.abspath(args.output))
-    if not osp.isdir(out_dir):
-        sys.exit(f'convert_paper_checkpoint: no directory {out_dir} for {args.output}')
+    os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
     torch.save(converted, args.output)
     print(f'wrote {args.output}: {len(converted["state_dict"])} tensors'
           + (f', checked against {args.config}' if args.config else ''))
