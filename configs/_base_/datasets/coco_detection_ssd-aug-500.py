@@ -7,6 +7,9 @@ _base_ = 'mmdet::_base_/datasets/coco_detection.py'
 # Expand runs: to_rgb=True makes it reverse this mean to (B, G, R) to fill the canvas.
 dataset_mean = [123.675, 116.28, 103.53]
 
+# The paper's pipeline (mmdet 2.1). One step differs in code, not in any parameter: mmdet 3.3's
+# PhotoMetricDistortion clips the saturation at 1 when it scales it up, the mmdet 2.x of the
+# paper's time did not. Normalize and Pad are the model's data_preprocessor's in mmdet 3.
 train_pipeline = [
     dict(type='LoadImageFromFile', to_float32=True, backend_args={{_base_.backend_args}}),
     dict(type='LoadAnnotations', with_bbox=True),
@@ -28,7 +31,8 @@ test_pipeline = [
 
 # 4 GPUs x 8 images: 32 images per iteration (--auto-scale-lr scales lr from this). Each batch
 # holds images of one orientation (mmdet's AspectRatioBatchSampler, inherited), as the paper's
-# mmdet 2.1 grouped them (DistributedGroupSampler).
+# mmdet 2.1 grouped them (DistributedGroupSampler; it put square images with the portrait ones,
+# mmdet 3 puts them with the landscape ones).
 train_dataloader = dict(batch_size=8, num_workers=4, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
