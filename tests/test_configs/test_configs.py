@@ -132,6 +132,21 @@ def test_checkpoints_keep_the_last_epochs_and_no_best(name):
     assert checkpoint.get('save_best') is None
 
 
+@pytest.mark.parametrize('name', sorted(ROWS))
+def test_paper_rows_run_epochs_evaluate_olrp_and_group_batches(name):
+    """What the recipe file implies beyond its fields: an epoch-based loop whose step schedule
+    lasts the whole run, the lr not rescaled unless asked, COCO AP with oLRP, and batches of one
+    orientation (mmdet 2.1's grouped sampler)."""
+    cfg = load(name)
+    assert cfg.train_cfg.type == 'EpochBasedTrainLoop'
+    assert cfg.param_scheduler[1].end >= cfg.train_cfg.max_epochs
+    assert cfg.auto_scale_lr.enable is False
+    assert cfg.val_evaluator.type == cfg.test_evaluator.type == 'CocoLRPMetric'
+    assert cfg.train_dataloader.batch_sampler.type == 'AspectRatioBatchSampler'
+    sampler = cfg.train_dataloader.sampler
+    assert sampler.type == 'DefaultSampler' and sampler.shuffle
+
+
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_loads_with_our_modules_and_hooks(name):
     cfg = load(name)
