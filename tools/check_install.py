@@ -41,7 +41,8 @@ missing = {
     'mmcv': not mmcv_with_ops(),
     'mmdet': version('mmdet') != '3.3.0' or importlib.util.find_spec('pycocotools') is None,
     'tools': any(importlib.util.find_spec(m) is None
-                 for m in ('pytest', 'hypothesis', 'matplotlib')),
+                 for m in ('pytest', 'hypothesis', 'matplotlib', 'mim', 'modelindex',
+                           'pandas', 'tabulate')),
     'self': not ours_installed(),
 }
 print(' '.join(name for name, needed in missing.items() if needed))

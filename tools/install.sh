@@ -84,8 +84,13 @@ if need mmdet; then
 fi
 
 if need tools; then
-    step "test and plot tools: pytest, hypothesis, matplotlib"
+    step "test and plot tools: pytest, hypothesis, matplotlib, openmim (mim train / mim test)"
     pip_install pytest hypothesis matplotlib 'numpy<2' || die "pip could not install the test tools"
+    # openmim's own requirement opendatalab pins setuptools, packaging, rich and numpy to old or
+    # new versions and is needed only by `mim download` of data sets: leave it out.
+    pip_install --no-deps openmim==0.3.9 || die "pip could not install openmim"
+    pip_install Click colorama model-index 'pandas<3' requests tabulate 'numpy<2' \
+        || die "pip could not install openmim's requirements"
 fi
 
 if need self; then

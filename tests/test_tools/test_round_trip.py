@@ -1,5 +1,6 @@
 """The real entry points on a tiny aLRP Loss RetinaNet and tiny generated data: train, resume,
-test, MMDetection's own train.py resuming our config, and 2-process gloo training on CPU."""
+test, MMDetection's own train.py resuming our config, mim train / mim test, and 2-process gloo
+training on CPU."""
 import glob
 import json
 import os
@@ -106,6 +107,20 @@ def test_mmdet_own_train_tool_resumes_our_config(setup):
                '--cfg-options', 'train_cfg.max_iters=3', 'default_hooks.checkpoint.interval=3'])
     assert 'resumed epoch: 0, iter: 2' in out
     assert torch.load(osp.join(resumed, 'iter_3.pth'), weights_only=True)['meta']['iter'] == 3
+
+
+def test_mim_trains_and_tests_our_config(setup):
+    """OpenMMLab's launcher runs our config through mmdet's own tools (mim train mmdet CONFIG,
+    mim test mmdet CONFIG --checkpoint CKPT): the config's custom_imports bring our modules."""
+    tmp, config, _ = setup
+    trained = str(tmp / 'mim_train')
+    run([sys.executable, '-m', 'mim', 'train', 'mmdet', config, '--gpus', '0',
+         '--work-dir', trained])
+    checkpoint = osp.join(trained, 'iter_2.pth')
+    assert torch.load(checkpoint, weights_only=True)['meta']['iter'] == 2
+    out = run([sys.executable, '-m', 'mim', 'test', 'mmdet', config, '--checkpoint', checkpoint,
+               '--gpus', '0', '--work-dir', str(tmp / 'mim_test')])
+    assert 'coco/bbox_mAP' in out and 'coco/bbox_moLRP' in out
 
 
 def free_port() -> int:

@@ -10,8 +10,8 @@ class APLossFoveaHead(APLossHeadMixin, RankingFoveaHead):
     """FoveaBox's head trained with AP Loss and a regression loss on the positives.
 
     One AP Loss over every point and class of the batch, ``loss_bbox`` (Smooth L1 by default) on
-    FoveaHead's log-distance targets of the positive points averaged over their number (see
-    :class:`APLossHeadMixin`, :class:`RankingFoveaHead`).
+    FoveaHead's log-distance targets of the positive points averaged over their 4 coordinates
+    each (see :class:`APLossHeadMixin`, :class:`RankingFoveaHead`).
 
     Args:
         num_classes (int): number of classes, without background.

@@ -15,8 +15,9 @@ class APLossHeadMixin(RankingHeadMixin):
     AP Loss head (Chen et al., CVPR 2019).
 
     Classification: one AP Loss over the logits of every image, level, prior and class of the
-    batch. Regression: ``loss_bbox`` on the positives, averaged over their number, as the base
-    heads do.
+    batch. Regression: ``loss_bbox`` on the positives, averaged over their 4P coordinates, as the
+    aLRP Loss paper's AP Loss heads do (mmdet's RetinaHead and FoveaHead divide the sum by P, which
+    gives 4 times this value).
 
     Args:
         loss_cls (dict): config of an :class:`APLoss`. Defaults to ``dict(type='APLoss')``.
@@ -49,6 +50,6 @@ class APLossHeadMixin(RankingHeadMixin):
                              'or height? Its encoding is infinite')
         loss_cls = self.loss_cls(targets.logits, targets.labels)
         loss_bbox = self.loss_bbox(targets.pos_bbox_preds, targets.pos_bbox_targets,
-                                   avg_factor=targets.num_pos)
+                                   avg_factor=targets.pos_bbox_targets.numel())
         num_pos = loss_cls.new_tensor(float(targets.num_pos))
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, num_pos=num_pos)

@@ -10,8 +10,8 @@ class APLossRetinaHead(APLossHeadMixin, RankingRetinaHead):
     """RetinaNet's head trained with AP Loss and a regression loss on the positives.
 
     One AP Loss over every anchor and class of the batch, ``loss_bbox`` (Smooth L1 by default) on
-    the positive anchors averaged over their number (see :class:`APLossHeadMixin`), on the targets
-    of the configured assigner (see :class:`RankingRetinaHead`).
+    the positive anchors averaged over their 4 coordinates each (see :class:`APLossHeadMixin`),
+    on the targets of the configured assigner (see :class:`RankingRetinaHead`).
 
     Args:
         num_classes (int): number of classes, without background.

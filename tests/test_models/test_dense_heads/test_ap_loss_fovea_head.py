@@ -15,7 +15,8 @@ make_head = partial(make_fovea_head, APLossFoveaHead)
 
 
 def test_matches_fovea_head_targets_and_regression():
-    """loss_bbox is FoveaHead's own Smooth L1; loss_cls is AP Loss on FoveaHead's labels."""
+    """loss_bbox is FoveaHead's own Smooth L1 averaged over the 4P coordinates of the positives
+    (FoveaHead divides its sum by P); loss_cls is AP Loss on FoveaHead's labels."""
     head = make_head()
     ref = FoveaHead(num_classes=3, in_channels=IN_CHANNELS, feat_channels=8, stacked_convs=1,
                     loss_cls=dict(type='FocalLoss', use_sigmoid=True), loss_bbox=SMOOTH_L1,
@@ -23,7 +24,7 @@ def test_matches_fovea_head_targets_and_regression():
     cls_scores, bbox_preds = head(feats(strides_of(head), 2))
     losses = head.loss_by_feat(cls_scores, bbox_preds, GTS, img_metas(2))
     ref_losses = ref.loss_by_feat(cls_scores, bbox_preds, GTS, img_metas(2))
-    torch.testing.assert_close(losses['loss_bbox'], ref_losses['loss_bbox'])
+    torch.testing.assert_close(losses['loss_bbox'], ref_losses['loss_bbox'] / 4)
 
     sizes = [s.shape[-2:] for s in cls_scores]
     priors = ref.prior_generator.grid_priors(sizes, device='cpu')

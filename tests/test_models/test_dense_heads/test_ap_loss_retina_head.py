@@ -16,8 +16,9 @@ make_head = partial(make_retina_head, APLossRetinaHead)
 
 
 def test_matches_retina_head_targets_and_regression():
-    """loss_bbox is RetinaHead's own Smooth L1; loss_cls is AP Loss on RetinaHead's labels with
-    the zero-weight anchors ignored."""
+    """loss_bbox is RetinaHead's own Smooth L1 averaged over the 4P coordinates of the positives
+    (RetinaHead divides its sum by P); loss_cls is AP Loss on RetinaHead's labels with the
+    zero-weight anchors ignored."""
     head = make_head()
     ref = RetinaHead(num_classes=3, in_channels=IN_CHANNELS, feat_channels=8, stacked_convs=1,
                      loss_cls=dict(type='FocalLoss', use_sigmoid=True), loss_bbox=SMOOTH_L1,
@@ -26,7 +27,7 @@ def test_matches_retina_head_targets_and_regression():
     metas = img_metas(2)
     losses = head.loss_by_feat(cls_scores, bbox_preds, GTS, metas)
     ref_losses = ref.loss_by_feat(cls_scores, bbox_preds, GTS, metas)
-    torch.testing.assert_close(losses['loss_bbox'], sum(ref_losses['loss_bbox']))
+    torch.testing.assert_close(losses['loss_bbox'], sum(ref_losses['loss_bbox']) / 4)
 
     sizes = [s.shape[-2:] for s in cls_scores]
     anchor_list, valid_list = ref.get_anchors(sizes, metas, device='cpu')

@@ -14,7 +14,7 @@ from mmdet_alrp.models.losses import SelfBalance
 from mmdet_alrp.models.roi_heads import aLRPBBoxHead
 
 CONFIG = (Path(__file__).parents[3] / 'configs' / 'alrp_loss' /
-          'alrp-loss_faster-rcnn_r50_fpn_100e_coco-500.py')
+          'alrp-loss_faster-rcnn_r50_fpn_4xb8-100e_coco-500.py')
 
 
 def small_model_cfg():

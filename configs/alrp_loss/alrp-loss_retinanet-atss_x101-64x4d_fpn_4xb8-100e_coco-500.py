@@ -1,7 +1,7 @@
 # aLRP Loss RetinaNet X101-64x4d-FPN with ATSS, 500 scale: the R50 recipe with ResNeXt-101
 # (64 groups of width 4).
 # Paper: 44.5 AP (minival), 44.6 AP (test-dev).
-_base_ = './alrp-loss_retinanet-atss_r50_fpn_100e_coco-500.py'
+_base_ = './alrp-loss_retinanet-atss_r50_fpn_4xb8-100e_coco-500.py'
 
 model = dict(
     backbone=dict(

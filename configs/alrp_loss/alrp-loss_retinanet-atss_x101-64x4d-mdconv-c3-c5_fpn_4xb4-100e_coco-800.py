@@ -3,7 +3,7 @@
 # Paper: 48.6 AP (minival), 48.9 AP (test-dev); with the multi-scale and flip test
 # (tools/dist_test.sh ... --tta, scales in ../_base_/datasets/coco_detection_ssd-aug-800.py)
 # 50.2 AP (test-dev).
-_base_ = './alrp-loss_retinanet-atss_x101-64x4d_fpn_100e_coco-800.py'
+_base_ = './alrp-loss_retinanet-atss_x101-64x4d_fpn_4xb4-100e_coco-800.py'
 
 model = dict(
     backbone=dict(

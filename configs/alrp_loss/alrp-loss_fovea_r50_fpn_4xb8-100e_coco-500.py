@@ -1,5 +1,6 @@
 # aLRP Loss FoveaBox R50-FPN, 500 scale: FoveaBox's targets, GIoU-based localisation error of
 # the boxes decoded from the points; 4 GPUs x 8 images, 100 epochs, lr 0.008, steps at 75 and 95.
+# (The paper's config is named 4x4, but it trains 8 images a GPU, from its base data file.)
 # Paper: 39.7 AP, 67.2 oLRP (minival).
 _base_ = [
     '../_base_/models/fovea_r50_fpn.py',

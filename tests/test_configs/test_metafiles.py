@@ -1,0 +1,109 @@
+"""The model-zoo records of MMDetection's conventions: a metafile.yml in every config folder, the
+root model-index.yml importing them, one entry per config, with the paper's results, weights and
+logs (configs/paper_recipes.json) or, for the demo, the results the README measured."""
+import json
+import re
+from pathlib import Path
+
+import modelindex
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = ROOT / 'configs'
+CONFIGS = sorted(path.relative_to(ROOT).as_posix() for path in CONFIG_DIR.rglob('*.py')
+                 if '_base_' not in path.relative_to(CONFIG_DIR).parts)
+ROWS = json.loads((CONFIG_DIR / 'paper_recipes.json').read_text())['rows']
+FOLDERS = sorted({Path(config).parent.as_posix() for config in CONFIGS})
+
+
+def metafile(folder: str) -> dict:
+    return yaml.safe_load((ROOT / folder / 'metafile.yml').read_text())
+
+
+def entries():
+    """(metafile folder, entry) of every model of every metafile."""
+    return [(folder, model) for folder in FOLDERS for model in metafile(folder)['Models']]
+
+
+def test_model_index_imports_the_metafile_of_every_config_folder():
+    index = yaml.safe_load((ROOT / 'model-index.yml').read_text())
+    assert sorted(index['Import']) == [f'{folder}/metafile.yml' for folder in FOLDERS]
+
+
+def test_model_index_loads_without_errors():
+    """The model-index package that mim uses reads it, and finds no error in it."""
+    index = modelindex.load(str(ROOT / 'model-index.yml'))
+    assert index.check(silent=True) == []
+    assert len(index.models) == len(CONFIGS)
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_every_config_has_exactly_one_entry(config):
+    matching = [model for _, model in entries() if model['Config'] == config]
+    assert len(matching) == 1, f'{config}: {len(matching)} metafile entries'
+    assert matching[0]['Name'] == Path(config).stem
+
+
+@pytest.mark.parametrize('folder', FOLDERS)
+def test_entries_name_existing_configs_of_their_folder_and_collection(folder):
+    data = metafile(folder)
+    collections = {collection['Name'] for collection in data['Collections']}
+    for collection in data['Collections']:
+        assert {'Training Data', 'Training Resources', 'Architecture'} <= set(
+            collection['Metadata'])
+        assert collection['Paper']['URL'].startswith('https://arxiv.org/abs/')
+    for model in data['Models']:
+        assert (ROOT / model['Config']).is_file(), model['Config']
+        assert Path(model['Config']).parent.as_posix() == folder
+        assert model['In Collection'] in collections
+
+
+def results_of(model: dict) -> dict:
+    """{(dataset, metric): value} of a metafile entry."""
+    return {(result['Dataset'], metric): value for result in model['Results']
+            for metric, value in result['Metrics'].items()}
+
+
+@pytest.mark.parametrize('name', sorted(ROWS))
+def test_paper_rows_carry_the_papers_results_weights_and_recipe(name):
+    row = ROWS[name]
+    model, = [model for _, model in entries() if model['Config'] == f'configs/{name}']
+    expected = {('COCO', 'box AP'): row['results']['ap_minival']}
+    if 'ap_test_dev' in row['results']:
+        expected[('COCO test-dev', 'box AP')] = row['results']['ap_test_dev']
+    if 'olrp' in row['results']:
+        expected[('COCO', 'box oLRP')] = row['results']['olrp']
+    assert results_of(model) == expected
+    assert (model['Weights'], model['Log']) == (row['weights_url'], row['log_url'])
+    recipe = row['recipe']
+    gpus, images = recipe['schedule.num_gpus'], recipe['schedule.images_per_gpu']
+    assert model['Metadata']['Epochs'] == recipe['schedule.total_epochs']
+    assert model['Metadata']['Batch Size'] == gpus * images
+    assert model['Metadata']['Training Resources'] == f'{gpus}x GPUs'
+    assert model['Metadata']['Paper Config'] == row['paper_config']
+
+
+def readme_demo_results() -> dict:
+    """{config: (AP, oLRP)} of the README's `make demo-compare` table."""
+    text = (ROOT / 'README.md').read_text()
+    table = text[text.index('`make demo-compare` (the three losses'):]
+    found = {}
+    for line in table.splitlines():
+        match = re.match(r'\| [\w ]+ \| ([\d.]+) \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| [\d.]+ \| '
+                         r'`(configs/demo/[^`]+)` \|', line)
+        if match:
+            found[match.group(3)] = (float(match.group(1)), float(match.group(2)))
+        elif found:
+            break
+    return found
+
+
+def test_demo_entries_carry_the_results_the_readme_measured():
+    measured = readme_demo_results()
+    demo = [model for folder, model in entries() if folder == 'configs/demo']
+    assert sorted(measured) == sorted(model['Config'] for model in demo)
+    for model in demo:
+        ap, olrp = measured[model['Config']]
+        assert results_of(model) == {('synthetic shapes', 'box AP'): pytest.approx(100 * ap),
+                                     ('synthetic shapes', 'box oLRP'): pytest.approx(100 * olrp)}

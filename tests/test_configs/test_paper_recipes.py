@@ -1,0 +1,157 @@
+"""Every config of the paper's model zoo holds the paper's recipe field by field.
+
+``configs/paper_recipes.json`` records, per row, the values of the paper's own configs and the
+constants of its heads (in mmdet 2.1's names); ``recipe_fields.py`` says where each field lives
+in our MMDetection 3 configs, or why it has no counterpart there. The check is itself tested: a
+change of any one value that a config holds makes it fail (mutation tests).
+"""
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+import mmdet_alrp  # noqa: F401  (registers our modules, whose class defaults the check reads)
+
+from .recipe_fields import (DELIBERATE, NO_COUNTERPART, Missing, assign, check_of, mismatches,
+                            resolve)
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES_FILE = ROOT / 'configs' / 'paper_recipes.json'
+ROWS = json.loads(RECIPES_FILE.read_text())['rows']
+NAMES = sorted(ROWS)
+
+
+def load(name: str) -> dict:
+    return Config.fromfile(str(ROOT / 'configs' / name)).to_dict()
+
+
+def changed(value):
+    """A value unlike ``value`` (of the same kind where there is one)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return value + '_changed'
+    if isinstance(value, (list, tuple)):
+        return list(value) + list(value[-1:]) if value else [0]
+    if isinstance(value, dict):
+        return dict(value, changed=True)
+    return 1  # None
+
+
+def test_the_paper_has_14_rows_each_with_its_results_and_links():
+    assert len(ROWS) == 14
+    for name, row in ROWS.items():
+        assert (ROOT / 'configs' / name).is_file(), name
+        assert 'ap_minival' in row['results']
+        assert row['weights_url'].startswith('https://') and row['log_url'].startswith('https://')
+        assert len(row['recipe']) > 100
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_config_holds_the_paper_recipe(name):
+    found = mismatches(load(name), name, ROWS[name]['recipe'])
+    assert not found, f'{name} differs from the paper in:\n' + '\n'.join(found)
+
+
+def test_every_no_counterpart_and_deliberate_entry_is_used():
+    """No stale entry: each pattern of the lists applies to a field of some row."""
+    used = set()
+    for row in ROWS.values():
+        for field in row['recipe']:
+            check = check_of(row['recipe'], field)
+            if check.reason is not None:
+                used.add(check.reason)
+    reasons = {entry[-1] if isinstance(entry, tuple) else entry
+               for entry in NO_COUNTERPART.values()}
+    reasons |= {reason for _, _, reason in DELIBERATE.values()}
+    assert reasons == used
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_a_change_of_any_one_value_is_caught(name):
+    """Every field held at a path of our config: that path changed alone makes the check fail
+    on that field (also where the config relies on a class default: the changed value is then
+    written into the config)."""
+    pristine = load(name)
+    recipe = ROWS[name]['recipe']
+    tried = 0
+    for field in recipe:
+        for path in check_of(recipe, field).paths:
+            cfg = copy.deepcopy(pristine)
+            assign(cfg, path, changed(resolve(cfg, path)))
+            assert mismatches(cfg, name, recipe, [field]), f'changing {path} went unnoticed'
+            tried += 1
+    assert tried > 100
+
+
+def _without(step_type):
+    def drop(cfg):
+        pipeline = cfg['train_dataloader']['dataset']['pipeline']
+        pipeline[:] = [step for step in pipeline if step['type'] != step_type]
+    return drop
+
+
+def _swap_first_two_train_steps(cfg):
+    pipeline = cfg['train_dataloader']['dataset']['pipeline']
+    pipeline[2], pipeline[3] = pipeline[3], pipeline[2]
+
+
+def _flip_at_test_time(cfg):
+    cfg['test_dataloader']['dataset']['pipeline'].insert(2, dict(type='RandomFlip', prob=0.5))
+
+
+def _set(path, value):
+    return lambda cfg: assign(cfg, path, value)
+
+
+ATSS = 'alrp_loss/alrp-loss_retinanet-atss_r50_fpn_4xb8-100e_coco-500.py'
+AP_RETINA = 'ap_loss/ap-loss_retinanet_r50_fpn_4xb8-100e_coco-500.py'
+FASTER_ALRP = 'alrp_loss/alrp-loss_faster-rcnn_r50_fpn_4xb8-100e_coco-500.py'
+FASTER = 'faster_rcnn/faster-rcnn_r50_fpn_4xb8-100e_coco-500.py'
+COMPUTED_MUTATIONS = [
+    (ATSS, 'data.train_pipeline', _without('Expand')),
+    (ATSS, 'data.train_pipeline', _swap_first_two_train_steps),
+    (ATSS, 'data.test_pipeline.MultiScaleFlipAug.flip', _flip_at_test_time),
+    (ATSS, 'data.train.ann_file', _set('train_dataloader.dataset.ann_file', 'x.json')),
+    (ATSS, 'data.val.ann_file', _set('val_evaluator.ann_file', 'data/coco/x.json')),
+    (ATSS, 'schedule.lr_config.warmup_iters', _set('param_scheduler[0].by_epoch', True)),
+    (ATSS, 'schedule.lr_config.policy', _set('param_scheduler[1].by_epoch', False)),
+    (ATSS, 'schedule.num_gpus', _set('auto_scale_lr.base_batch_size', 16)),
+    (ATSS, 'schedule.images_per_gpu', _set('train_dataloader.batch_size', 4)),
+    (ATSS, 'code.bbox_head.cls_bias_init_prior',
+     _set('model.bbox_head.init_cfg', dict(type='Normal', layer='Conv2d', std=0.01))),
+    (AP_RETINA, 'code.bbox_head.regression_averaging', _set('model.bbox_head.type', 'RetinaHead')),
+    (FASTER_ALRP, 'code.rpn_head.cls_bias_init_prior',
+     _set('model.rpn_head.init_cfg.override.bias_prob', 0.5)),
+    (FASTER, 'model.roi_head.bbox_head.num_shared_fcs',
+     _set('model.roi_head.bbox_head.type', 'Shared4Conv1FCBBoxHead')),
+]
+
+
+@pytest.mark.parametrize('name,field,mutate', COMPUTED_MUTATIONS)
+def test_a_change_of_a_computed_field_is_caught(name, field, mutate):
+    cfg = load(name)
+    recipe = ROWS[name]['recipe']
+    assert not mismatches(cfg, name, recipe, [field])
+    mutate(cfg)
+    assert mismatches(cfg, name, recipe, [field])
+
+
+def test_a_config_name_without_gpus_x_images_is_caught():
+    recipe = ROWS[ATSS]['recipe']
+    cfg = load(ATSS)
+    assert mismatches(cfg, ATSS.replace('_4xb8-', '_'), recipe, ['schedule.num_gpus'])
+
+
+def test_a_field_the_class_lacks_is_reported_not_raised():
+    cfg = load(ATSS)
+    with pytest.raises(Missing):
+        resolve(cfg, 'model.bbox_head.no_such_argument')
+    recipe = dict(ROWS[ATSS]['recipe'])
+    cfg['model']['bbox_head']['anchor_generator']['type'] = 'NoSuchGenerator'
+    found = mismatches(cfg, ATSS, recipe, ['model.bbox_head.anchor_generator.center_offset'])
+    assert found and 'has no' in found[0]
