@@ -8,7 +8,6 @@ with no edit here. Models are built without pretrained weights and run on CPU on
 """
 import copy
 import json
-import logging
 import random
 from pathlib import Path
 from typing import Tuple
@@ -18,9 +17,7 @@ import pytest
 import torch
 from mmcv.transforms import Compose
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
 
 import mmdet_alrp  # noqa: F401  (registers our modules, as the configs' custom_imports do)
 from mmdet.registry import MODELS
@@ -104,15 +101,7 @@ def assert_boxes_inside(bboxes: torch.Tensor, height: float, width: float) -> No
     assert (bboxes[:, 1::2] >= -1e-3).all() and (bboxes[:, 1::2] <= height + 1e-3).all()
 
 
-@pytest.fixture(autouse=True)
-def mmdet_scope_and_quiet_init():
-    """mmdet's default scope; init_weights' report of every parameter not logged."""
-    init_default_scope('mmdet')
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures('mmdet_scope_quiet_logs')
 
 
 def test_configs_are_discovered():

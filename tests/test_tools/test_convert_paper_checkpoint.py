@@ -5,7 +5,6 @@ tools/test.py; what is not such a checkpoint is refused with a message, without 
 import copy
 import importlib.util
 import json
-import logging
 import os
 import os.path as osp
 import pickle
@@ -17,8 +16,6 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
-from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 from mmdet.registry import MODELS
@@ -58,14 +55,7 @@ def tool():
     return load_tool('convert_paper_checkpoint')
 
 
-@pytest.fixture(autouse=True)
-def mmdet_scope_and_quiet_logs():
-    init_default_scope('mmdet')
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures('mmdet_scope_quiet_logs')
 
 
 def config_path(name: str) -> str:

@@ -1,0 +1,18 @@
+"""Fixtures shared by the test packages."""
+import logging
+
+import pytest
+from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
+
+
+@pytest.fixture
+def mmdet_scope_quiet_logs():
+    """mmdet's default scope, and MMEngine's logger at ERROR for the test (init_weights and
+    checkpoint loading report every parameter otherwise)."""
+    init_default_scope('mmdet')
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
