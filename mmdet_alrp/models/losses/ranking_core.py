@@ -72,6 +72,18 @@ def _import_sibling(name: str):
         return None
 
 
+def count_at_or_below(sorted_seq: Tensor, values: Tensor) -> Tensor:
+    """``searchsorted(sorted_seq, values, right=True)`` for the few-element tensors of the
+    positives, from one stable sort: torch's CPU searchsorted splits even 200 values over the
+    threads, whose wake-up costs milliseconds on a busy machine."""
+    n = sorted_seq.numel()
+    # At equal keys the sequence's entries come first (stable sort), so they count as <= value.
+    order = torch.sort(torch.cat([sorted_seq, values]), stable=True).indices
+    seq_before = torch.cumsum(order < n, 0)
+    counts = torch.empty_like(seq_before).scatter_(0, order, seq_before)
+    return counts[n:]
+
+
 def bin_prefix_sums(idx: Tensor, values: Tensor, num_bins: int) -> Tensor:
     """``out[k] = sum of values[idx <= k]``, shape (num_bins, ), float64. A stable sort and prefix
     sums: deterministic and alike on every device (no atomic adds)."""
@@ -132,8 +144,8 @@ class ScoreIntervals:
         self.dummy = 2 * num_pos + 1
         self.num_bins = 2 * num_pos + 2
         # A score x lies at or above lo_i iff at least k_lo(i) boundaries are <= x (lo_i is one).
-        self.k_lo = torch.searchsorted(self.bounds, self.lo, right=True)
-        self.k_hi = torch.searchsorted(self.bounds, self.hi, right=True)
+        self.k_lo = count_at_or_below(self.bounds, self.lo)
+        self.k_hi = count_at_or_below(self.bounds, self.hi)
 
     def grid(self) -> Tuple[Tensor, Tensor]:
         """The kernels' constant-time lookup: ``cells`` equal cells over [bounds[0], bounds[-1]];
@@ -174,7 +186,7 @@ class ScoreIntervals:
 
     def among_centres(self, weights: Tensor) -> Tensor:
         """``sum_{k != i} v_k * H(c_k - c_i)`` over the centres themselves, for every i."""
-        idx = self.locate(self.centres)
+        idx = count_at_or_below(self.bounds, self.centres)
         hist = torch.stack([bin_sums(idx, weights, self.num_bins),
                             bin_sums(idx, weights * self.centres, self.num_bins)])
         return self.relation_sums(hist) - 0.5 * weights  # H(0) = 1/2 is the self term

@@ -26,6 +26,9 @@
 namespace {
 
 constexpr int64_t kChunk = 1 << 15;
+// Chunks per thread at least: a small batch runs on the calling thread (waking the others costs
+// more than its work).
+constexpr int64_t kGrain = 8;
 // Up to this many boundaries in a grid cell are stepped over without a branch; more, a binary
 // search.
 constexpr int kLinearSteps = 2;
@@ -154,7 +157,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> scan(const at::Tensor& scores,
       using L = decltype(l_tag);
       const S* s = scores.data_ptr<S>();
       const L* t = labels.data_ptr<L>();
-      at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      at::parallel_for(0, chunks, kGrain, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
           const int64_t j0 = c * kChunk, j1 = std::min(m, j0 + kChunk);
           bool bad_s = false, bad_l = false;
@@ -224,7 +227,7 @@ std::tuple<at::Tensor, at::Tensor> histogram(const at::Tensor& scores, const at:
       using I = decltype(i_tag);
       const S* s = scores.data_ptr<S>();
       I* out = reinterpret_cast<I*>(index.data_ptr());
-      at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      at::parallel_for(0, chunks, kGrain, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
           double* h = partial.data() + c * bins * 2;
           const int64_t j1 = std::min(m, (c + 1) * kChunk);
@@ -289,7 +292,7 @@ at::Tensor gradient(const at::Tensor& scores, const at::Tensor& index, double or
       const S* s = scores.data_ptr<S>();
       const I* idx = reinterpret_cast<const I*>(index.data_ptr());
       S* g = grad.data_ptr<S>();
-      at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      at::parallel_for(0, chunks, kGrain, [&](int64_t c0, int64_t c1) {
         const int64_t j1 = std::min(m, c1 * kChunk);
         for (int64_t j = c0 * kChunk; j < j1; ++j) {
           const int64_t k = std::min<int64_t>(idx[j], bins - 1);
