@@ -91,8 +91,15 @@ def bin_prefix_sums(idx: Tensor, values: Tensor, num_bins: int) -> Tensor:
     order = torch.sort(idx, stable=True).indices
     csum = torch.cat([values.new_zeros(1, dtype=torch.float64),
                       torch.cumsum(values.to(torch.float64)[order], 0)])
-    ends = torch.cumsum(torch.bincount(idx, minlength=num_bins)[:num_bins], 0)
+    ends = torch.cumsum(bin_counts(idx, num_bins), 0)
     return csum[ends]
+
+
+def bin_counts(idx: Tensor, num_bins: int) -> Tensor:
+    """``out[k] = number of idx == k`` for idx in [0, num_bins), int64: integer adds (exact in any
+    order; bincount would synchronise on CUDA to size its output)."""
+    return torch.zeros(num_bins, dtype=torch.int64, device=idx.device).scatter_add_(
+        0, idx, torch.ones_like(idx))
 
 
 def bin_sums(idx: Tensor, values: Tensor, num_bins: int) -> Tensor:
@@ -159,7 +166,7 @@ class ScoreIntervals:
         first = self.bounds[0]
         inv_width = (cells / (self.bounds[-1] - first)).reshape(1)
         cell = ((self.bounds - first) * inv_width).to(torch.int64).clamp_(0, cells)
-        counts = torch.bincount(cell, minlength=cells + 1)
+        counts = bin_counts(cell, cells + 1)
         table = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
         return inv_width, table.to(torch.int32)
 

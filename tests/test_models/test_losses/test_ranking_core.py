@@ -6,6 +6,8 @@ Triton's interpreter), each with the relevant-negative filter on and off. The fi
 numpy only: ``make test-core-oldest-torch`` runs it on torch 2.0 without mmdet, where the core is
 imported on its own (tests that need the loss functions or a kernel then skip).
 """
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -284,7 +286,24 @@ def test_cuda_paths_match_the_cpu(cuda_backend, filter_negatives, monkeypatch):
     scores[targets == 0] -= 6 * (torch.rand(int((targets == 0).sum())) < 0.8)
     _, ranks, grad, _, _ = core_outputs(scores, targets, 1.0)
     monkeypatch.setattr(ranking_core, 'BACKEND', cuda_backend)
-    batch, cuda_ranks, cuda_grad, _, _ = core_outputs(scores.cuda(), targets.cuda(), 1.0)
+    scores, targets = scores.cuda(), targets.cuda()
+    core_outputs(scores, targets, 1.0)  # compiles the kernels
+    num_pos = int((targets == 1).sum())
+    weights = (1 + 0.5 * torch.sin(torch.arange(num_pos, dtype=torch.float64))).cuda()
+    pos_grad = -torch.cos(torch.arange(num_pos, dtype=torch.float64)).cuda()
+    scale = torch.tensor(1.5, device='cuda')
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode('warn')
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            batch = ranking_core.prepare_batch(scores, targets, None, 1.0)
+            cuda_ranks = ranking_core.rank_positives(batch)
+            cuda_grad = cuda_ranks.negatives.update(weights, pos_grad)(scale)
+    finally:
+        torch.cuda.set_sync_debug_mode('default')
+    syncs = [w for w in caught if 'synchroniz' in str(w.message)]
+    assert len(syncs) == 1, [str(w.message) for w in syncs]  # the one of prepare_batch
     assert batch.backend == cuda_backend
     torch.testing.assert_close(cuda_ranks.false_positives.cpu(), ranks.false_positives,
                                rtol=1e-9, atol=1e-8)
