@@ -30,12 +30,16 @@ Each pass has kernels (``BACKEND``): a C++ CPU op (``ranking_cpu.cpp``, built by
 Triton kernel for CUDA (``ranking_triton.py``) and torch ops, the reference and fallback,
 selected automatically where the others are missing. The kernels find a score's interval in
 constant time: a uniform grid over the span of the boundaries holds, per cell, the number of
-boundaries at or below its left edge, and a step or two corrects it (a binary search where a cell
-holds many boundaries). The torch ops use ``searchsorted``. No pass adds float64 atomically into
-a few histogram bins: the CPU op sums per chunk, the CUDA paths sort or reduce per block, so the
-results are deterministic and the same on CPU and CUDA. Sums run in float64 in coordinates
-shifted to the lowest positive, so window sums are differences of prefix sums of bounded terms;
-the scores stay in their own dtype.
+boundaries in the cells below, and a step or two within the cell finish it (a binary search
+where a cell holds many boundaries); they keep one byte per logit (negative, positive or
+ignored) from the scan and the interval index (two bytes) from the histogram for the gradient,
+so the later passes read 5-6 bytes per logit, not the labels again. The torch ops use
+``searchsorted``. Nothing adds float64 atomically into a few histogram bins: the CPU op sums per
+chunk, Triton adds integers (counts, fixed-point moments) into 64 partial histograms, the CUDA
+torch ops sort; so the results are deterministic and alike on CPU and CUDA. Sums run in float64
+in coordinates shifted to the lowest positive, so window sums are differences of prefix sums of
+bounded terms; the scores stay in their own dtype. The P-sized steps use sorts, prefix sums and
+integer scatters only (no bincount, nonzero or float atomics: no synchronisation on CUDA).
 """
 import importlib
 import math

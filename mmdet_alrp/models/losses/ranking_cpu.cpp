@@ -2,8 +2,8 @@
 // the algorithm; its torch-op path is the reference these kernels are tested against).
 //
 // Three passes over the M logits, each split into fixed chunks run on torch's intra-op threads;
-// per-chunk partial results are combined in chunk order, so that the results do not depend on
-// the number of threads:
+// partial results (per chunk, or per part of chunks for the histogram) are combined in order, so
+// that the results do not depend on the number of threads:
 //   scan       validity checks, the positives' count and indices, and one byte per logit
 //              (0 negative, 1 positive, 2 ignored) for the next pass;
 //   histogram  per-interval count and sum of the shifted scores of the relevant negatives, and
@@ -29,6 +29,8 @@ constexpr int64_t kChunk = 1 << 15;
 // Chunks per thread at least: a small batch runs on the calling thread (waking the others costs
 // more than its work).
 constexpr int64_t kGrain = 8;
+// Partial histograms at most (see histogram()).
+constexpr int64_t kParts = 32;
 // Up to this many boundaries in a grid cell are stepped over without a branch; more, a binary
 // search.
 constexpr int kLinearSteps = 2;
@@ -218,8 +220,13 @@ std::tuple<at::Tensor, at::Tensor> histogram(const at::Tensor& scores, const at:
   const Intervals iv(bounds, inv_width, table);
   const int64_t bins = iv.n + 1, dummy = iv.n + 1;
   at::Tensor index = at::empty({m}, scores.options().dtype(dummy <= 65535 ? at::kShort : at::kInt));
-  // partial[c][k] = (count, moment) of chunk c, interleaved: one bin, one cache line.
-  std::vector<double> partial(static_cast<size_t>(chunks * bins * 2), 0.0);
+  // The histogram is summed per part of the logits (parts of whole chunks, their number fixed by
+  // M and n alone, at most kParts and about 8 MB of partial sums), then over the parts in order.
+  const int64_t max_parts = std::max<int64_t>(1, std::min<int64_t>(kParts, (8 << 20) / (bins * 16)));
+  const int64_t parts = std::max<int64_t>(1, std::min(chunks, max_parts));
+  const int64_t part_chunks = (chunks + parts - 1) / parts;
+  // partial[p][k] = (count, moment) of part p, interleaved: one bin, one cache line.
+  std::vector<double> partial(static_cast<size_t>(parts * bins * 2), 0.0);
   const uint8_t* code = codes.data_ptr<uint8_t>();
   dispatch_scores(scores, [&](auto s_tag) {
     using S = decltype(s_tag);
@@ -227,11 +234,12 @@ std::tuple<at::Tensor, at::Tensor> histogram(const at::Tensor& scores, const at:
       using I = decltype(i_tag);
       const S* s = scores.data_ptr<S>();
       I* out = reinterpret_cast<I*>(index.data_ptr());
-      at::parallel_for(0, chunks, kGrain, [&](int64_t c0, int64_t c1) {
-        for (int64_t c = c0; c < c1; ++c) {
-          double* h = partial.data() + c * bins * 2;
-          const int64_t j1 = std::min(m, (c + 1) * kChunk);
-          for (int64_t j = c * kChunk; j < j1; ++j) {
+      const int64_t grain = std::max<int64_t>(1, (kGrain + part_chunks - 1) / part_chunks);
+      at::parallel_for(0, parts, grain, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+          double* h = partial.data() + p * bins * 2;
+          const int64_t j1 = std::min(m, (p + 1) * part_chunks * kChunk);
+          for (int64_t j = p * part_chunks * kChunk; j < j1; ++j) {
             int64_t k = dummy;
             if (code[j] == kNegative) {
               const double x = static_cast<double>(s[j]) - origin;
@@ -254,8 +262,8 @@ std::tuple<at::Tensor, at::Tensor> histogram(const at::Tensor& scores, const at:
   at::Tensor hist = at::zeros({2, bins + 1}, scores.options().dtype(at::kDouble));
   double* count = hist.data_ptr<double>();
   double* moment = count + bins + 1;
-  for (int64_t c = 0; c < chunks; ++c) {
-    const double* h = partial.data() + c * bins * 2;
+  for (int64_t p = 0; p < parts; ++p) {
+    const double* h = partial.data() + p * bins * 2;
     for (int64_t k = 0; k < bins; ++k) {
       count[k] += h[2 * k];
       moment[k] += h[2 * k + 1];

@@ -309,6 +309,6 @@ def test_cuda_paths_match_the_cpu(cuda_backend, filter_negatives, monkeypatch):
                                rtol=1e-9, atol=1e-8)
     torch.testing.assert_close(cuda_grad.cpu(), grad, rtol=1e-6, atol=1e-9)
     if cuda_backend == 'torch':  # the compaction that torch < 2.6 uses on CUDA
-        mask = targets.cuda() == 1
-        assert torch.equal(ranking_core.compact_by_cumsum(mask, int(mask.sum())).cpu(),
-                           torch.nonzero(targets == 1)[:, 0])
+        mask = targets == 1
+        assert torch.equal(ranking_core.compact_by_cumsum(mask, num_pos).cpu(),
+                           torch.nonzero(mask.cpu())[:, 0])
