@@ -88,17 +88,6 @@ def count_at_or_below(sorted_seq: Tensor, values: Tensor) -> Tensor:
     return counts[n:]
 
 
-def bin_prefix_sums(idx: Tensor, values: Tensor, num_bins: int) -> Tensor:
-    """``out[k] = sum of values[idx <= k]``, shape (num_bins, ), float64. A stable sort and prefix
-    sums: deterministic and alike on every device (no atomic adds)."""
-    idx = idx.to(torch.int64)
-    order = torch.sort(idx, stable=True).indices
-    csum = torch.cat([values.new_zeros(1, dtype=torch.float64),
-                      torch.cumsum(values.to(torch.float64)[order], 0)])
-    ends = torch.cumsum(bin_counts(idx, num_bins), 0)
-    return csum[ends]
-
-
 def bin_counts(idx: Tensor, num_bins: int) -> Tensor:
     """``out[k] = number of idx == k`` for idx in [0, num_bins), int64: integer adds (exact in any
     order; bincount would synchronise on CUDA to size its output)."""
@@ -106,10 +95,23 @@ def bin_counts(idx: Tensor, num_bins: int) -> Tensor:
         0, idx, torch.ones_like(idx))
 
 
-def bin_sums(idx: Tensor, values: Tensor, num_bins: int) -> Tensor:
-    """``out[k] = sum of values[idx == k]``, shape (num_bins, ), float64."""
-    return torch.diff(bin_prefix_sums(idx, values, num_bins), prepend=values.new_zeros(
-        1, dtype=torch.float64))
+class BinIndex:
+    """Bin indices of the P positives' terms, with the stable sort and bin ends that their
+    prefix sums by bin need, computed once: deterministic and alike on every device.
+
+    Args:
+        idx (Tensor): shape (P, ), int64 in [0, num_bins).
+        num_bins (int): number of bins.
+    """
+
+    def __init__(self, idx: Tensor, num_bins: int) -> None:
+        self.order = torch.sort(idx, stable=True).indices
+        self.ends = torch.cumsum(bin_counts(idx, num_bins), 0)
+
+    def prefix_sums(self, values: Tensor) -> Tensor:
+        """``out[k] = sum of values[idx <= k]`` (over dim 0), shape (num_bins, ...), float64."""
+        csum = torch.cumsum(values.to(torch.float64)[self.order], 0)
+        return torch.cat([csum.new_zeros((1, ) + csum.shape[1:]), csum])[self.ends]
 
 
 def compact(mask: Tensor, count: Optional[int] = None) -> Tensor:
@@ -157,6 +159,15 @@ class ScoreIntervals:
         # A score x lies at or above lo_i iff at least k_lo(i) boundaries are <= x (lo_i is one).
         self.k_lo = count_at_or_below(self.bounds, self.lo)
         self.k_hi = count_at_or_below(self.bounds, self.hi)
+        self._bins = {}
+
+    def _bin_index(self, name: str) -> BinIndex:
+        """The BinIndex of k_lo, k_hi or the centres' intervals, made on first use."""
+        if name not in self._bins:
+            idx = {'lo': lambda: self.k_lo, 'hi': lambda: self.k_hi,
+                   'centres': lambda: count_at_or_below(self.bounds, self.centres)}[name]()
+            self._bins[name] = BinIndex(idx, self.num_bins)
+        return self._bins[name]
 
     def grid(self) -> Tuple[Tensor, Tensor]:
         """The kernels' constant-time lookup: ``cells`` equal cells over [bounds[0], bounds[-1]];
@@ -181,15 +192,18 @@ class ScoreIntervals:
     def relation_sums(self, hist: Tensor) -> Tensor:
         """``sum_j v_j * H(x_j - s_i)`` for every positive i, shape (P, ), from a histogram of
         shape (2, num_bins): per-interval sums of v and v * x."""
-        weight, moment = hist.clone().unbind(0)
-        weight[self.dummy] = 0
+        hist = hist.clone()
+        hist[0, self.dummy] = 0
         # Only the inner intervals 1 .. 2P - 1 enter a linear window: drop the outer moments,
         # whose scores may be arbitrarily far away, before taking prefix sums.
-        moment[0] = 0
-        moment[self.dummy - 1:] = 0
-        zero = weight.new_zeros(1)
-        wc = torch.cat([zero, torch.cumsum(weight, 0)])
-        mc = torch.cat([zero, torch.cumsum(moment, 0)])
+        hist[1, 0] = 0
+        hist[1, self.dummy - 1:] = 0
+        prefix = torch.cat([hist.new_zeros(2, 1), torch.cumsum(hist, 1)], 1)
+        return self._window_sums(prefix[0], prefix[1])
+
+    def _window_sums(self, wc: Tensor, mc: Tensor) -> Tensor:
+        """relation_sums from the prefix sums of v and v * x over intervals 0 .. k - 1 (shape
+        (num_bins + 1, ), the first 0), moments of the outer intervals left out."""
         above = wc[-1] - wc[self.k_hi]
         inside = wc[self.k_hi] - wc[self.k_lo]
         linear = (mc[self.k_hi] - mc[self.k_lo]) - self.lo * inside
@@ -197,19 +211,21 @@ class ScoreIntervals:
 
     def among_centres(self, weights: Tensor) -> Tensor:
         """``sum_{k != i} v_k * H(c_k - c_i)`` over the centres themselves, for every i."""
-        idx = count_at_or_below(self.bounds, self.centres)
-        hist = torch.stack([bin_sums(idx, weights, self.num_bins),
-                            bin_sums(idx, weights * self.centres, self.num_bins)])
-        return self.relation_sums(hist) - 0.5 * weights  # H(0) = 1/2 is the self term
+        # The centres lie in the inner intervals only (lo_i <= c_i < hi_i).
+        prefix = self._bin_index('centres').prefix_sums(torch.stack([weights, weights *
+                                                                     self.centres], 1))
+        prefix = torch.cat([prefix.new_zeros(1, 2), prefix])
+        sums = self._window_sums(prefix[:, 0], prefix[:, 1])
+        return sums - 0.5 * weights  # H(0) = 1/2 is the self term
 
     def spread(self, w: Tensor) -> Tuple[Tensor, Tensor]:
         """A, B of shape (num_bins, ) such that ``sum_i w_i * H(x - s_i) = A[k] + B[k] * x``
         for every score x in interval k (A = B = 0 in interval 0 and the dummy bin)."""
-        n = self.num_bins
-        full = bin_prefix_sums(self.k_hi, w, n)
-        slope = (bin_prefix_sums(self.k_lo, w, n) - full) / (2 * self.delta)
-        offset = full - (bin_prefix_sums(self.k_lo, w * self.lo, n) -
-                         bin_prefix_sums(self.k_hi, w * self.lo, n)) / (2 * self.delta)
+        terms = torch.stack([w, w * self.lo], 1)
+        full, hi_moment = self._bin_index('hi').prefix_sums(terms).unbind(1)
+        lo_full, lo_moment = self._bin_index('lo').prefix_sums(terms).unbind(1)
+        slope = (lo_full - full) / (2 * self.delta)
+        offset = full - (lo_moment - hi_moment) / (2 * self.delta)
         offset[self.dummy] = 0
         slope[self.dummy] = 0
         return offset, slope

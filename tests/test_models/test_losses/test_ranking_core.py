@@ -224,11 +224,17 @@ def test_sorted_histogram_equals_index_add(batch):
     torch.testing.assert_close(hist[1], moment, rtol=1e-9, atol=1e-9 * (1 + float(x.abs().max()) if x.numel() else 1))
 
 
-def test_bin_sums_are_per_bin_sums():
-    idx = torch.tensor([3, 0, 3, 1, 3])
+def test_prefix_sums_by_bin_and_counts():
+    bins = ranking_core.BinIndex(torch.tensor([3, 0, 3, 1, 3]), 5)
     values = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0])
-    assert ranking_core.bin_sums(idx, values, 5).tolist() == [2.0, 8.0, 0.0, 21.0, 0.0]
-    assert ranking_core.bin_prefix_sums(idx, values, 5).tolist() == [2.0, 10.0, 10.0, 31.0, 31.0]
+    assert bins.prefix_sums(values).tolist() == [2.0, 10.0, 10.0, 31.0, 31.0]
+    assert bins.prefix_sums(torch.stack([values, -values], 1))[:, 1].tolist() == [
+        -2.0, -10.0, -10.0, -31.0, -31.0]
+    assert ranking_core.bin_counts(torch.tensor([2, 2, 0]), 4).tolist() == [1, 0, 2, 0]
+    seq = torch.tensor([0.0, 1.0, 1.0, 2.0])
+    values = torch.tensor([-1.0, 1.0, 0.5, 2.0, 3.0, 1.0])
+    assert ranking_core.count_at_or_below(seq, values).tolist() == \
+        torch.searchsorted(seq, values, right=True).tolist() == [0, 3, 1, 4, 4, 3]
 
 
 def test_update_is_computed_in_backward_and_scaled(backend):
