@@ -37,7 +37,8 @@ except ImportError:  # pragma: no cover - an environment without triton
 BLOCK = 1024
 #: Partial histograms the blocks add into (block b into b % GROUPS).
 GROUPS = 64
-NEGATIVE, POSITIVE, IGNORED = 0, 1, 2
+# Label codes; kernels may read globals only as constexpr.
+NEGATIVE, POSITIVE, IGNORED = (tl.constexpr(v) if AVAILABLE else v for v in (0, 1, 2))
 
 
 def _scan_kernel(scores, labels, codes, partial, m, BLOCK: constexpr):
@@ -46,7 +47,7 @@ def _scan_kernel(scores, labels, codes, partial, m, BLOCK: constexpr):
     inside = offs < m
     s = tl.load(scores + offs, mask=inside, other=0.0)
     t = tl.load(labels + offs, mask=inside, other=0).to(tl.int64)
-    bad = ((s != s) | (tl.abs(s) == float('inf'))) & inside
+    bad = ((s - s) != 0) & inside  # NaN and +-Inf give NaN
     code = tl.where(t == 1, POSITIVE, tl.where(t == 0, NEGATIVE, IGNORED))
     tl.store(codes + offs, code.to(tl.uint8), mask=inside)
     big = 1 << 62
@@ -90,7 +91,10 @@ def _histogram_kernel(scores, codes, origin_ptr, bounds, inv_width_ptr, table, i
         lo = tl.where(active & le, mid + 1, lo)
         hi = tl.where(active & (~le), mid, hi)
     k = tl.where(x >= last, n, tl.where(above, lo, 0))
-    binned = negative & above if SKIP else negative
+    if SKIP:
+        binned = negative & above
+    else:
+        binned = negative
     tl.store(index + offs, tl.where(binned, k, n + 1).to(index.dtype.element_ty), mask=inside)
     row = (pid % GROUPS) * (n + 2)
     tl.atomic_add(counts + row + k, tl.full([BLOCK], 1, tl.int64), mask=binned)
