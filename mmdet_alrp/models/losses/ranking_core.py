@@ -288,7 +288,8 @@ def available_backends(device: torch.device) -> List[str]:
 
 
 def select_backend(device: torch.device) -> str:
-    """``BACKEND`` if it can run on ``device`` ('auto': the first available)."""
+    """``BACKEND`` if it can run on ``device``; 'auto': the C++ op on a CPU, Triton on CUDA,
+    where available, else the torch ops."""
     names = available_backends(device)
     if BACKEND == 'auto':
         preferred = {'cpu': 'cpp', 'cuda': 'triton'}.get(device.type)
