@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install test demo demo-compare bench
+.PHONY: install test demo demo-compare bench test-core-oldest-torch
 
 install:
 	@bash tools/install.sh
@@ -19,3 +19,7 @@ demo-compare: install
 
 bench: install
 	$(PY) tools/benchmark_loss.py
+
+# The torch-only ranking core on torch 2.0.1 in its own venv (not part of `make test`: see the script).
+test-core-oldest-torch:
+	@bash tools/test_core_oldest_torch.sh

@@ -1,5 +1,19 @@
 from setuptools import find_packages, setup
 
+
+def cpp_op():
+    """The ranking core's C++ CPU op, built against the torch of the build environment
+    (tools/install.sh runs pip with --no-build-isolation); without torch there it is left out
+    and the core runs its torch-op path."""
+    try:
+        from torch.utils.cpp_extension import BuildExtension, CppExtension
+    except ImportError:
+        return {}
+    op = CppExtension('mmdet_alrp.models.losses._ranking_cpu',
+                      ['mmdet_alrp/models/losses/ranking_cpu.cpp'], extra_compile_args=['-O3'])
+    return dict(ext_modules=[op], cmdclass={'build_ext': BuildExtension})
+
+
 setup(
     name='mmdet_alrp',
     version='0.1.0',
@@ -7,4 +21,5 @@ setup(
     packages=find_packages(include=['mmdet_alrp', 'mmdet_alrp.*']),
     python_requires='>=3.8',
     install_requires=['mmdet>=3.0,<3.4', 'mmengine>=0.10,<0.11', 'numpy<2', 'setuptools<70'],
+    **cpp_op(),
 )

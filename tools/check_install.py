@@ -1,6 +1,7 @@
 """Print what tools/install.sh still has to install, as words among: build torch mmengine mmcv
 mmdet tools self. Run it from outside the checkout, with ALRP_ROOT naming the checkout, so that a
 package it finds is an installed one and not the source folder."""
+import glob
 import importlib
 import importlib.util
 import os
@@ -33,6 +34,19 @@ def ours_installed():
         os.path.dirname(spec.origin), os.path.join(os.environ['ALRP_ROOT'], 'mmdet_alrp'))
 
 
+def cpp_op_built():
+    """The ranking core's C++ op, built by `pip install -e .` against the installed torch."""
+    name = 'mmdet_alrp.models.losses._ranking_cpu'
+    folder = os.path.join(os.environ['ALRP_ROOT'], *name.split('.')[:-1])
+    try:
+        import torch  # noqa: F401  (the op links against it)
+        path, = glob.glob(os.path.join(folder, '_ranking_cpu*.so'))
+        importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path))
+    except Exception:
+        return False
+    return True
+
+
 missing = {
     'build': not ((major('setuptools') or 99) < 70 and (major('numpy') or 99) < 2
                   and version('wheel') is not None),
@@ -42,7 +56,7 @@ missing = {
     'mmdet': version('mmdet') != '3.3.0' or importlib.util.find_spec('pycocotools') is None,
     'tools': any(importlib.util.find_spec(m) is None
                  for m in ('pytest', 'hypothesis', 'matplotlib', 'mim', 'modelindex',
-                           'pandas', 'tabulate')),
-    'self': not ours_installed(),
+                           'pandas', 'tabulate', 'triton')),
+    'self': not (ours_installed() and cpp_op_built()),
 }
 print(' '.join(name for name, needed in missing.items() if needed))

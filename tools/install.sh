@@ -4,7 +4,8 @@
 #   torch 2.13.0 (kept if the venv already has a torch, e.g. a CUDA build of the user's own),
 #   mmengine 0.10.7, mmcv 2.1.0 built from source with its C++ ops (CUDA ops when torch has CUDA
 #   and nvcc is present), mmdet 3.3.0, numpy<2, pycocotools, setuptools<70 (mmengine resolves
-#   `mmdet::` config paths through pkg_resources), the test tools, and `pip install -e .` of ours.
+#   `mmdet::` config paths through pkg_resources), the test tools (and triton where torch has
+#   none), and `pip install -e .` of ours, which builds the ranking core's C++ CPU op.
 #
 # Environment: VENV (default .venv), PYTHON (default python3.11, else python3),
 #   ALRP_SYSTEM_SITE=1 creates the venv with --system-site-packages so that a torch installed
@@ -68,7 +69,7 @@ if need mmcv; then
         with_cuda=1
     fi
     command -v "${CXX:-g++}" >/dev/null 2>&1 || die "mmcv's C++ ops need a C++ compiler (g++ not found)"
-    step "mmcv==$MMCV_VERSION from source with its C++ ops (CUDA ops: $with_cuda); about 9 minutes on 2 cores the first time, pip caches the wheel"
+    step "mmcv==$MMCV_VERSION from source with its C++ ops (CUDA ops: $with_cuda); about 25 minutes on a new 2-core machine the first time, pip caches the wheel"
     pip_install 'addict' 'packaging' 'Pillow' 'pyyaml' 'yapf' 'opencv-python<4.11' 'numpy<2' \
         || die "pip could not install mmcv's run-time requirements"
     MMCV_WITH_OPS=1 FORCE_CUDA=$with_cuda MAX_JOBS=${MAX_JOBS:-$(nproc)} \
@@ -84,17 +85,19 @@ if need mmdet; then
 fi
 
 if need tools; then
-    step "test and plot tools: pytest, hypothesis, matplotlib, openmim (mim train / mim test)"
+    step "test and plot tools: pytest, hypothesis, matplotlib, openmim (mim train / mim test), triton (its interpreter tests the CUDA kernels on a CPU)"
     pip_install pytest hypothesis matplotlib 'numpy<2' || die "pip could not install the test tools"
     # openmim's own requirement opendatalab pins setuptools, packaging, rich and numpy to old or
     # new versions and is needed only by `mim download` of data sets: leave it out.
     pip_install --no-deps openmim==0.3.9 || die "pip could not install openmim"
     pip_install Click colorama model-index 'pandas<3' requests tabulate 'numpy<2' \
         || die "pip could not install openmim's requirements"
+    # A CUDA build of torch brings the triton it was built with: keep that one.
+    has 'import triton' || pip_install triton==3.9.0 || die "pip could not install triton"
 fi
 
 if need self; then
-    step "mmdet_alrp (editable)"
+    step "mmdet_alrp (editable), with the ranking core's C++ CPU op (about a minute to build)"
     pip_install --no-build-isolation --no-deps -e . || die "pip install -e . failed"
 fi
 

@@ -49,13 +49,13 @@ def alrp_loss(logits: Tensor, targets: Tensor, loc_errors: Tensor, delta: float 
     check_tensors(logits=logits, targets=targets, loc_errors=loc_errors)
     delta, eps = check_delta(delta), check_eps(eps)
     with torch.autocast(device_type=logits.device.type, enabled=False):
-        batch = prepare_batch(logits, targets, loc_errors)
+        batch = prepare_batch(logits, targets, loc_errors, delta)
         num_pos = batch.num_pos
         if num_pos == 0:
             zero = zero_loss(batch.scores, batch.loc_errors)
             return zero, zero.clone()
         with torch.no_grad():
-            ranks = rank_positives(batch, delta)
+            ranks = rank_positives(batch)
             fp, rank = ranks.false_positives, ranks.rank
             errors = batch.loc_errors.detach().to(torch.float64)
             loss_cls = (fp / rank).mean()
@@ -63,8 +63,8 @@ def alrp_loss(logits: Tensor, targets: Tensor, loc_errors: Tensor, delta: float 
             higher_errors = ranks.intervals.among_centres(errors)
             pos_grad = torch.where(relevant, -(higher_errors + fp) / rank, torch.zeros_like(fp))
             neg_weights = -pos_grad / torch.where(relevant, fp, torch.ones_like(fp))
-            grad = ranks.negatives.gradient(neg_weights / num_pos, pos_grad / num_pos)
-        loss_cls = ErrorDrivenValue.apply(batch.scores, loss_cls.to(batch.scores.dtype), grad)
+            update = ranks.negatives.update(neg_weights / num_pos, pos_grad / num_pos)
+        loss_cls = ErrorDrivenValue.apply(batch.scores, loss_cls.to(batch.scores.dtype), update)
 
         pos_scores = batch.scores.detach()[batch.pos_index]
         order = torch.sort(pos_scores, descending=True, stable=True).indices

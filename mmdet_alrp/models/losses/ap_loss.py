@@ -35,12 +35,12 @@ def ap_loss(logits: Tensor, targets: Tensor, delta: float = 1.0) -> Tensor:
     check_tensors(logits=logits, targets=targets)
     delta = check_delta(delta)
     with torch.autocast(device_type=logits.device.type, enabled=False):
-        batch = prepare_batch(logits, targets)
+        batch = prepare_batch(logits, targets, delta=delta)
         num_pos = batch.num_pos
         if num_pos == 0:
             return zero_loss(batch.scores)
         with torch.no_grad():
-            ranks = rank_positives(batch, delta)
+            ranks = rank_positives(batch)
             fp = ranks.false_positives
             error = fp / ranks.rank
             pos_scores = batch.scores[batch.pos_index]
@@ -49,9 +49,9 @@ def ap_loss(logits: Tensor, targets: Tensor, delta: float = 1.0) -> Tensor:
             interpolated[order] = torch.cummin(error[order], 0).values
             neg_weights = torch.where(fp > 0, interpolated / torch.where(fp > 0, fp, 1.0),
                                       torch.zeros_like(fp))
-            grad = ranks.negatives.gradient(neg_weights / num_pos, -interpolated / num_pos)
+            update = ranks.negatives.update(neg_weights / num_pos, -interpolated / num_pos)
         value = interpolated.mean().to(batch.scores.dtype)
-        return ErrorDrivenValue.apply(batch.scores, value, grad)
+        return ErrorDrivenValue.apply(batch.scores, value, update)
 
 
 @MODELS.register_module()

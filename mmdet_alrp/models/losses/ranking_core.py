@@ -1,4 +1,5 @@
-"""The bucketed ranking core shared by aLRP Loss and AP Loss.
+"""The bucketed ranking core shared by aLRP Loss and AP Loss (torch only: no mmdet, mmcv or
+mmengine import, so that it runs and is tested on its own).
 
 Both losses rank every positive logit against every other logit of the batch through the
 smoothed step function H(x) = clamp(x / (2 * delta) + 0.5, 0, 1). H is 0 below -delta, 1 above
@@ -12,37 +13,138 @@ positive in the same way (H = 0, H = 1 or H linear), which gives:
   from the positives' weights) as ``A[k] + B[k] * x`` with A and B prefix sums of per-positive
   weights.
 
-Locating the M scores among the 2P sorted boundaries is one ``searchsorted``: O(M log P) time,
-no sort of the M logits and no P x M tensor. Sums run in float64 in coordinates shifted to the
-lowest positive, so window sums are differences of prefix sums of bounded terms.
+Interval 0 lies below ``min_i s_i - delta``: a negative there has H = 0 against every positive
+and a zero gradient. Late in training nearly every negative is there, so the passes over the M
+logits skip such negatives (``FILTER_NEGATIVES``) and bin only the relevant ones.
+
+Per call there are three passes over the M logits and one host synchronisation:
+
+1. *scan*: validity checks (NaN/Inf, label range), the positives' count and indices; their values
+   reach the host together, which is the one synchronisation;
+2. *histogram*: per-interval count and sum of the shifted scores of the relevant negatives, from
+   which FP(i) follows;
+3. *gradient*, run by the backward pass (so the gradient is written once, already scaled by the
+   incoming gradient): ``A[k] + B[k] * x`` on the relevant negatives.
+
+Each pass has kernels (``BACKEND``): a C++ CPU op (``ranking_cpu.cpp``, built by ``setup.py``), a
+Triton kernel for CUDA (``ranking_triton.py``) and torch ops, the reference and fallback,
+selected automatically where the others are missing. The kernels find a score's interval in
+constant time: a uniform grid over the span of the boundaries holds, per cell, the number of
+boundaries in the cells below, and a step or two within the cell finish it (a binary search
+where a cell holds many boundaries); they keep one byte per logit (negative, positive or
+ignored) from the scan and the interval index (two bytes) from the histogram for the gradient,
+so the later passes read 5-6 bytes per logit, not the labels again. The torch ops use
+``searchsorted``. Nothing adds float64 atomically into a few histogram bins: the CPU op sums per
+chunk, Triton adds integers (counts, fixed-point moments) into 64 partial histograms, the CUDA
+torch ops sort; so the results are deterministic and alike on CPU and CUDA. Sums run in float64
+in coordinates shifted to the lowest positive, so window sums are differences of prefix sums of
+bounded terms; the scores stay in their own dtype. The P-sized steps use sorts, prefix sums and
+integer scatters only (no bincount, nonzero or float atomics: no synchronisation on CUDA).
 """
+import importlib
 import math
-from dataclasses import dataclass
-from typing import Optional, Tuple
+import os
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
-#: Logits per chunk when streaming over the M logits (bounds the temporaries on CPU).
+#: Logits per chunk of the torch-op path (bounds its temporaries).
 CPU_CHUNK = 1 << 20
-CUDA_CHUNK = 1 << 26
+CUDA_CHUNK = 1 << 24
+#: 'auto' (the C++ op on CPU and Triton on CUDA where available, torch ops otherwise), 'cpp',
+#: 'triton' or 'torch'. The environment variable ALRP_CORE_BACKEND sets it.
+BACKEND = os.environ.get('ALRP_CORE_BACKEND', 'auto')
+#: Skip the negatives below every positive's window (they count for nothing).
+FILTER_NEGATIVES = True
+#: Grid cells per interval boundary of the constant-time interval lookup of the kernels.
+GRID_CELLS_PER_BOUND = 4
+
+_TORCH_VERSION = tuple(int(v) for v in torch.__version__.split('+')[0].split('.')[:2])
+#: nonzero_static has a CUDA kernel from torch 2.6 on (CPU from 2.1).
+_NONZERO_STATIC_CUDA = _TORCH_VERSION >= (2, 6)
 
 
-def bin_sums(idx: Tensor, values: Tensor, num_bins: int) -> Tensor:
-    """``out[k] = sum of values[idx == k]``, shape (num_bins, ), float64."""
-    out = values.new_zeros(num_bins, dtype=torch.float64)
-    return out.index_add_(0, idx, values.to(torch.float64))
+def _import_sibling(name: str):
+    """A module beside this one, or None (loaded as a package module or as a top-level one)."""
+    try:
+        if __package__:
+            return importlib.import_module(f'{__package__}.{name}')
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def count_at_or_below(sorted_seq: Tensor, values: Tensor) -> Tensor:
+    """``searchsorted(sorted_seq, values, right=True)`` for the few-element tensors of the
+    positives, from one stable sort: torch's CPU searchsorted splits even 200 values over the
+    threads, whose wake-up costs milliseconds on a busy machine."""
+    n = sorted_seq.numel()
+    # At equal keys the sequence's entries come first (stable sort), so they count as <= value.
+    order = torch.sort(torch.cat([sorted_seq, values]), stable=True).indices
+    seq_before = torch.cumsum(order < n, 0)
+    counts = torch.empty_like(seq_before).scatter_(0, order, seq_before)
+    return counts[n:]
+
+
+def bin_counts(idx: Tensor, num_bins: int) -> Tensor:
+    """``out[k] = number of idx == k`` for idx in [0, num_bins), int64: integer adds (exact in any
+    order; bincount would synchronise on CUDA to size its output)."""
+    return torch.zeros(num_bins, dtype=torch.int64, device=idx.device).scatter_add_(
+        0, idx, torch.ones_like(idx))
+
+
+class BinIndex:
+    """Bin indices of the P positives' terms, with the stable sort and bin ends that their
+    prefix sums by bin need, computed once: deterministic and alike on every device.
+
+    Args:
+        idx (Tensor): shape (P, ), int64 in [0, num_bins).
+        num_bins (int): number of bins.
+    """
+
+    def __init__(self, idx: Tensor, num_bins: int) -> None:
+        self.order = torch.sort(idx, stable=True).indices
+        self.ends = torch.cumsum(bin_counts(idx, num_bins), 0)
+
+    def prefix_sums(self, values: Tensor) -> Tensor:
+        """``out[k] = sum of values[idx <= k]`` (over dim 0), shape (num_bins, ...), float64."""
+        csum = torch.cumsum(values.to(torch.float64)[self.order], 0)
+        return torch.cat([csum.new_zeros((1, ) + csum.shape[1:]), csum])[self.ends]
+
+
+def compact(mask: Tensor, count: Optional[int] = None) -> Tensor:
+    """Ascending int64 indices of the True entries of a 1-D mask. On CUDA ``count``, their number
+    (known from the host synchronisation), is needed: torch < 2.6 has no CUDA nonzero_static, and
+    nonzero would synchronise again."""
+    if mask.device.type == 'cpu':
+        return torch.nonzero(mask).squeeze(1)
+    if count is None:
+        raise ValueError('compact() on CUDA needs the count of True entries')
+    if _NONZERO_STATIC_CUDA:
+        return torch.nonzero_static(mask, size=count).squeeze(1)
+    return compact_by_cumsum(mask, count)
+
+
+def compact_by_cumsum(mask: Tensor, count: int) -> Tensor:
+    """:func:`compact` from a prefix count and a scatter (ops every CUDA torch has)."""
+    slot = torch.cumsum(mask, 0)
+    slot = torch.where(mask, slot - 1, torch.full_like(slot, count))
+    out = torch.empty(count + 1, dtype=torch.int64, device=mask.device)
+    out.scatter_(0, slot, torch.arange(mask.numel(), device=mask.device))
+    return out[:count]
 
 
 class ScoreIntervals:
     """The 2P + 1 score intervals cut by the positives' points ``s_i -/+ delta``.
 
     Args:
-        centres (Tensor): shape (P, ), float64, positive logits in shifted coordinates.
+        centres (Tensor): shape (P, ), float64, positive logits in shifted coordinates (the
+            lowest is 0, so the lowest boundary is ``-delta``).
         delta (float): half width of the linear part of H.
 
-    Interval indices run over 0 .. 2P; index 2P + 1 is a dummy bin for scores that take no part
-    (positives and ignored logits when the negatives are binned).
+    Interval indices run over 0 .. 2P; index 2P + 1 is a dummy bin that is always empty.
     """
 
     def __init__(self, centres: Tensor, delta: float) -> None:
@@ -55,40 +157,53 @@ class ScoreIntervals:
         self.dummy = 2 * num_pos + 1
         self.num_bins = 2 * num_pos + 2
         # A score x lies at or above lo_i iff at least k_lo(i) boundaries are <= x (lo_i is one).
-        self.k_lo = torch.searchsorted(self.bounds, self.lo, right=True)
-        self.k_hi = torch.searchsorted(self.bounds, self.hi, right=True)
+        self.k_lo = count_at_or_below(self.bounds, self.lo)
+        self.k_hi = count_at_or_below(self.bounds, self.hi)
+        self._bins = {}
 
-    def locate(self, x: Tensor, excluded: Optional[Tensor] = None,
-               out: Optional[Tensor] = None) -> Tensor:
-        """Interval index (int32) of every score of ``x``; ``excluded`` ones go to the dummy
-        bin. Written into ``out`` if given."""
-        idx = torch.searchsorted(self.bounds, x, right=True, out_int32=True, out=out)
-        if excluded is not None:
-            idx.masked_fill_(excluded, self.dummy)
-        return idx
+    def _bin_index(self, name: str) -> BinIndex:
+        """The BinIndex of k_lo, k_hi or the centres' intervals, made on first use."""
+        if name not in self._bins:
+            idx = {'lo': lambda: self.k_lo, 'hi': lambda: self.k_hi,
+                   'centres': lambda: count_at_or_below(self.bounds, self.centres)}[name]()
+            self._bins[name] = BinIndex(idx, self.num_bins)
+        return self._bins[name]
 
-    def histogram(self, idx: Tensor, x: Tensor, weights: Optional[Tensor] = None) -> Tensor:
-        """Per-interval sums of v and of v * x, shape (2, num_bins), float64 (v = 1 if no
-        ``weights``)."""
-        if weights is None:
-            weights = x.new_ones(()).expand_as(x)
-            moments = x
-        else:
-            moments = x * weights
-        return torch.stack([bin_sums(idx, weights, self.num_bins),
-                            bin_sums(idx, moments, self.num_bins)])
+    def grid(self) -> Tuple[Tensor, Tensor]:
+        """The kernels' constant-time lookup: ``cells`` equal cells over [bounds[0], bounds[-1]];
+        a shifted score x >= bounds[0] is in cell ``c = int((x - bounds[0]) * inv_width)``
+        (clamped to ``cells``), computed alike for the boundaries and the scores, so that
+        ``table[c] <= interval(x) <= table[c + 1]``, where ``table[c]`` counts the boundaries in
+        cells below c. Returns ``inv_width`` (shape (1, ), float64) and ``table`` (shape
+        (cells + 2, ), int32)."""
+        n = self.bounds.numel()
+        cells = GRID_CELLS_PER_BOUND * n
+        first = self.bounds[0]
+        inv_width = (cells / (self.bounds[-1] - first)).reshape(1)
+        cell = ((self.bounds - first) * inv_width).to(torch.int64).clamp_(0, cells)
+        counts = bin_counts(cell, cells + 1)
+        table = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+        return inv_width, table.to(torch.int32)
+
+    def locate(self, x: Tensor) -> Tensor:
+        """Interval index (int64) of every score of ``x`` (float64, shifted)."""
+        return torch.searchsorted(self.bounds, x, right=True)
 
     def relation_sums(self, hist: Tensor) -> Tensor:
-        """``sum_j v_j * H(x_j - s_i)`` for every positive i, shape (P, ), from a histogram."""
-        weight, moment = hist.clone().unbind(0)
-        weight[self.dummy] = 0
+        """``sum_j v_j * H(x_j - s_i)`` for every positive i, shape (P, ), from a histogram of
+        shape (2, num_bins): per-interval sums of v and v * x."""
+        hist = hist.clone()
+        hist[0, self.dummy] = 0
         # Only the inner intervals 1 .. 2P - 1 enter a linear window: drop the outer moments,
         # whose scores may be arbitrarily far away, before taking prefix sums.
-        moment[0] = 0
-        moment[self.dummy - 1:] = 0
-        zero = weight.new_zeros(1)
-        wc = torch.cat([zero, torch.cumsum(weight, 0)])
-        mc = torch.cat([zero, torch.cumsum(moment, 0)])
+        hist[1, 0] = 0
+        hist[1, self.dummy - 1:] = 0
+        prefix = torch.cat([hist.new_zeros(2, 1), torch.cumsum(hist, 1)], 1)
+        return self._window_sums(prefix[0], prefix[1])
+
+    def _window_sums(self, wc: Tensor, mc: Tensor) -> Tensor:
+        """relation_sums from the prefix sums of v and v * x over intervals 0 .. k - 1 (shape
+        (num_bins + 1, ), the first 0), moments of the outer intervals left out."""
         above = wc[-1] - wc[self.k_hi]
         inside = wc[self.k_hi] - wc[self.k_lo]
         linear = (mc[self.k_hi] - mc[self.k_lo]) - self.lo * inside
@@ -96,22 +211,21 @@ class ScoreIntervals:
 
     def among_centres(self, weights: Tensor) -> Tensor:
         """``sum_{k != i} v_k * H(c_k - c_i)`` over the centres themselves, for every i."""
-        idx = self.locate(self.centres)
-        sums = self.relation_sums(self.histogram(idx, self.centres, weights))
+        # The centres lie in the inner intervals only (lo_i <= c_i < hi_i).
+        prefix = self._bin_index('centres').prefix_sums(torch.stack([weights, weights *
+                                                                     self.centres], 1))
+        prefix = torch.cat([prefix.new_zeros(1, 2), prefix])
+        sums = self._window_sums(prefix[:, 0], prefix[:, 1])
         return sums - 0.5 * weights  # H(0) = 1/2 is the self term
 
     def spread(self, w: Tensor) -> Tuple[Tensor, Tensor]:
         """A, B of shape (num_bins, ) such that ``sum_i w_i * H(x - s_i) = A[k] + B[k] * x``
-        for every score x in interval k (0 in the dummy bin)."""
-        n = self.num_bins
-
-        def at_or_below(index: Tensor, value: Tensor) -> Tensor:
-            return torch.cumsum(bin_sums(index, value, n), 0)
-
-        full = at_or_below(self.k_hi, w)
-        slope = (at_or_below(self.k_lo, w) - full) / (2 * self.delta)
-        offset = full - (at_or_below(self.k_lo, w * self.lo) -
-                         at_or_below(self.k_hi, w * self.lo)) / (2 * self.delta)
+        for every score x in interval k (A = B = 0 in interval 0 and the dummy bin)."""
+        terms = torch.stack([w, w * self.lo], 1)
+        full, hi_moment = self._bin_index('hi').prefix_sums(terms).unbind(1)
+        lo_full, lo_moment = self._bin_index('lo').prefix_sums(terms).unbind(1)
+        slope = (lo_full - full) / (2 * self.delta)
+        offset = full - (lo_moment - hi_moment) / (2 * self.delta)
         offset[self.dummy] = 0
         slope[self.dummy] = 0
         return offset, slope
@@ -123,14 +237,27 @@ class RankingBatch:
 
     Attributes:
         scores (Tensor): shape (M, ), float32 (float64 for float64 input), differentiable.
-        not_negative (Tensor): shape (M, ), bool, True on positives and ignored logits.
+        labels (Tensor): shape (M, ), contiguous, the targets' dtype: 1 (True) positive,
+            0 (False) negative, -1 ignored.
         pos_index (Tensor): shape (P, ), int64, positions of the positives in index order.
         loc_errors (Tensor, optional): shape (P, ), the positives' localisation errors.
+        delta (float): half width of the linear part of H.
+        backend (str): the kernels of the passes over the M logits: 'cpp', 'triton' or 'torch'.
+        filter_negatives (bool): skip the negatives in interval 0.
+        codes (Tensor, optional): shape (M, ), uint8, 0 negative, 1 positive, 2 ignored (the
+            kernels' compact labels; None on the torch-op path).
+        relevant_counts (list[int]): per chunk of CUDA_CHUNK logits, the negatives to bin (the
+            torch-op path on CUDA only, where compaction needs the count; else empty).
     """
     scores: Tensor
-    not_negative: Tensor
+    labels: Tensor
     pos_index: Tensor
     loc_errors: Optional[Tensor]
+    delta: float
+    backend: str
+    filter_negatives: bool
+    codes: Optional[Tensor] = None
+    relevant_counts: List[int] = field(default_factory=list)
 
     @property
     def num_pos(self) -> int:
@@ -148,8 +275,33 @@ def _check_tensor(name: str, value, kind: str) -> None:
         raise ValueError(f'{name} must be {want} tensor, got dtype {value.dtype}')
 
 
-def prepare_batch(logits: Tensor, targets: Tensor,
-                  loc_errors: Optional[Tensor] = None) -> RankingBatch:
+def available_backends(device: torch.device) -> List[str]:
+    """The kernels that can run on ``device``, preferred first; 'torch' is always there."""
+    names = []
+    if device.type == 'cpu' and _import_sibling('_ranking_cpu') is not None:
+        names.append('cpp')
+    if (device.type == 'cuda' or os.environ.get('TRITON_INTERPRET') == '1') and \
+            _import_sibling('ranking_triton') is not None and \
+            _import_sibling('ranking_triton').AVAILABLE:
+        names.append('triton')
+    return names + ['torch']
+
+
+def select_backend(device: torch.device) -> str:
+    """``BACKEND`` if it can run on ``device``; 'auto': the C++ op on a CPU, Triton on CUDA,
+    where available, else the torch ops."""
+    names = available_backends(device)
+    if BACKEND == 'auto':
+        preferred = {'cpu': 'cpp', 'cuda': 'triton'}.get(device.type)
+        return preferred if preferred in names else 'torch'
+    if BACKEND not in names:
+        raise RuntimeError(f'ranking core backend {BACKEND!r} is not available on {device} '
+                           f'(available: {names})')
+    return BACKEND
+
+
+def prepare_batch(logits: Tensor, targets: Tensor, loc_errors: Optional[Tensor] = None,
+                  delta: float = 1.0) -> RankingBatch:
     """Validate and flatten the inputs of a ranking loss with one host synchronisation.
 
     Args:
@@ -157,10 +309,14 @@ def prepare_batch(logits: Tensor, targets: Tensor,
         targets (Tensor): M elements: 1 positive, 0 negative, -1 ignored (int), or bool.
         loc_errors (Tensor, optional): shape (P, ), non-negative, one per positive in index
             order of ``targets``.
+        delta (float): half width of the linear part of H, > 0.
 
     Raises:
-        ValueError: naming the problem (dtype, length, device, NaN/Inf, label or error range).
+        ValueError: naming the problem (dtype, length, device, NaN/Inf, label or error range,
+            delta).
     """
+    if not delta > 0:
+        raise ValueError(f'delta must be positive, got {delta}')
     _check_tensor('logits', logits, 'float')
     _check_tensor('targets', targets, 'label')
     if targets.numel() != logits.numel():
@@ -179,38 +335,25 @@ def prepare_batch(logits: Tensor, targets: Tensor,
                              f'got shape {tuple(loc_errors.shape)}')
 
     work = torch.float64 if logits.dtype == torch.float64 else torch.float32
-    scores = logits.reshape(-1).to(work)
-    labels = targets.reshape(-1)
-    if labels.dtype == torch.bool:
-        positive = not_negative = labels
-    else:
-        positive, not_negative = labels == 1, labels != 0
-    # min and max propagate NaN and show Inf: one reduction pass per tensor, no temporaries.
-    checks = {'count': positive.sum()}
-    if scores.numel():
-        checks['logits'] = torch.aminmax(scores)
-        if labels.dtype != torch.bool:
-            checks['labels'] = torch.aminmax(labels)
+    scores = logits.reshape(-1).to(work).contiguous()
+    labels = targets.reshape(-1).contiguous()
+    backend = select_backend(scores.device)
+    filter_negatives = bool(FILTER_NEGATIVES)
+    stats, find_positives, codes = _SCANS[backend](scores, labels, float(delta),
+                                                   filter_negatives)
     errors = None
     if loc_errors is not None:
         errors = loc_errors.reshape(-1).to(work)
         if errors.numel():
-            checks['loc_errors'] = torch.aminmax(errors)
-    keys = [(name, len(v) if isinstance(v, tuple) else 1) for name, v in checks.items()]
-    flat = torch.stack([t.to(torch.float64) for v in checks.values()
-                        for t in (v if isinstance(v, tuple) else (v, ))])
-    flat = flat.tolist()  # the one host synchronisation
-    found = {}
-    for name, size in keys:
-        found[name], flat = flat[:size], flat[size:]
-    num_pos = int(found['count'][0])
-    low, high = found.get('logits', (0.0, 0.0))
-    if not (math.isfinite(low) and math.isfinite(high)):
+            stats = torch.cat([stats, torch.stack(torch.aminmax(errors)).to(torch.float64)])
+    flat = stats.tolist()  # the one host synchronisation
+    finite, low, high, num_pos = flat[:4]
+    num_pos = int(num_pos)
+    if not finite:
         raise ValueError('NaN or Inf in logits')
-    low, high = found.get('labels', (0, 0))
-    if low < -1 or high > 1:
+    if labels.dtype != torch.bool and (low < -1 or high > 1):
         raise ValueError(f'labels outside {{1, 0, -1}} in targets (found {low:g} to {high:g})')
-    low, high = found.get('loc_errors', (0.0, 0.0))
+    low, high = flat[-2:] if errors is not None and errors.numel() else (0.0, 0.0)
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError('NaN or Inf in loc_errors')
     if low < 0:
@@ -219,50 +362,154 @@ def prepare_batch(logits: Tensor, targets: Tensor,
     if errors is not None and errors.numel() != num_pos:
         raise ValueError(f'loc_errors has {errors.numel()} elements but targets has '
                          f'{num_pos} positives (one error per positive is needed)')
-    if hasattr(torch, 'nonzero_static'):
-        pos_index = torch.nonzero_static(positive, size=num_pos).squeeze(1)
-    else:  # pragma: no cover - older torch
-        pos_index = torch.nonzero(positive).squeeze(1)
-    return RankingBatch(scores, not_negative, pos_index, errors)
+    relevant = [int(v) for v in flat[4:len(flat) - (2 if errors is not None and errors.numel()
+                                                     else 0)]]
+    return RankingBatch(scores, labels, find_positives(num_pos), errors, float(delta), backend,
+                        filter_negatives, codes, relevant)
+
+
+def _positive_mask(labels: Tensor) -> Tensor:
+    return labels if labels.dtype == torch.bool else labels == 1
+
+
+def _negative_mask(labels: Tensor) -> Tensor:
+    return ~labels if labels.dtype == torch.bool else labels == 0
+
+
+Scan = Tuple[Tensor, Callable[[int], Tensor], Optional[Tensor]]
+
+
+def _torch_scan(scores: Tensor, labels: Tensor, delta: float, filter_negatives: bool) -> Scan:
+    """Device-side stats [finite, label min, label max, P, relevant negatives per CUDA chunk],
+    a function of P giving the positives' indices, and no codes; torch ops."""
+    positive = _positive_mask(labels)
+    parts = [positive.sum().to(torch.float64).reshape(1)]
+    if scores.numel():
+        low, high = torch.aminmax(scores)
+        finite = torch.isfinite(low) & torch.isfinite(high)
+        label_range = torch.stack(torch.aminmax(labels.to(torch.int8) if labels.dtype ==
+                                                torch.bool else labels))
+    else:
+        finite = torch.ones((), dtype=torch.bool, device=scores.device)
+        label_range = scores.new_zeros(2)
+    parts = [finite.to(torch.float64).reshape(1), label_range.to(torch.float64)] + parts
+    if scores.is_cuda:
+        # Compaction on CUDA needs the counts of the negatives to bin, per chunk.
+        origin = torch.where(positive, scores, scores.new_full((), math.inf)).min()
+        origin = origin.to(torch.float64)
+        for start in range(0, scores.numel(), CUDA_CHUNK):
+            sl = slice(start, start + CUDA_CHUNK)
+            parts.append(_binned_mask(scores[sl], labels[sl], origin, delta,
+                                      filter_negatives).sum().to(torch.float64).reshape(1))
+    return torch.cat(parts), lambda num_pos: compact(positive, num_pos), None
+
+
+def _cpp_scan(scores: Tensor, labels: Tensor, delta: float, filter_negatives: bool) -> Scan:
+    stats, pos_index, codes = _import_sibling('_ranking_cpu').scan(scores, labels)
+    return stats, lambda num_pos: pos_index, codes
+
+
+def _triton_scan(scores: Tensor, labels: Tensor, delta: float, filter_negatives: bool) -> Scan:
+    return _import_sibling('ranking_triton').scan(scores, labels)
+
+
+_SCANS = {'torch': _torch_scan, 'cpp': _cpp_scan, 'triton': _triton_scan}
+
+
+def _binned_mask(scores: Tensor, labels: Tensor, origin: Tensor, delta: float,
+                 filter_negatives: bool) -> Tensor:
+    """The negatives the torch-op passes bin: all, or those at or above the lowest boundary."""
+    mask = _negative_mask(labels)
+    if filter_negatives:
+        mask &= (scores.to(torch.float64) - origin) >= -delta
+    return mask
 
 
 class NegativeRelations:
-    """FP(i) of every positive against the negatives, and the gradients it spreads back.
-
-    Streams over the M logits in chunks; keeps one int32 interval index per logit between the
-    two passes.
-    """
+    """FP(i) of every positive against the negatives, and the gradients it spreads back."""
 
     def __init__(self, batch: RankingBatch, intervals: ScoreIntervals, origin: Tensor) -> None:
         self.batch, self.intervals, self.origin = batch, intervals, origin
-        scores = batch.scores.detach()
-        self.chunk = CUDA_CHUNK if scores.is_cuda else CPU_CHUNK
-        self.index = torch.empty(scores.numel(), dtype=torch.int32, device=scores.device)
-        hist = scores.new_zeros((2, intervals.num_bins), dtype=torch.float64)
-        for sl, x in self._chunks():
-            idx = intervals.locate(x, batch.not_negative[sl], out=self.index[sl])
-            hist += intervals.histogram(idx, x)
+        if batch.backend == 'torch':
+            hist = self._torch_histogram()
+        else:
+            inv_width, table = intervals.grid()
+            #: The interval of every logit, for the gradient pass (kernels only).
+            hist, self.index = self._kernels().histogram(
+                batch.scores.detach(), batch.codes, self._scalar(origin), intervals.bounds,
+                self._scalar(inv_width), table, batch.filter_negatives)
         #: FP(i) = sum over negatives j of H(s_j - s_i), shape (P, ), float64.
         self.false_positives = intervals.relation_sums(hist)
 
-    def _chunks(self):
-        scores = self.batch.scores.detach()
-        for start in range(0, scores.numel(), self.chunk):
-            sl = slice(start, start + self.chunk)
-            yield sl, scores[sl].to(torch.float64, copy=True).sub_(self.origin)
+    def _kernels(self):
+        return _import_sibling('_ranking_cpu' if self.batch.backend == 'cpp' else
+                               'ranking_triton')
 
-    def gradient(self, neg_weights: Tensor, pos_grad: Tensor) -> Tensor:
-        """The gradient on every logit, shape (M, ): ``sum_i w_i * H(s_j - s_i)`` on a negative
-        j, ``pos_grad`` on the positives, 0 on ignored logits."""
+    def _scalar(self, value: Tensor):
+        # The C++ op takes floats (CPU reads, no device synchronisation), Triton tensors.
+        return float(value) if self.batch.backend == 'cpp' else value
+
+    def _binned_chunks(self):
+        """(indices, shifted float64 scores) of the binned negatives, chunk by chunk."""
+        scores = self.batch.scores.detach()
+        chunk = CUDA_CHUNK if scores.is_cuda else CPU_CHUNK
+        for c, start in enumerate(range(0, scores.numel(), chunk)):
+            sl = slice(start, start + chunk)
+            mask = _binned_mask(scores[sl], self.batch.labels[sl], self.origin,
+                                self.intervals.delta, self.batch.filter_negatives)
+            count = self.batch.relevant_counts[c] if scores.is_cuda else None
+            index = compact(mask, count)
+            yield start + index, scores[sl][index].to(torch.float64) - self.origin
+
+    def _torch_histogram(self) -> Tensor:
+        iv = self.intervals
+        hist = self.origin.new_zeros((2, iv.num_bins))
+        for _, x in self._binned_chunks():
+            if x.is_cuda:
+                hist += sorted_histogram(x, iv.bounds, iv.num_bins)
+            else:  # index_add_ is deterministic on CPU
+                k = iv.locate(x)
+                hist[0].index_add_(0, k, torch.ones_like(x))
+                hist[1].index_add_(0, k, x)
+        return hist
+
+    def update(self, neg_weights: Tensor, pos_grad: Tensor) -> 'ErrorDrivenUpdate':
+        """The error-driven update on every logit (computed by the backward pass):
+        ``sum_i w_i * H(s_j - s_i)`` on a negative j, ``pos_grad`` on the positives, 0 on
+        ignored logits."""
         offset, slope = self.intervals.spread(neg_weights)
-        scores = self.batch.scores
-        grad = torch.empty_like(scores, dtype=scores.dtype).detach()
-        for sl, x in self._chunks():
-            idx = self.index[sl]
-            x.mul_(torch.index_select(slope, 0, idx)).add_(torch.index_select(offset, 0, idx))
-            grad[sl] = x
-        grad[self.batch.pos_index] = pos_grad.to(grad.dtype)
+        return ErrorDrivenUpdate(self, offset, slope, pos_grad)
+
+    def gradient(self, offset: Tensor, slope: Tensor, pos_grad: Tensor) -> Tensor:
+        """The update on every logit, shape (M, ), in the dtype of the scores."""
+        batch = self.batch
+        scores = batch.scores.detach()
+        pos_grad = pos_grad.to(torch.float64).contiguous()
+        if batch.backend != 'torch':
+            return self._kernels().gradient(scores, self.index, self._scalar(self.origin),
+                                            offset, slope, batch.pos_index, pos_grad)
+        grad = torch.zeros_like(scores)
+        for index, x in self._binned_chunks():
+            k = self.intervals.locate(x)
+            grad[index] = x.mul_(slope[k]).add_(offset[k]).to(grad.dtype)
+        grad[batch.pos_index] = pos_grad.to(grad.dtype)
         return grad
+
+
+def sorted_histogram(x: Tensor, bounds: Tensor, num_bins: int) -> Tensor:
+    """Per-interval count and sum of the scores x (float64, shifted), shape (2, num_bins), from a
+    sort and prefix sums (deterministic; no atomic adds on CUDA). The moments of the outer
+    intervals, which no window uses, are left 0."""
+    xs = torch.sort(x).values
+    # ends[k]: the number of scores in intervals 0 .. k (below bounds[k]); the last, all.
+    ends = torch.cat([torch.searchsorted(xs, bounds), bounds.new_full((1, ), xs.numel(),
+                                                                       dtype=torch.int64)])
+    inner = torch.where((xs >= bounds[0]) & (xs < bounds[-1]), xs, torch.zeros_like(xs))
+    moments = torch.cat([xs.new_zeros(1), torch.cumsum(inner, 0)])[ends]
+    zero = xs.new_zeros(1)
+    hist = torch.stack([torch.diff(ends.to(torch.float64), prepend=zero),
+                        torch.diff(moments, prepend=zero)])
+    return torch.cat([hist, hist.new_zeros(2, num_bins - hist.shape[1])], 1)
 
 
 @dataclass
@@ -283,32 +530,48 @@ class PositiveRanks:
     negatives: NegativeRelations
 
 
-def rank_positives(batch: RankingBatch, delta: float) -> PositiveRanks:
+def rank_positives(batch: RankingBatch) -> PositiveRanks:
     """FP(i), rank+(i) and rank(i) of every positive of a batch with P >= 1."""
-    if not delta > 0:
-        raise ValueError(f'delta must be positive, got {delta}')
     pos = batch.scores.detach()[batch.pos_index].to(torch.float64)
     origin = pos.min()
-    intervals = ScoreIntervals(pos - origin, delta)
+    intervals = ScoreIntervals(pos - origin, batch.delta)
     negatives = NegativeRelations(batch, intervals, origin)
     fp = negatives.false_positives
     rank_pos = 1 + intervals.among_centres(torch.ones_like(fp))
     return PositiveRanks(fp, rank_pos, rank_pos + fp, intervals, negatives)
 
 
+class ErrorDrivenUpdate:
+    """The error-driven update of a ranking loss on every logit, computed when the backward pass
+    asks for it (then already scaled by the incoming gradient: one pass, one tensor)."""
+
+    def __init__(self, negatives: NegativeRelations, offset: Tensor, slope: Tensor,
+                 pos_grad: Tensor) -> None:
+        self.negatives, self.offset, self.slope, self.pos_grad = (negatives, offset, slope,
+                                                                  pos_grad)
+
+    def __call__(self, scale: Tensor) -> Tensor:
+        """The update times ``scale`` (a 0-dim tensor), shape (M, )."""
+        scale = scale.detach().to(torch.float64)
+        return self.negatives.gradient((self.offset * scale).contiguous(),
+                                       (self.slope * scale).contiguous(),
+                                       self.pos_grad * scale)
+
+
 class ErrorDrivenValue(torch.autograd.Function):
-    """Returns ``value``; its backward hands ``grad`` (the error-driven update of a ranking loss
-    with respect to ``scores``, not the autograd derivative of ``value``) to ``scores``."""
+    """Returns ``value``; its backward hands ``update`` (the error-driven update of a ranking
+    loss with respect to ``scores``, not the autograd derivative of ``value``) to ``scores``."""
 
     @staticmethod
-    def forward(ctx, scores: Tensor, value: Tensor, grad: Tensor) -> Tensor:
-        ctx.save_for_backward(grad)
+    def forward(ctx, scores: Tensor, value: Tensor, update: ErrorDrivenUpdate) -> Tensor:
+        ctx.save_for_backward(scores)  # raises in backward if scores changed in place
+        ctx.update = update
         return value.clone()
 
     @staticmethod
     def backward(ctx, grad_output: Tensor):
-        grad, = ctx.saved_tensors
-        return grad * grad_output.to(grad.dtype), None, None
+        ctx.saved_tensors
+        return ctx.update(grad_output), None, None
 
 
 def zero_loss(*tensors: Tensor) -> Tensor:

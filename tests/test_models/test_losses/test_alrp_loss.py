@@ -107,6 +107,7 @@ def test_streaming_over_chunks_matches_one_pass(monkeypatch):
     scores = torch.randn(5000, generator=gen)
     targets = (torch.rand(5000, generator=gen) < 0.01).long()
     errors = torch.rand(int(targets.sum()), generator=gen)
+    monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')  # the path that streams in chunks
     whole = run(scores, targets, errors)
     monkeypatch.setattr(ranking_core, 'CPU_CHUNK', 333)
     chunked = run(scores, targets, errors)

@@ -1,0 +1,337 @@
+"""The ranking core on each of its code paths against the dense float64 oracle and each other.
+
+Paths: the torch-op reference (with its CPU index_add_ histogram and its CUDA sort-based one,
+and the compaction CUDA uses on torch < 2.6), the C++ CPU op, the Triton kernels (on a CPU through
+Triton's interpreter), each with the relevant-negative filter on and off. The file needs torch and
+numpy only: ``make test-core-oldest-torch`` runs it on torch 2.0 without mmdet, where the core is
+imported on its own (tests that need the loss functions or a kernel then skip).
+"""
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+try:
+    from mmdet_alrp.models.losses import ranking_core
+    FULL_INSTALL = True
+except ImportError:  # the torch-only run: PYTHONPATH holds mmdet_alrp/models/losses
+    import ranking_core
+    FULL_INSTALL = False
+
+from .oracle import relations
+from .strategies import ranking_batches
+
+CPU = torch.device('cpu')
+# The backend fixtures set module attributes that stay the same for every example.
+FIXTURES = [HealthCheck.function_scoped_fixture]
+
+
+# Triton's interpreter must be on before triton is imported: on a CPU the Triton cases run in a
+# child pytest with TRITON_INTERPRET=1 (test_triton_kernels_in_the_interpreter).
+TRITON_HERE = torch.cuda.is_available() or os.environ.get('TRITON_INTERPRET') == '1'
+
+
+def backends_to_test():
+    names = ['torch']
+    if FULL_INSTALL:  # the C++ op is built and triton installed by `make install`
+        names += ['cpp'] + (['triton'] if TRITON_HERE else [])
+    return names
+
+
+@pytest.fixture(params=backends_to_test())
+def backend(request, monkeypatch):
+    monkeypatch.setattr(ranking_core, 'BACKEND', request.param)
+    return request.param
+
+
+@pytest.mark.skipif(TRITON_HERE or not FULL_INSTALL,
+                    reason='the Triton cases run in this process (or no triton)')
+def test_triton_kernels_in_the_interpreter():
+    run = subprocess.run(
+        [sys.executable, '-m', 'pytest', __file__, '-o', 'addopts=', '-q', '-p',
+         'no:cacheprovider', '-k', 'triton'], env=dict(os.environ, TRITON_INTERPRET='1'), capture_output=True, text=True,
+        cwd=Path(__file__).resolve().parents[3])
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert ' passed' in run.stdout and ' failed' not in run.stdout
+
+
+@pytest.fixture(params=[True, False], ids=['filter', 'no-filter'])
+def filter_negatives(request, monkeypatch):
+    monkeypatch.setattr(ranking_core, 'FILTER_NEGATIVES', request.param)
+    return request.param
+
+
+def core_outputs(scores, targets, delta, scale=1.5):
+    """FP, rank+ and the scaled error-driven update for fixed per-positive weights."""
+    batch = ranking_core.prepare_batch(scores, targets, None, delta)
+    ranks = ranking_core.rank_positives(batch)
+    num_pos = batch.num_pos
+    weights = 1 + 0.5 * torch.sin(torch.arange(num_pos, dtype=torch.float64))
+    pos_grad = -torch.cos(torch.arange(num_pos, dtype=torch.float64))
+    update = ranks.negatives.update(weights.to(scores.device), pos_grad.to(scores.device))
+    grad = update(torch.tensor(scale, dtype=scores.dtype, device=scores.device))
+    return batch, ranks, grad, weights.numpy(), pos_grad.numpy()
+
+
+def assert_matches_oracle(scores, targets, delta, rtol, scale=1.5):
+    batch, ranks, grad, weights, pos_grad = core_outputs(scores, targets, delta, scale)
+    s, pos, neg, rel, _, fp, rank_pos, _ = relations(scores.double().cpu().numpy(),
+                                                     targets.long().cpu().numpy(), delta)
+    ref = np.zeros_like(s)
+    ref[neg] = scale * (weights @ rel[:, neg])
+    ref[pos] = scale * pos_grad
+    np.testing.assert_allclose(ranks.false_positives.cpu().numpy(), fp, rtol=rtol,
+                               atol=rtol * max(fp.max(initial=0), 1))
+    np.testing.assert_allclose(ranks.rank_pos.cpu().numpy(), rank_pos, rtol=rtol)
+    np.testing.assert_allclose(grad.double().cpu().numpy(), ref, rtol=rtol,
+                               atol=rtol * max(np.abs(ref).max(initial=0), 1e-12))
+    return batch, grad
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=FIXTURES)
+@given(batch=ranking_batches(min_pos=1))
+def test_each_path_matches_the_oracle(batch, backend, filter_negatives):
+    scores, targets, _, delta = batch
+    got, _ = assert_matches_oracle(scores, targets, delta, rtol=2e-5)
+    assert got.backend == backend and got.filter_negatives == filter_negatives
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=FIXTURES)
+@given(batch=ranking_batches(min_pos=1, dtype=torch.float64))
+def test_each_path_in_float64(batch, backend, filter_negatives):
+    scores, targets, _, delta = batch
+    _, grad = assert_matches_oracle(scores, targets, delta, rtol=1e-7)
+    assert grad.dtype == torch.float64
+
+
+def random_batch(m, seed, p_pos=0.01, spread=3.0):
+    gen = torch.Generator().manual_seed(seed)
+    scores = torch.randn(m, generator=gen) * spread
+    targets = (torch.rand(m, generator=gen) < p_pos).long()
+    targets[torch.rand(m, generator=gen) < 0.05] = -1
+    return scores, targets
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_kernels_agree_with_the_torch_reference(backend, filter_negatives, seed, monkeypatch):
+    # Large enough for many chunks of the C++ op and blocks of Triton; a late-training mix
+    # (most negatives far below every positive) on seed 1.
+    scores, targets = random_batch(200000 if backend != 'triton' else 20000, seed)
+    if seed == 1:
+        scores[targets == 0] -= 8 * (torch.rand(int((targets == 0).sum())) < 0.9)
+    _, ranks, grad, _, _ = core_outputs(scores, targets, 0.5)
+    monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')
+    monkeypatch.setattr(ranking_core, 'FILTER_NEGATIVES', True)
+    _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets, 0.5)
+    torch.testing.assert_close(ranks.false_positives, ref_ranks.false_positives, rtol=1e-10,
+                               atol=1e-9)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-9)
+
+
+def test_interval_lookup_on_boundaries_ties_and_crowded_cells(backend, filter_negatives):
+    # Tied positives, negatives exactly on s_i -/+ delta (they belong to the upper interval),
+    # a cluster of 300 positives within 1e-4 next to a far one (hundreds of boundaries in one
+    # grid cell: the binary-search path), and scores beyond both ends.
+    pos = torch.cat([torch.tensor([0.0, 0.0, 1.0, 1.0, 250.0]),
+                     2.0 + torch.arange(300) * 3e-7])
+    neg = torch.cat([pos - 0.5, pos + 0.5, torch.tensor([-1e4, -0.5000001, 1e4, 250.49]),
+                     torch.linspace(-1, 3, 4001)])
+    scores = torch.cat([pos, neg])
+    targets = torch.cat([torch.ones(pos.numel()), torch.zeros(neg.numel())]).long()
+    assert_matches_oracle(scores, targets, 0.5, rtol=2e-5)
+
+
+def test_no_relevant_negative(backend, filter_negatives):
+    scores = torch.tensor([5.0, 6.0, -3.0, -10.0, 3.9, 4.0])
+    targets = torch.tensor([1, 1, 0, 0, 0, -1])
+    _, ranks, grad, _, pos_grad = core_outputs(scores, targets, 0.5)
+    assert ranks.false_positives.tolist() == [0.0, 0.0]
+    assert grad[2:].tolist() == [0.0] * 4
+    np.testing.assert_allclose(grad[:2].numpy(), 1.5 * pos_grad, rtol=1e-6)
+
+
+def test_no_positive(backend, filter_negatives):
+    batch = ranking_core.prepare_batch(torch.randn(50), torch.zeros(50, dtype=torch.long))
+    assert batch.num_pos == 0 and batch.pos_index.shape == (0, )
+    empty = ranking_core.prepare_batch(torch.zeros(0), torch.zeros(0, dtype=torch.long))
+    assert empty.num_pos == 0
+
+
+@pytest.mark.parametrize('dtype', [torch.bool, torch.uint8, torch.int8, torch.int32])
+def test_label_dtypes(backend, dtype):
+    scores, targets = random_batch(3000, 4, p_pos=0.05)
+    if dtype in (torch.bool, torch.uint8):
+        targets = targets.clamp(min=0)  # no ignored label in these dtypes
+    _, ranks, grad, _, _ = core_outputs(scores, targets.to(dtype), 1.0)
+    _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets.long(), 1.0)
+    torch.testing.assert_close(ranks.false_positives, ref_ranks.false_positives)
+    torch.testing.assert_close(grad, ref_grad)
+
+
+def test_checks_name_the_problem_on_each_path(backend):
+    with pytest.raises(ValueError, match='NaN or Inf in logits'):
+        ranking_core.prepare_batch(torch.tensor([0.0, float('inf')]), torch.tensor([1, 0]))
+    with pytest.raises(ValueError, match=r'labels outside \{1, 0, -1\} in targets \(found -1 to 3\)'):
+        ranking_core.prepare_batch(torch.zeros(3), torch.tensor([1, -1, 3]))
+    with pytest.raises(ValueError, match='delta must be positive'):
+        ranking_core.prepare_batch(torch.zeros(3), torch.tensor([1, 0, 0]), delta=0.0)
+
+
+def test_cpp_op_does_not_depend_on_the_thread_count():
+    if 'cpp' not in ranking_core.available_backends(CPU):
+        pytest.skip('the C++ op is not built in this environment')
+    scores, targets = random_batch(300000, 5)
+    previous = torch.get_num_threads()
+    outputs = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            _, ranks, grad, _, _ = core_outputs(scores, targets, 1.0)
+            outputs.append((ranks.false_positives, grad))
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(outputs[0][0], outputs[1][0]) and torch.equal(outputs[0][1], outputs[1][1])
+
+
+def test_the_build_provides_the_kernels():
+    if not FULL_INSTALL:
+        pytest.skip('the torch-only run has no built op')
+    assert ranking_core.select_backend(CPU) == 'cpp'  # `make install` builds it
+    assert ranking_core._import_sibling('ranking_triton').AVAILABLE
+
+
+def test_unavailable_backend_is_a_named_error(monkeypatch):
+    monkeypatch.setattr(ranking_core, 'BACKEND', 'triton')
+    monkeypatch.delenv('TRITON_INTERPRET', raising=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="backend 'triton' is not available on cpu"):
+            ranking_core.prepare_batch(torch.zeros(2), torch.tensor([1, 0]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 400), st.integers(0, 2**31), st.sampled_from([0.0, 0.01, 0.5, 1.0]))
+def test_cuda_compaction_without_nonzero_static(m, seed, density):
+    mask = torch.rand(m, generator=torch.Generator().manual_seed(seed)) < density
+    count = int(mask.sum())
+    assert torch.equal(ranking_core.compact_by_cumsum(mask, count), torch.nonzero(mask)[:, 0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(batch=ranking_batches(min_pos=1, dtype=torch.float64))
+def test_sorted_histogram_equals_index_add(batch):
+    # The CUDA torch-op histogram (sort + prefix sums, no atomics) against the CPU one.
+    scores, targets, _, delta = batch
+    pos = scores[targets == 1]
+    intervals = ranking_core.ScoreIntervals(pos - pos.min(), delta)
+    x = scores[targets == 0] - pos.min()
+    hist = ranking_core.sorted_histogram(x, intervals.bounds, intervals.num_bins)
+    k = intervals.locate(x)
+    count = torch.zeros(intervals.num_bins, dtype=torch.float64).index_add_(0, k, torch.ones_like(x))
+    moment = torch.zeros_like(count).index_add_(0, k, x)
+    moment[0] = 0
+    moment[intervals.dummy - 1:] = 0
+    torch.testing.assert_close(hist[0], count)
+    torch.testing.assert_close(hist[1], moment, rtol=1e-9, atol=1e-9 * (1 + float(x.abs().max()) if x.numel() else 1))
+
+
+def test_prefix_sums_by_bin_and_counts():
+    bins = ranking_core.BinIndex(torch.tensor([3, 0, 3, 1, 3]), 5)
+    values = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0])
+    assert bins.prefix_sums(values).tolist() == [2.0, 10.0, 10.0, 31.0, 31.0]
+    assert bins.prefix_sums(torch.stack([values, -values], 1))[:, 1].tolist() == [
+        -2.0, -10.0, -10.0, -31.0, -31.0]
+    assert ranking_core.bin_counts(torch.tensor([2, 2, 0]), 4).tolist() == [1, 0, 2, 0]
+    seq = torch.tensor([0.0, 1.0, 1.0, 2.0])
+    values = torch.tensor([-1.0, 1.0, 0.5, 2.0, 3.0, 1.0])
+    assert ranking_core.count_at_or_below(seq, values).tolist() == \
+        torch.searchsorted(seq, values, right=True).tolist() == [0, 3, 1, 4, 4, 3]
+
+
+def test_update_is_computed_in_backward_and_scaled(backend):
+    if not FULL_INSTALL:
+        pytest.skip('needs the loss functions (mmdet)')
+    from mmdet_alrp.models.losses import alrp_loss
+    scores, targets = random_batch(5000, 6, p_pos=0.02)
+    errors = torch.rand(int((targets == 1).sum()))
+    logits = scores.clone().requires_grad_(True)
+    loss_cls, _ = alrp_loss(logits, targets, errors)
+    (3 * loss_cls).backward(retain_graph=True)
+    first = logits.grad.clone()
+    logits.grad = None
+    loss_cls.backward(retain_graph=True)
+    torch.testing.assert_close(first, 3 * logits.grad)
+    with torch.no_grad():
+        logits.add_(1)
+    with pytest.raises(RuntimeError, match='modified by an inplace operation'):
+        loss_cls.backward()
+
+
+@pytest.mark.parametrize('case', ['early', 'late'])
+def test_alrp_and_ap_loss_on_each_path(backend, filter_negatives, case):
+    if not FULL_INSTALL:
+        pytest.skip('needs the loss functions (mmdet)')
+    from mmdet_alrp.models.losses import alrp_loss, ap_loss
+
+    from .oracle import alrp_oracle, ap_oracle
+    scores, targets = random_batch(4000, 7, p_pos=0.02)
+    if case == 'late':
+        scores[targets == 0] -= 10 * (torch.rand(int((targets == 0).sum())) < 0.95)
+    errors = torch.rand(int((targets == 1).sum()))
+    logits = scores.clone().requires_grad_(True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):  # a custom Function: computed in float32
+        loss_cls, loss_loc = alrp_loss(logits, targets, errors)
+    loss_cls.backward()
+    ref_cls, ref_loc, ref_grad, _ = alrp_oracle(scores.double().numpy(), targets.numpy(),
+                                                errors.double().numpy())
+    assert loss_cls.dtype == torch.float32
+    assert loss_cls.item() == pytest.approx(ref_cls, rel=1e-5)
+    assert loss_loc.item() == pytest.approx(ref_loc, rel=1e-5)
+    np.testing.assert_allclose(logits.grad.double().numpy(), ref_grad, rtol=1e-5,
+                               atol=1e-5 * np.abs(ref_grad).max())
+    logits.grad = None
+    ap_loss(logits, targets).backward()
+    ref_ap, ref_ap_grad = ap_oracle(scores.double().numpy(), targets.numpy())
+    np.testing.assert_allclose(logits.grad.double().numpy(), ref_ap_grad, rtol=1e-5,
+                               atol=1e-5 * np.abs(ref_ap_grad).max())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+@pytest.mark.parametrize('cuda_backend', ['torch', 'triton'])
+def test_cuda_paths_match_the_cpu(cuda_backend, filter_negatives, monkeypatch):
+    scores, targets = random_batch(300000, 8)
+    scores[targets == 0] -= 6 * (torch.rand(int((targets == 0).sum())) < 0.8)
+    _, ranks, grad, _, _ = core_outputs(scores, targets, 1.0)
+    monkeypatch.setattr(ranking_core, 'BACKEND', cuda_backend)
+    scores, targets = scores.cuda(), targets.cuda()
+    core_outputs(scores, targets, 1.0)  # compiles the kernels
+    num_pos = int((targets == 1).sum())
+    weights = (1 + 0.5 * torch.sin(torch.arange(num_pos, dtype=torch.float64))).cuda()
+    pos_grad = -torch.cos(torch.arange(num_pos, dtype=torch.float64)).cuda()
+    scale = torch.tensor(1.5, device='cuda')
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode('warn')
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            batch = ranking_core.prepare_batch(scores, targets, None, 1.0)
+            cuda_ranks = ranking_core.rank_positives(batch)
+            cuda_grad = cuda_ranks.negatives.update(weights, pos_grad)(scale)
+    finally:
+        torch.cuda.set_sync_debug_mode('default')
+    syncs = [w for w in caught if 'synchroniz' in str(w.message)]
+    assert len(syncs) == 1, [str(w.message) for w in syncs]  # the one of prepare_batch
+    assert batch.backend == cuda_backend
+    torch.testing.assert_close(cuda_ranks.false_positives.cpu(), ranks.false_positives,
+                               rtol=1e-9, atol=1e-8)
+    torch.testing.assert_close(cuda_grad.cpu(), grad, rtol=1e-6, atol=1e-9)
+    if cuda_backend == 'torch':  # the compaction that torch < 2.6 uses on CUDA
+        mask = targets == 1
+        assert torch.equal(ranking_core.compact_by_cumsum(mask, num_pos).cpu(),
+                           torch.nonzero(mask.cpu())[:, 0])
