@@ -194,7 +194,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--checkpoint', help='weights to start from (a late-training profile)')
     parser.add_argument('--num-workers', type=int, help='train loader workers (default: the '
                         "config's)")
-    parser.add_argument('--threads', type=int, help='torch threads (default: torch\'s)')
+    parser.add_argument('--threads', type=int,
+                        help='torch threads (default: the demo\'s, see tools/demo.py)')
     parser.add_argument('--torch-profile', type=int, default=0, metavar='N',
                         help='print torch.profiler\'s op table of N recorded iterations')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
@@ -223,8 +224,7 @@ def main(argv=None) -> Dict[str, Dict[str, List[float]]]:
     if args.num_workers is not None:
         cfg.train_dataloader.num_workers = args.num_workers
         cfg.train_dataloader.persistent_workers = args.num_workers > 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or demo.training_threads(cfg.train_dataloader.num_workers))
     runner = Runner.from_cfg(cfg)
 
     timer = StageTimer()
