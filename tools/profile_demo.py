@@ -158,7 +158,7 @@ class ProfileHook(Hook):
         self.timer.end_iteration(None if self.last is None else
                                  {clock: now[clock] - self.last[clock] for clock in now})
         self.last = now
-        recorded = len(self.timer.seconds['wall']['other'])
+        recorded = len(self.timer.seconds['wall'].get('other', []))
         if runner.iter + 1 == self.skip:
             self.timer.recording = True
             self.cpu['start'] = (now['wall'], self.cpu_seconds())
@@ -265,7 +265,7 @@ def main(argv=None) -> Dict[str, Dict[str, List[float]]]:
         used = cpu_end[who] - cpu_start[who]
         print(f'{who}: {used / (end - start) / cores:.1%} of {cores} cores '
               f'({used / iters:.3f} CPU s an iteration)')
-    return timer.seconds
+    return {clock: {stage: timer.seconds[clock][stage] for stage in STAGES} for clock in CLOCKS}
 
 
 if __name__ == '__main__':
