@@ -1,3 +1,0 @@
-from .channels_last_data_preprocessor import ChannelsLastDetDataPreprocessor
-
-__all__ = ['ChannelsLastDetDataPreprocessor']
