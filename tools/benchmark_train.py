@@ -1,21 +1,25 @@
 """Seconds per training iteration of aLRP Loss RetinaNet against mmdet's Focal Loss RetinaNet.
 
-Both detectors are built from mmdet's ``retinanet_r50_fpn_1x_coco.py`` (ResNet-50 FPN, no
-pretrained weights), the aLRP one with :class:`aLRPRetinaHead` swapped in. Each iteration is a
-full ``train_step`` (data preprocessing, forward, loss, backward and an SGD step) on the same
-random images with a few random boxes. The two models alternate iteration by iteration in the same
-process after one warm-up iteration each.
+Both detectors are built from mmdet's ``retinanet_r50_fpn_1x_coco.py`` (ResNet-50 FPN, 80
+classes, no pretrained weights), the aLRP one with :class:`aLRPRetinaHead` and aLRP Loss swapped
+in. Each iteration is a full ``train_step`` (data preprocessing, forward, targets, loss, backward
+and an SGD step) on the same random images with a few random boxes each. For every case the two
+models alternate iteration by iteration in the same process, after warm-up iterations of each.
 
-    python tools/benchmark_train.py                 # 512 x 512, batch 2 on CPU (8 on GPU)
-    python tools/benchmark_train.py --iters 3 --size 320
+    python tools/benchmark_train.py                  # CPU: batch 2 at 512 x 512
+    python tools/benchmark_train.py --device cuda    # batch 8 at 512 x 512, batch 4 at 800 x 1333
+    python tools/benchmark_train.py --case 1x96x128 --iters 1 --warmup 0   # any cases
+
+Prints per case the median, mean and min seconds per iteration of each model, the ratio
+aLRP / Focal of the medians and, on CUDA, each model's allocator peak and the PASS / FAIL of the
+target ratio (aLRP Loss RetinaNet's iteration at most 1.05 times Focal Loss RetinaNet's).
 """
 import argparse
 import copy
 import os.path as osp
 import statistics
-import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import torch
 from mmengine.config import Config
@@ -31,6 +35,27 @@ from mmdet.structures import DetDataSample
 #: mmdet's RetinaNet config, shipped in the mmdet package (``mmdet::retinanet/...`` in configs).
 BASE_CONFIG = osp.join(get_installed_path('mmdet'), '.mim', 'configs', 'retinanet',
                        'retinanet_r50_fpn_1x_coco.py')
+FOCAL, ALRP = 'Focal Loss RetinaNet', 'aLRP Loss RetinaNet'
+#: The cases of the issue: (batch, height, width) per device.
+DEFAULT_CASES = {'cpu': [(2, 512, 512)], 'cuda': [(8, 512, 512), (4, 800, 1333)]}
+#: The target on a GPU: aLRP Loss RetinaNet's iteration / Focal Loss RetinaNet's.
+CUDA_TARGET_RATIO = 1.05
+
+Case = Tuple[int, int, int]
+
+
+def parse_case(text: str) -> Case:
+    """``'BATCHxHEIGHTxWIDTH'`` -> (batch, height, width)."""
+    parts = text.lower().split('x')
+    try:
+        batch, height, width = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'a case is BATCHxHEIGHTxWIDTH (e.g. 2x512x512), got {text!r}') from None
+    if batch < 1 or min(height, width) < 64:
+        raise argparse.ArgumentTypeError(
+            f'a case needs a batch >= 1 and sides >= 64 px, got {text!r}')
+    return batch, height, width
 
 
 def build_models(device: str) -> Dict[str, torch.nn.Module]:
@@ -42,29 +67,36 @@ def build_models(device: str) -> Dict[str, torch.nn.Module]:
     alrp.bbox_head.type = 'aLRPRetinaHead'
     alrp.bbox_head.loss_cls = dict(type='aLRPLoss')
     return {name: MODELS.build(model_cfg).to(device).train()
-            for name, model_cfg in (('Focal Loss RetinaNet', focal),
-                                    ('aLRP Loss RetinaNet', alrp))}
+            for name, model_cfg in ((FOCAL, focal), (ALRP, alrp))}
 
 
-def make_batch(batch: int, size: int, num_classes: int, seed: int = 0) -> dict:
+def make_batch(batch: int, height: int, width: int, num_classes: int, seed: int = 0) -> dict:
     """Random uint8 images with 1 to 4 random boxes each, as the data loader gives them."""
     gen = torch.Generator().manual_seed(seed)
+    size = torch.tensor([width, height], dtype=torch.float32)
     inputs, samples = [], []
     for _ in range(batch):
-        inputs.append(torch.randint(0, 256, (3, size, size), generator=gen, dtype=torch.uint8))
+        inputs.append(torch.randint(0, 256, (3, height, width), generator=gen,
+                                    dtype=torch.uint8))
         num = int(torch.randint(1, 5, (1, ), generator=gen))
         xy = torch.rand(num, 2, generator=gen) * size * 0.7
         wh = (torch.rand(num, 2, generator=gen) * 0.6 + 0.05) * size
-        boxes = torch.cat([xy, (xy + wh).clamp(max=size - 1)], 1)
-        sample = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
-                                             scale_factor=(1., 1.)))
+        boxes = torch.cat([xy, torch.minimum(xy + wh, size - 1)], 1)
+        sample = DetDataSample(metainfo=dict(img_shape=(height, width),
+                                             ori_shape=(height, width), scale_factor=(1., 1.)))
         sample.gt_instances = InstanceData(
             bboxes=boxes, labels=torch.randint(0, num_classes, (num, ), generator=gen))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
 
 
+def make_optim(model: torch.nn.Module) -> OptimWrapper:
+    return OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9,
+                                        weight_decay=1e-4))
+
+
 def time_step(model: torch.nn.Module, data: dict, optim: OptimWrapper, device: str) -> float:
+    """Seconds of one ``train_step``, the device's queue drained before and after."""
     if device == 'cuda':
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -74,46 +106,89 @@ def time_step(model: torch.nn.Module, data: dict, optim: OptimWrapper, device: s
     return time.perf_counter() - start
 
 
-def main(argv=None) -> int:
+def run_case(models: Dict[str, torch.nn.Module], case: Case, iters: int, warmup: int,
+             device: str) -> dict:
+    """Times both models on one batch; returns ``times`` (seconds per iteration, by model),
+    ``ratio`` (aLRP / Focal of the medians) and, on CUDA, ``peak_mib`` (allocator peak of a
+    training iteration, by model)."""
+    batch, height, width = case
+    data = make_batch(batch, height, width, models[ALRP].bbox_head.num_classes)
+    optims = {name: make_optim(model) for name, model in models.items()}
+    peak_mib = {}
+    for name, model in models.items():
+        if device == 'cuda':
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        for _ in range(max(warmup, 1 if device == 'cuda' else 0)):
+            time_step(model, data, optims[name], device)
+        if device == 'cuda':
+            peak_mib[name] = torch.cuda.max_memory_allocated() / 2**20
+    times: Dict[str, List[float]] = {name: [] for name in models}
+    for _ in range(iters):
+        for name, model in models.items():
+            times[name].append(time_step(model, data, optims[name], device))
+    result = dict(case=case, times=times,
+                  ratio=statistics.median(times[ALRP]) / statistics.median(times[FOCAL]))
+    if device == 'cuda':
+        result['peak_mib'] = peak_mib
+    return result
+
+
+def print_report(results: List[dict], device: str, iters: int) -> None:
+    where = (torch.cuda.get_device_name() if device == 'cuda' else
+             f'CPU, {torch.get_num_threads()} threads')
+    print(f'torch {torch.__version__}, {where}, {iters} timed iterations per model and case '
+          '(alternating)')
+    head = (f"{'case':>18} {'model':22} {'median s':>9} {'mean s':>8} {'min s':>8}"
+            + (f" {'peak MiB':>9}" if device == 'cuda' else ''))
+    print(head)
+    print('-' * len(head))
+    for result in results:
+        batch, height, width = result['case']
+        label = f'{batch} x {height} x {width}'
+        for name, values in result['times'].items():
+            line = (f'{label:>18} {name:22} {statistics.median(values):>9.3f} '
+                    f'{statistics.mean(values):>8.3f} {min(values):>8.3f}')
+            if device == 'cuda':
+                line += f" {result['peak_mib'][name]:>9.0f}"
+            print(line)
+            label = ''
+    print()
+    for result in results:
+        batch, height, width = result['case']
+        line = (f'batch {batch} at {height} x {width}: aLRP / Focal = {result["ratio"]:.3f} '
+                '(medians)')
+        if device == 'cuda':
+            verdict = 'PASS' if result['ratio'] <= CUDA_TARGET_RATIO else 'FAIL'
+            line += f'  {verdict} (target <= {CUDA_TARGET_RATIO})'
+        print(line)
+
+
+def main(argv=None) -> List[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--size', type=int, default=512, help='image side in pixels')
-    parser.add_argument('--batch', type=int, default=None,
-                        help='images per iteration (default 2 on CPU, 8 on GPU)')
+    parser.add_argument('--device', choices=('cpu', 'cuda'),
+                        default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--case', type=parse_case, action='append', dest='cases',
+                        metavar='BATCHxHEIGHTxWIDTH',
+                        help='a batch to time, repeatable (default: 2x512x512 on CPU; '
+                        '8x512x512 and 4x800x1333 on CUDA)')
     parser.add_argument('--iters', type=int, default=10, help='timed iterations per model')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--warmup', type=int, default=1,
+                        help='untimed iterations per model and case (at least 1 on CUDA)')
     args = parser.parse_args(argv)
-    if args.iters < 1 or args.size < 64:
-        parser.error('--iters must be >= 1 and --size >= 64')
-    batch = args.batch or (8 if args.device == 'cuda' else 2)
+    if args.iters < 1 or args.warmup < 0:
+        parser.error(f'--iters must be >= 1 and --warmup >= 0, got {args.iters}, {args.warmup}')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda, but torch.cuda.is_available() is False')
+    cases = args.cases or DEFAULT_CASES[args.device]
 
     init_default_scope('mmdet')
     torch.manual_seed(0)
     models = build_models(args.device)
-    data = make_batch(batch, args.size, models['aLRP Loss RetinaNet'].bbox_head.num_classes)
-    optims = {name: OptimWrapper(torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9,
-                                                 weight_decay=1e-4))
-              for name, m in models.items()}
-    times: Dict[str, List[float]] = {name: [] for name in models}
-    for name, model in models.items():  # warm-up
-        time_step(model, data, optims[name], args.device)
-    for _ in range(args.iters):
-        for name, model in models.items():
-            times[name].append(time_step(model, data, optims[name], args.device))
-
-    device = torch.cuda.get_device_name() if args.device == 'cuda' else \
-        f'CPU, {torch.get_num_threads()} threads'
-    print(f'{args.size} x {args.size}, batch {batch}, {args.iters} timed iterations, {device}')
-    head = f"{'model':22} {'mean s/iter':>11} {'median':>8} {'min':>8}"
-    print(head)
-    print('-' * len(head))
-    for name, values in times.items():
-        print(f'{name:22} {statistics.mean(values):>11.3f} {statistics.median(values):>8.3f} '
-              f'{min(values):>8.3f}')
-    names = list(times)
-    ratio = statistics.mean(times[names[1]]) / statistics.mean(times[names[0]])
-    print(f'\nratio aLRP / Focal (mean s/iter): {ratio:.3f}')
-    return 0
+    results = [run_case(models, case, args.iters, args.warmup, args.device) for case in cases]
+    print_report(results, args.device, args.iters)
+    return results
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    main()

@@ -58,6 +58,7 @@ def test_quick_demo_trains_evaluates_and_reports(demo, tmp_path, capsys):
         assert str(work_dir / name) in out
     assert '| aLRP Loss |' in out and row['checkpoint'] in out
     assert 'demo wall time: ' in out
+    assert f'on {demo.training_threads(0)} torch thread(s)' in out  # --quick: no workers
 
     # the Runner's logs: aLRP Loss's parts and SB each iteration, COCO AP and oLRP at the end
     train, val = read_scalars(str(work_dir / 'alrp_loss'))
@@ -81,6 +82,31 @@ def test_demo_config_overrides(demo, tmp_path):
     assert cfg.experiment_name == 'run'
     again = demo.demo_config(demo.MODELS['aLRP Loss'][0], '/shapes', str(tmp_path / 'run'))
     assert again.visualizer.name != cfg.visualizer.name
+
+
+@pytest.mark.parametrize('cores, workers, threads', [(2, 1, 1), (2, 0, 2), (8, 1, 7), (1, 1, 1),
+                                                     (4, 2, 2)])
+def test_training_threads_leave_a_core_to_each_loader_worker(demo, monkeypatch, cores, workers,
+                                                             threads):
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: set(range(cores)), raising=False)
+    assert demo.training_threads(workers) == threads
+
+
+def test_training_runs_on_the_threads_asked_for_and_restores_them(demo, monkeypatch):
+    seen = []
+    monkeypatch.setattr(demo, '_train_and_evaluate',
+                        lambda cfg: seen.append((cfg, torch.get_num_threads())) or {'AP': 0.5})
+    before = torch.get_num_threads()
+    threads = 1 if before > 1 else 2
+    assert demo.train_and_evaluate('cfg', threads) == {'AP': 0.5}
+    assert seen == [('cfg', threads)]
+    assert torch.get_num_threads() == before
+
+
+def test_threads_must_be_positive(demo):
+    with pytest.raises(SystemExit):
+        demo.parse_args(['--threads', '0'])
+    assert demo.parse_args(['--threads', '3']).threads == 3
 
 
 def test_demo_models_differ_only_in_head_loss(demo):
