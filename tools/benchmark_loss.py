@@ -12,12 +12,16 @@ inputs; accuracy is measured against the loop reference run in float64.
 
 Columns: forward + backward milliseconds (best of --repeat; the loop once when it takes over a
 second), the speed-up loop / ours, ours / floor, peak extra memory per logit of ours (RSS
-high-water mark above the inputs on CPU, allocator peak on CUDA), and the maximum relative error
+high-water mark above the inputs on CPU, measured in a child process that maps every large
+allocation afresh so that reused heap pages cannot hide it, while the timings run with glibc's
+default allocator; allocator peak on CUDA), and the maximum relative error
 of ours vs the float64 reference: for the two loss values |ours - ref| / |ref|, for the gradients
 max |ours - ref| / max |ref|. The last lines say PASS or FAIL for each target of the core.
 """
 import argparse
 import ctypes
+import json
+import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Tuple
@@ -29,6 +33,7 @@ from mmdet_alrp.models.losses import alrp_loss, ranking_core
 
 Outputs = Tuple[Tensor, Tensor, Tensor, Tensor]  # loss_cls, loss_loc, grad logits, grad errors
 BIG = int(8e6)
+CASES = ('early', 'late')
 
 
 def loop_reference(logits: Tensor, targets: Tensor, errors: Tensor, delta: float = 1.0,
@@ -154,9 +159,7 @@ def relative_errors(got: Outputs, ref: Outputs) -> Tuple[float, float]:
 
 def run_case(m: int, p: int, case: str, device: str, repeat: int) -> Dict[str, float]:
     logits, targets, errors = make_batch(m, p, case, device)
-    warm = (logits, targets, errors) if device == 'cuda' else (
-        logits[:1000], targets[:1000], errors[:int((targets[:1000] == 1).sum())])
-    ours(*warm)  # imports, CUDA context and Triton compilation out of the timing
+    warm_up(logits, targets, errors, device)
     got, seconds, peak = best_of(ours, (logits, targets, errors), device, repeat)
     _, floor_seconds, _ = best_of(floor_pass, (logits, targets, errors), device, repeat)
     _, loop_seconds, _ = measure(loop_reference, (logits, targets, errors), device)
@@ -167,6 +170,36 @@ def run_case(m: int, p: int, case: str, device: str, repeat: int) -> Dict[str, f
     return dict(ours_ms=seconds * 1e3, loop_ms=loop_seconds * 1e3, floor_ms=floor_seconds * 1e3,
                 speedup=loop_seconds / seconds, over_floor=seconds / floor_seconds,
                 bytes_per_logit=peak / m, val_err=val_err, grad_err=grad_err)
+
+
+def warm_up(logits: Tensor, targets: Tensor, errors: Tensor, device: str) -> None:
+    """Imports, CUDA context and Triton compilation out of the timing."""
+    if device == 'cpu':
+        logits, targets = logits[:1000], targets[:1000]
+        errors = errors[:int((targets == 1).sum())]
+    ours(logits, targets, errors)
+
+
+def cpu_peak_bytes(sizes: List[Tuple[int, int]], argv: List[str]) -> Dict[tuple, int]:
+    """Peak extra bytes of ours per row, measured in a child process whose glibc maps every
+    large allocation afresh (:func:`map_large_allocations`): that setting makes each allocation
+    fault its pages in, so the timed runs of this process keep glibc's default."""
+    out = subprocess.run([sys.executable, __file__, *argv, '--memory-only'], check=True,
+                         capture_output=True, text=True).stdout
+    peaks = json.loads(out.strip().splitlines()[-1])
+    return {(m, p, case): peaks[f'{m} {p} {case}'] for m, p in sizes for case in CASES}
+
+
+def memory_only(sizes: List[Tuple[int, int]], repeat: int) -> None:
+    """The child of :func:`cpu_peak_bytes`: prints one JSON line of peaks."""
+    map_large_allocations()
+    peaks = {}
+    for m, p in sizes:
+        for case in CASES:
+            batch = make_batch(m, p, case, 'cpu')
+            warm_up(*batch, 'cpu')
+            peaks[f'{m} {p} {case}'] = best_of(ours, batch, 'cpu', repeat)[2]
+    print(json.dumps(peaks))
 
 
 def targets_met(results: Dict[tuple, Dict[str, float]], device: str) -> List[Tuple[str, bool]]:
@@ -212,10 +245,10 @@ def main(argv=None) -> int:
     parser.add_argument('--repeat', type=int, default=3, help='timed runs of ours (best)')
     parser.add_argument('--backend', default=ranking_core.BACKEND,
                         choices=['auto', 'cpp', 'triton', 'torch'], help='ranking core kernels')
+    parser.add_argument('--memory-only', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(True)
-    map_large_allocations()
     ranking_core.BACKEND = args.backend
     device = args.device
     if device == 'cuda' and not torch.cuda.is_available():
@@ -226,6 +259,9 @@ def main(argv=None) -> int:
         if device == 'cuda':
             sizes.append((int(31e6), 1200))
     repeat = args.repeat if device == 'cpu' else max(args.repeat, 10)
+    if args.memory_only:
+        memory_only(sizes, repeat)
+        return 0
     backend = ranking_core.select_backend(torch.device(device))
     print(f'torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ranking core '
           f'backend {backend!r}' +
@@ -234,10 +270,14 @@ def main(argv=None) -> int:
             f"{'floor ms':>9} {'ours/floor':>10} {'B/logit':>8} {'val err':>8} {'grad err':>8}")
     print(head)
     print('-' * len(head))
+    child_argv = sys.argv[1:] if argv is None else list(argv)
+    peaks = cpu_peak_bytes(sizes, child_argv) if device == 'cpu' else None
     results = {}
     for m, p in sizes:
-        for case in ('early', 'late'):
+        for case in CASES:
             r = run_case(m, p, case, device, repeat)
+            if peaks:
+                r['bytes_per_logit'] = peaks[m, p, case] / m
             results[m, p, case] = r
             print(f"{m:>7.0e} {p:>5} {case:5} {r['ours_ms']:>9.2f} {r['loop_ms']:>9.0f} "
                   f"{r['speedup']:>8.1f}x {r['floor_ms']:>9.2f} {r['over_floor']:>9.1f}x "
