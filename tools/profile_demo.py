@@ -247,8 +247,7 @@ def main(argv=None) -> Dict[str, Dict[str, List[float]]]:
     wrapper.zero_grad = timer.wrap(wrapper.zero_grad, 'optim step')
     runner.train()
 
-    wall, cpu = timer.seconds['wall'], timer.seconds['cpu']
-    iters = len(wall['other'])
+    iters = len(timer.seconds['wall']['other'])
     total = {clock: sum(sum(v) for v in timer.seconds[clock].values()) for clock in CLOCKS}
     print(f'\n{args.model}: {iters} iterations recorded (batch {cfg.train_dataloader.batch_size}, '
           f'{cfg.train_dataloader.num_workers} loader workers, {torch.get_num_threads()} torch '

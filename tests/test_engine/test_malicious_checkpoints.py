@@ -21,7 +21,7 @@ from mmdet.registry import MODELS
 from mmdet_alrp.datasets import generate_synthetic_shapes
 from mmdet_alrp.engine.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
 from mmdet_alrp.engine.remote_checkpoints import TORCHVISION_URLS
-from tests.test_tools.test_cli import load_tool
+from tests.tool_loader import load_tool
 from tests.tiny_detector import write_tiny_config
 
 FORMATS = ('zip', 'legacy', 'raw')

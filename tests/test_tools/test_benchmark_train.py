@@ -1,22 +1,16 @@
 """tools/benchmark_train.py in a tiny mode: both RetinaNets train on the same batch, and the
 figures and ratio it prints are the ones it measured."""
-import importlib.util
-import os.path as osp
 import statistics
 
 import pytest
-import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tests.tool_loader import load_tool
+import torch
 
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        'tool_benchmark_train', osp.join(ROOT, 'tools', 'benchmark_train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('benchmark_train')
 
 
 def test_tiny_run_prints_its_figures_and_ratio(bench, capsys):

@@ -6,7 +6,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmdet_alrp.datasets import generate_synthetic_shapes
-from tests.test_tools.test_cli import load_tool
+from tests.tool_loader import load_tool
 from tests.tiny_detector import write_tiny_config
 
 CLASSIFIER = 'bbox_head.retina_cls.weight'

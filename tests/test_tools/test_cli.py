@@ -1,19 +1,10 @@
 """The flags of tools/train.py and tools/test.py, as they change the config."""
-import importlib.util
 import os.path as osp
 
 import pytest
 
 from tests.tiny_detector import write_tiny_config
-
-TOOLS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools')
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.tool_loader import load_tool
 
 
 @pytest.fixture(scope='module')

@@ -3,7 +3,6 @@ models (paper_checkpoints.py): converted, each model type loads into the model o
 with no missing or unexpected key, keeps every weight, predicts, and evaluates through
 tools/test.py; what is not such a checkpoint is refused with a message, without running code."""
 import copy
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -20,6 +19,8 @@ from mmengine.runner import load_checkpoint
 
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
+
+from tests.tool_loader import load_tool
 
 from .paper_checkpoints import paper_shapes, write_paper_checkpoint
 
@@ -41,13 +42,6 @@ MODEL_TYPES = [
 FOVEA_ALRP = 'alrp_loss/alrp-loss_fovea_r50_fpn_4xb8-100e_coco-500.py'
 RETINA_ATSS = 'alrp_loss/alrp-loss_retinanet-atss_r50_fpn_4xb8-100e_coco-500.py'
 RETINA_MAXIOU = 'alrp_loss/alrp-loss_retinanet_r50_fpn_4xb8-100e_coco-500.py'
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')

@@ -1,11 +1,12 @@
 """tools/demo.py end to end on a few tiny images, its report module, and the demo configs."""
-import importlib.util
 import json
 import os
 import os.path as osp
 
 import numpy as np
 import pytest
+
+from tests.tool_loader import load_tool
 import torch
 from mmdet.registry import TASK_UTILS
 from mmdet.structures.bbox import bbox_overlaps
@@ -19,10 +20,7 @@ PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
 def load_demo():
-    spec = importlib.util.spec_from_file_location('tool_demo', osp.join(ROOT, 'tools', 'demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('demo')
 
 
 def assert_png(path):

@@ -1,20 +1,13 @@
 """tools/profile_demo.py on the demo's --quick data: every stage of the iterations it records is
 timed, and the iterations across an epoch's end are left out."""
-import importlib.util
-import os.path as osp
-
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tests.tool_loader import load_tool
 
 
 @pytest.fixture(scope='module')
 def profile():
-    spec = importlib.util.spec_from_file_location(
-        'tool_profile_demo', osp.join(ROOT, 'tools', 'profile_demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('profile_demo')
 
 
 def test_quick_profile_times_every_stage(profile, tmp_path, capsys):

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from mmdet_alrp.models.losses import aLRPLoss, alrp_loss
 
