@@ -9,8 +9,8 @@ def cpp_op():
         from torch.utils.cpp_extension import BuildExtension, CppExtension
     except ImportError:
         return {}
-    op = CppExtension('mmdet_alrp.models.losses._ranking_cpu',
-                      ['mmdet_alrp/models/losses/ranking_cpu.cpp'], extra_compile_args=['-O3'])
+    op = CppExtension('alrp_core._ranking_cpu',
+                      ['alrp_core/ranking_cpu.cpp'], extra_compile_args=['-O3'])
     return dict(ext_modules=[op], cmdclass={'build_ext': BuildExtension})
 
 
@@ -18,7 +18,7 @@ setup(
     name='mmdet_alrp',
     version='0.1.0',
     description='aLRP Loss (Oksuz et al., NeurIPS 2020) for MMDetection 3.x',
-    packages=find_packages(include=['mmdet_alrp', 'mmdet_alrp.*']),
+    packages=find_packages(include=['mmdet_alrp', 'mmdet_alrp.*', 'alrp_core']),
     python_requires='>=3.8',
     install_requires=['mmdet>=3.0,<3.4', 'mmengine>=0.10,<0.11', 'numpy<2', 'setuptools<70'],
     **cpp_op(),

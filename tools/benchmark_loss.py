@@ -29,7 +29,8 @@ from typing import Callable, Dict, List, Tuple
 import torch
 from torch import Tensor
 
-from mmdet_alrp.models.losses import alrp_loss, ranking_core
+from alrp_core import alrp_loss
+from alrp_core import ranking as ranking_core
 
 Outputs = Tuple[Tensor, Tensor, Tensor, Tensor]  # loss_cls, loss_loc, grad logits, grad errors
 BIG = int(8e6)

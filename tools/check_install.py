@@ -29,14 +29,18 @@ def mmcv_with_ops():
 
 
 def ours_installed():
-    spec = importlib.util.find_spec('mmdet_alrp')
-    return spec is not None and os.path.samefile(
-        os.path.dirname(spec.origin), os.path.join(os.environ['ALRP_ROOT'], 'mmdet_alrp'))
+    """Both packages of the checkout (mmdet_alrp and its torch-only core alrp_core), editable."""
+    for package in ('mmdet_alrp', 'alrp_core'):
+        spec = importlib.util.find_spec(package)
+        if spec is None or not os.path.samefile(
+                os.path.dirname(spec.origin), os.path.join(os.environ['ALRP_ROOT'], package)):
+            return False
+    return True
 
 
 def cpp_op_built():
     """The ranking core's C++ op, built by `pip install -e .` against the installed torch."""
-    name = 'mmdet_alrp.models.losses._ranking_cpu'
+    name = 'alrp_core._ranking_cpu'
     folder = os.path.join(os.environ['ALRP_ROOT'], *name.split('.')[:-1])
     try:
         import torch  # noqa: F401  (the op links against it)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The torch-only ranking core (mmdet_alrp/models/losses/ranking_core.py and its kernel modules)
+# The torch-only package alrp_core (the ranking core, its kernel modules and the two losses)
 # on the oldest supported torch, 2.0.1, in its own venv without mmdet/mmcv/mmengine: the core is
-# imported on its own and tests/test_models/test_losses/test_ranking_core.py runs its torch-op
-# paths (the tests of the C++ op, Triton and the loss functions skip there).
+# imported on its own and tests/test_core runs its torch-op
+# paths and the losses (the tests of the C++ op and Triton skip there).
 #
 # PyPI's torch 2.0.1 is a CUDA 11.7 build (with its nvidia-* wheels, ~2.5 GB to download the first
 # time); it runs on a CPU. Environment: OLD_TORCH_VENV (default .venv-torch20), PYTHON (default
@@ -18,5 +18,5 @@ if ! "$VENV/bin/python" -c 'import torch, numpy, pytest, hypothesis; assert torc
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --disable-pip-version-check -q torch==2.0.1 'numpy<2' pytest hypothesis
 fi
-PYTHONPATH="$(pwd)/mmdet_alrp/models/losses" "$VENV/bin/python" -m pytest \
-    tests/test_models/test_losses/test_ranking_core.py -p no:cacheprovider "$@"
+PYTHONPATH="$(pwd)" "$VENV/bin/python" -m pytest \
+    tests/test_core -p no:cacheprovider "$@"

@@ -1,5 +1,5 @@
-from .alrp_loss import aLRPLoss, alrp_loss
-from .ap_loss import APLoss, ap_loss
+from .alrp_loss import aLRPLoss
+from .ap_loss import APLoss
 from .self_balance import SelfBalance
 
-__all__ = ['alrp_loss', 'ap_loss', 'aLRPLoss', 'APLoss', 'SelfBalance']
+__all__ = ['aLRPLoss', 'APLoss', 'SelfBalance']

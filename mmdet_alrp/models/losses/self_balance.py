@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from mmdet.registry import MODELS
 
-from .hyperparameter_checks import check_positive
+from alrp_core.checks import check_positive
 
 
 @MODELS.register_module()

@@ -3,7 +3,9 @@ from typing import Dict
 
 from torch import Tensor
 
-from ..losses import SelfBalance, aLRPLoss, alrp_loss
+from alrp_core import alrp_loss
+
+from ..losses import SelfBalance, aLRPLoss
 
 
 def alrp_head_loss(loss_alrp: aLRPLoss, self_balance: SelfBalance, logits: Tensor,

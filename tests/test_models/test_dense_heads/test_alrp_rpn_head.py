@@ -8,7 +8,7 @@ from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_overlaps
 
 from mmdet_alrp.models.dense_heads.alrp_rpn_head import aLRPRPNHead
-from mmdet_alrp.models.losses import alrp_loss
+from alrp_core import alrp_loss
 
 IMG = 64
 STRIDES = [4, 8]

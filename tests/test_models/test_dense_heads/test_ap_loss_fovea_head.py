@@ -6,7 +6,7 @@ import torch
 
 from mmdet.models.dense_heads import FoveaHead
 from mmdet_alrp.models.dense_heads import APLossFoveaHead
-from mmdet_alrp.models.losses import ap_loss
+from alrp_core import ap_loss
 
 from .head_utils import (FOVEA_ARGS, GTS, IN_CHANNELS, SMOOTH_L1, feats, img_metas,
                          make_fovea_head, strides_of)

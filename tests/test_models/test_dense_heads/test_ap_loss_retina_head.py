@@ -7,7 +7,7 @@ from mmengine.config import ConfigDict
 
 from mmdet.models.dense_heads import RetinaHead
 from mmdet_alrp.models.dense_heads import APLossRetinaHead
-from mmdet_alrp.models.losses import ap_loss
+from alrp_core import ap_loss
 
 from .head_utils import (GTS, IN_CHANNELS, MAX_IOU_TRAIN_CFG, SMOOTH_L1, feats, img_metas,
                          make_retina_head, strides_of)

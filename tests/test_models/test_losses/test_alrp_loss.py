@@ -4,10 +4,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from mmdet_alrp.models.losses import aLRPLoss, alrp_loss
+from alrp_core import alrp_loss
+from mmdet_alrp.models.losses import aLRPLoss
 
-from .oracle import alrp_oracle
-from .strategies import ranking_batches
+from ...test_core.oracle import alrp_oracle
+from ...test_core.strategies import ranking_batches
 
 
 def run(scores, targets, errors, delta=1.0, eps=1e-5):
@@ -101,7 +102,7 @@ def test_large_batch_matches_oracle():
 
 
 def test_streaming_over_chunks_matches_one_pass(monkeypatch):
-    from mmdet_alrp.models.losses import ranking_core
+    from alrp_core import ranking as ranking_core
     gen = torch.Generator().manual_seed(1)
     scores = torch.randn(5000, generator=gen)
     targets = (torch.rand(5000, generator=gen) < 0.01).long()

@@ -4,10 +4,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from mmdet_alrp.models.losses import APLoss, ap_loss
+from alrp_core import ap_loss
+from mmdet_alrp.models.losses import APLoss
 
-from .oracle import ap_oracle
-from .strategies import ranking_batches
+from ...test_core.oracle import ap_oracle
+from ...test_core.strategies import ranking_batches
 
 
 def run(scores, targets, delta=1.0):

@@ -10,7 +10,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_overlaps
 
-from mmdet_alrp.models.losses import alrp_loss
+from alrp_core import alrp_loss
 from mmdet_alrp.models.roi_heads import aLRPBBoxHead
 
 NUM_CLASSES = 3

@@ -1,4 +1,4 @@
-"""Triton kernels of the bucketed ranking core for CUDA (``ranking_core.py`` explains the
+"""Triton kernels of the bucketed ranking core for CUDA (``ranking.py`` explains the
 algorithm; its torch-op path is the reference these kernels are tested against, on a CPU through
 Triton's interpreter, ``TRITON_INTERPRET=1``).
 

@@ -1,4 +1,4 @@
-// CPU kernels of the bucketed ranking core (mmdet_alrp/models/losses/ranking_core.py explains
+// CPU kernels of the bucketed ranking core (alrp_core/ranking.py explains
 // the algorithm; its torch-op path is the reference these kernels are tested against).
 //
 // Three passes over the M logits, each split into fixed chunks run on torch's intra-op threads;
@@ -101,7 +101,7 @@ inline bool out_of_range(bool) { return false; }
 
 // The interval index of a shifted score x >= bounds[0]: the number of boundaries <= x. A uniform
 // grid of `cells` cells starts at bounds[0]; x is in cell c = int((x - bounds[0]) * inv_width),
-// clamped to cells, the same formula that put the boundaries in their cells (ranking_core.py,
+// clamped to cells, the same formula that put the boundaries in their cells (ranking.py,
 // ScoreIntervals.grid), so that table[c] <= index(x) <= table[c + 1]: a step or two between.
 struct Intervals {
   std::vector<double> bounds;  // the n boundaries, then +inf
@@ -316,7 +316,7 @@ at::Tensor gradient(const at::Tensor& scores, const at::Tensor& index, double or
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
-  mod.doc() = "CPU kernels of mmdet_alrp's bucketed ranking core";
+  mod.doc() = "CPU kernels of alrp_core's bucketed ranking core";
   mod.def("scan", &scan, "validity stats, positive indices, label codes");
   mod.def("histogram", &histogram, "per-interval sums over the negatives, interval indices");
   mod.def("gradient", &gradient, "the error-driven gradient on every logit");

@@ -3,9 +3,10 @@
 Paths: the torch-op reference (with its CPU index_add_ histogram and its CUDA sort-based one,
 and the compaction CUDA uses on torch < 2.6), the C++ CPU op, the Triton kernels (on a CPU through
 Triton's interpreter), each with the relevant-negative filter on and off. The file needs torch and
-numpy only: ``make test-core-oldest-torch`` runs it on torch 2.0 without mmdet, where the core is
-imported on its own (tests that need the loss functions or a kernel then skip).
+numpy only: ``make test-core-oldest-torch`` runs it on torch 2.0 without mmdet, where the package
+``alrp_core`` is imported on its own (the tests of the built kernels then skip).
 """
+import importlib.util
 import os
 import subprocess
 import sys
@@ -18,12 +19,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-try:
-    from mmdet_alrp.models.losses import ranking_core
-    FULL_INSTALL = True
-except ImportError:  # the torch-only run: PYTHONPATH holds mmdet_alrp/models/losses
-    import ranking_core
-    FULL_INSTALL = False
+from alrp_core import alrp_loss, ap_loss
+from alrp_core import ranking as ranking_core
+
+# `make install` builds the C++ op and installs triton; the torch-only run has neither (nor mmdet).
+FULL_INSTALL = importlib.util.find_spec('mmdet') is not None
 
 from .oracle import relations
 from .strategies import ranking_batches
@@ -255,9 +255,6 @@ def test_prefix_sums_by_bin_and_counts():
 
 
 def test_update_is_computed_in_backward_and_scaled(backend):
-    if not FULL_INSTALL:
-        pytest.skip('needs the loss functions (mmdet)')
-    from mmdet_alrp.models.losses import alrp_loss
     scores, targets = random_batch(5000, 6, p_pos=0.02)
     errors = torch.rand(int((targets == 1).sum()))
     logits = scores.clone().requires_grad_(True)
@@ -275,10 +272,6 @@ def test_update_is_computed_in_backward_and_scaled(backend):
 
 @pytest.mark.parametrize('case', ['early', 'late'])
 def test_alrp_and_ap_loss_on_each_path(backend, filter_negatives, case):
-    if not FULL_INSTALL:
-        pytest.skip('needs the loss functions (mmdet)')
-    from mmdet_alrp.models.losses import alrp_loss, ap_loss
-
     from .oracle import alrp_oracle, ap_oracle
     scores, targets = random_batch(4000, 7, p_pos=0.02)
     if case == 'late':

@@ -1,0 +1,51 @@
+"""AP Loss (Chen et al., CVPR 2019), the ranking-based predecessor of aLRP Loss."""
+import torch
+from torch import Tensor
+
+from .checks import check_delta, check_tensors
+from .ranking import ErrorDrivenValue, prepare_batch, rank_positives, zero_loss
+
+
+def ap_loss(logits: Tensor, targets: Tensor, delta: float = 1.0) -> Tensor:
+    """AP Loss of a batch with its error-driven update, on interpolated AP.
+
+    With the ranks of :func:`alrp_loss`, the precision of positive i is rank+(i) / rank(i) and
+    its error ``1 - precision = FP(i) / rank(i)``. Interpolated AP takes, for every positive, the
+    best precision at its recall or beyond: the running maximum of the precision over the
+    positives in ascending score order. ``loss = 1 - mean interpolated precision``. A positive
+    gets ``g_i = -(1 - interpolated precision_i)``, a negative j
+    ``sum_i H(s_j - s_i) * (-g_i) / FP(i)`` over positives with FP(i) > 0, so the primary terms
+    of every positive balance; ignored logits get 0; all divided by P.
+
+    Args:
+        logits (Tensor): any shape, M logits (float16/bfloat16 computed in float32).
+        targets (Tensor): M labels: 1 positive, 0 negative, -1 ignored (int), or bool.
+        delta (float): half width of the linear part of H, finite and > 0. Defaults to 1.0.
+
+    Raises:
+        ValueError: naming the argument that is not a tensor, a ``delta`` out of range, or the
+            problem of the tensors (see ``prepare_batch``).
+
+    Returns:
+        Tensor: the loss in [0, 1], a scalar; 0 with zero gradients when there is no positive.
+    """
+    check_tensors(logits=logits, targets=targets)
+    delta = check_delta(delta)
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        batch = prepare_batch(logits, targets, delta=delta)
+        num_pos = batch.num_pos
+        if num_pos == 0:
+            return zero_loss(batch.scores)
+        with torch.no_grad():
+            ranks = rank_positives(batch)
+            fp = ranks.false_positives
+            error = fp / ranks.rank
+            pos_scores = batch.scores[batch.pos_index]
+            order = torch.sort(pos_scores, stable=True).indices  # ascending score
+            interpolated = torch.empty_like(error)
+            interpolated[order] = torch.cummin(error[order], 0).values
+            neg_weights = torch.where(fp > 0, interpolated / torch.where(fp > 0, fp, 1.0),
+                                      torch.zeros_like(fp))
+            update = ranks.negatives.update(neg_weights / num_pos, -interpolated / num_pos)
+        value = interpolated.mean().to(batch.scores.dtype)
+        return ErrorDrivenValue.apply(batch.scores, value, update)
