@@ -3,12 +3,17 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install test demo demo-compare bench test-core-oldest-torch
+.PHONY: install lint test demo demo-compare bench test-core-oldest-torch
 
 install:
 	@bash tools/install.sh
 
-test: install
+# ruff (ruff.toml): lint and import order, then the formatting check.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install lint
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install

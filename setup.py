@@ -1,4 +1,9 @@
+import importlib.util
+import os.path as osp
+
 from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
 
 
 def cpp_op():
@@ -14,12 +19,20 @@ def cpp_op():
     return dict(ext_modules=[op], cmdclass={'build_ext': BuildExtension})
 
 
+def runtime_requirements():
+    """The pins of requirements/pins.txt marked `runtime`, read by tools/pins.py."""
+    spec = importlib.util.spec_from_file_location('pins', osp.join(HERE, 'tools', 'pins.py'))
+    pins = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pins)
+    return [pin.requirement for pin in pins.read_pins() if 'runtime' in pin.flags]
+
+
 setup(
     name='mmdet_alrp',
     version='0.1.0',
     description='aLRP Loss (Oksuz et al., NeurIPS 2020) for MMDetection 3.x',
     packages=find_packages(include=['mmdet_alrp', 'mmdet_alrp.*', 'alrp_core']),
     python_requires='>=3.8',
-    install_requires=['mmdet>=3.0,<3.4', 'mmengine>=0.10,<0.11', 'numpy<2', 'setuptools<70'],
+    install_requires=runtime_requirements(),
     **cpp_op(),
 )

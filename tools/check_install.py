@@ -1,34 +1,28 @@
 """Print what tools/install.sh still has to install, as words among: build torch mmengine mmcv
-mmdet tools self. Run it from outside the checkout, with ALRP_ROOT naming the checkout, so that a
-package it finds is an installed one and not the source folder."""
+mmdet tools self. A step is to do when a pin of its group in requirements/pins.txt is not met
+(tools/pins.py), or, for mmcv and self, when their own check fails. Run it from outside the
+checkout, with ALRP_ROOT naming the checkout, so that a package it finds is an installed one and
+not the source folder."""
 import glob
-import importlib
 import importlib.util
 import os
+from typing import Callable, Dict, List
+
+from pins import installed_versions, read_pins, satisfied
+
+STEPS = ('build', 'torch', 'mmengine', 'mmcv', 'mmdet', 'tools', 'self')
 
 
-def version(name):
+def mmcv_with_ops() -> bool:
+    """mmcv imports with its compiled ops (a build without MMCV_WITH_OPS has none)."""
     try:
-        return importlib.import_module(name).__version__
-    except Exception:
-        return None
-
-
-def major(name):
-    v = version(name)
-    return int(v.split('.')[0]) if v else None
-
-
-def mmcv_with_ops():
-    try:
-        import mmcv
         from mmcv.ops import ModulatedDeformConv2d, nms, roi_align  # noqa: F401
     except Exception:
         return False
-    return mmcv.__version__ == '2.1.0'
+    return True
 
 
-def ours_installed():
+def ours_installed() -> bool:
     """Both packages of the checkout (mmdet_alrp and its torch-only core alrp_core), editable."""
     for package in ('mmdet_alrp', 'alrp_core'):
         spec = importlib.util.find_spec(package)
@@ -38,7 +32,7 @@ def ours_installed():
     return True
 
 
-def cpp_op_built():
+def cpp_op_built() -> bool:
     """The ranking core's C++ op, built by `pip install -e .` against the installed torch."""
     name = 'alrp_core._ranking_cpu'
     folder = os.path.join(os.environ['ALRP_ROOT'], *name.split('.')[:-1])
@@ -51,16 +45,20 @@ def cpp_op_built():
     return True
 
 
-missing = {
-    'build': not ((major('setuptools') or 99) < 70 and (major('numpy') or 99) < 2
-                  and version('wheel') is not None),
-    'torch': version('torch') is None,
-    'mmengine': version('mmengine') != '0.10.7',
-    'mmcv': not mmcv_with_ops(),
-    'mmdet': version('mmdet') != '3.3.0' or importlib.util.find_spec('pycocotools') is None,
-    'tools': any(importlib.util.find_spec(m) is None
-                 for m in ('pytest', 'hypothesis', 'matplotlib', 'mim', 'modelindex',
-                           'pandas', 'tabulate', 'triton')),
-    'self': not (ours_installed() and cpp_op_built()),
+#: The checks of a step beyond its pins.
+OWN_CHECKS: Dict[str, Callable[[], bool]] = {
+    'mmcv': mmcv_with_ops,
+    'self': lambda: ours_installed() and cpp_op_built(),
 }
-print(' '.join(name for name, needed in missing.items() if needed))
+
+
+def missing_steps(versions: Dict[str, str]) -> List[str]:
+    """The steps, in install order, that ``versions`` (as :func:`pins.installed_versions`) or
+    the steps' own checks leave to do."""
+    unmet = {pin.group for pin in read_pins() if not satisfied(pin, versions)}
+    return [step for step in STEPS
+            if step in unmet or (step in OWN_CHECKS and not OWN_CHECKS[step]())]
+
+
+if __name__ == '__main__':
+    print(' '.join(missing_steps(installed_versions())))

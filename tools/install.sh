@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install the pinned, measured stack of mmdet_alrp into ./.venv (idempotent).
 #
-#   torch 2.13.0 (kept if the venv already has a torch, e.g. a CUDA build of the user's own),
-#   mmengine 0.10.7, mmcv 2.1.0 built from source with its C++ ops (CUDA ops when torch has CUDA
-#   and nvcc is present), mmdet 3.3.0, numpy<2, pycocotools, setuptools<70 (mmengine resolves
-#   `mmdet::` config paths through pkg_resources), the test tools (and triton where torch has
-#   none), and `pip install -e .` of ours, which builds the ranking core's C++ CPU op.
+#   The versions are those of requirements/pins.txt, step by step (read through tools/pins.py):
+#   build tools (setuptools<70: mmengine resolves `mmdet::` config paths through pkg_resources;
+#   numpy<2), torch (kept if the venv already has a torch, e.g. a CUDA build of the user's own),
+#   mmengine, mmcv built from source with its C++ ops (CUDA ops when torch has CUDA and nvcc is
+#   present), mmdet and pycocotools, the test, lint and plot tools (triton where torch has none),
+#   and `pip install -e .` of ours, which builds the ranking core's C++ CPU op.
 #
 # Environment: VENV (default .venv), PYTHON (default python3.11, else python3),
 #   ALRP_SYSTEM_SITE=1 creates the venv with --system-site-packages so that a torch installed
@@ -16,8 +17,6 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 case "$VENV" in /*) ;; *) VENV="$(pwd)/$VENV" ;; esac
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
-TORCH_VERSION=2.13.0
-MMCV_VERSION=2.1.0
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
@@ -25,6 +24,13 @@ die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
 py() { "$VENV/bin/python" "$@"; }
 pip_install() { py -m pip install --disable-pip-version-check -q "$@"; }
 has() { py -c "$1" >/dev/null 2>&1; }
+# reqs GROUP [OPTIONS]: REQS=(the requirements of GROUP in requirements/pins.txt), as printed by
+# tools/pins.py (options: --with / --without FLAG, --held, --missing).
+reqs() {
+    local out
+    out=$(py "$ROOT/tools/pins.py" "$@") || die "tools/pins.py $* failed (see requirements/pins.txt)"
+    REQS=($out)
+}
 
 if [ ! -x "$VENV/bin/python" ]; then
     step "creating $VENV with $PYTHON"
@@ -34,8 +40,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "${opts[@]}" "$VENV" || die "could not create $VENV (is the venv module installed?)"
 fi
 
-# One interpreter start tells what is missing, so that a second run takes seconds.
 ROOT=$(pwd)
+# One interpreter start tells what is missing, so that a second run takes seconds.
 missing=$(cd / && ALRP_ROOT="$ROOT" "$VENV/bin/python" "$ROOT/tools/check_install.py" 2>/dev/null \
           || echo "build torch mmengine mmcv mmdet tools self")
 need() { [[ " $missing " == *" $1 "* ]]; }
@@ -47,20 +53,23 @@ fi
 echo "mmdet_alrp: installing into $VENV: $missing"
 
 if need build; then
-    step "build tools: setuptools<70 (pkg_resources), wheel, ninja, numpy<2"
-    pip_install 'setuptools<70' wheel ninja 'numpy<2' || die "pip could not install the build tools"
+    reqs build --held
+    step "build tools: ${REQS[*]}"
+    pip_install "${REQS[@]}" || die "pip could not install the build tools"
 fi
 
 if need torch; then
-    step "torch==$TORCH_VERSION"
-    pip_install "torch==$TORCH_VERSION" 'numpy<2' || die "pip could not install torch==$TORCH_VERSION"
+    reqs torch --held
+    step "${REQS[*]}"
+    pip_install "${REQS[@]}" || die "pip could not install ${REQS[*]}"
 else
     step "torch: keeping $(py -c 'import torch; print(torch.__version__)')"
 fi
 
 if need mmengine; then
-    step "mmengine==0.10.7"
-    pip_install 'mmengine==0.10.7' 'numpy<2' 'setuptools<70' || die "pip could not install mmengine"
+    reqs mmengine --held
+    step "${REQS[*]}"
+    pip_install "${REQS[@]}" || die "pip could not install mmengine"
 fi
 
 if need mmcv; then
@@ -69,31 +78,33 @@ if need mmcv; then
         with_cuda=1
     fi
     command -v "${CXX:-g++}" >/dev/null 2>&1 || die "mmcv's C++ ops need a C++ compiler (g++ not found)"
-    step "mmcv==$MMCV_VERSION from source with its C++ ops (CUDA ops: $with_cuda); about 25 minutes on a new 2-core machine the first time, pip caches the wheel"
-    pip_install 'addict' 'packaging' 'Pillow' 'pyyaml' 'yapf' 'opencv-python<4.11' 'numpy<2' \
-        || die "pip could not install mmcv's run-time requirements"
+    reqs mmcv --with built
+    mmcv=("${REQS[@]}")
+    step "${mmcv[*]} from source with its C++ ops (CUDA ops: $with_cuda); about 25 minutes on a new 2-core machine the first time, pip caches the wheel"
+    reqs mmcv --without built --held
+    pip_install "${REQS[@]}" || die "pip could not install mmcv's run-time requirements"
     MMCV_WITH_OPS=1 FORCE_CUDA=$with_cuda MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-        py -m pip install --disable-pip-version-check --no-build-isolation "mmcv==$MMCV_VERSION" \
-        || die "building mmcv==$MMCV_VERSION failed (see the compiler output above)"
+        py -m pip install --disable-pip-version-check --no-build-isolation "${mmcv[@]}" \
+        || die "building ${mmcv[*]} failed (see the compiler output above)"
     has 'from mmcv.ops import nms' \
         || die "mmcv installed without its C++ ops (from mmcv.ops import nms fails): was torch visible to the build?"
 fi
 
 if need mmdet; then
-    step "mmdet==3.3.0, pycocotools"
-    pip_install 'mmdet==3.3.0' pycocotools 'numpy<2' 'setuptools<70' || die "pip could not install mmdet"
+    reqs mmdet --held
+    step "${REQS[*]}"
+    pip_install "${REQS[@]}" || die "pip could not install mmdet"
 fi
 
 if need tools; then
-    step "test and plot tools: pytest, hypothesis, matplotlib, openmim (mim train / mim test), triton (its interpreter tests the CUDA kernels on a CPU)"
-    pip_install pytest hypothesis matplotlib 'numpy<2' || die "pip could not install the test tools"
-    # openmim's own requirement opendatalab pins setuptools, packaging, rich and numpy to old or
-    # new versions and is needed only by `mim download` of data sets: leave it out.
-    pip_install --no-deps openmim==0.3.9 || die "pip could not install openmim"
-    pip_install Click colorama model-index 'pandas<3' requests tabulate 'numpy<2' \
-        || die "pip could not install openmim's requirements"
-    # A CUDA build of torch brings the triton it was built with: keep that one.
-    has 'import triton' || pip_install triton==3.9.0 || die "pip could not install triton"
+    reqs tools --without no-deps --without any-version --held
+    step "test, lint and plot tools, openmim (mim train / mim test), triton (its interpreter tests the CUDA kernels on a CPU): ${REQS[*]}"
+    pip_install "${REQS[@]}" || die "pip could not install the test tools"
+    reqs tools --with no-deps
+    pip_install --no-deps "${REQS[@]}" || die "pip could not install ${REQS[*]}"
+    # A CUDA build of torch brings the triton it was built with: an installed one is kept.
+    reqs tools --with any-version --missing
+    [ ${#REQS[@]} -eq 0 ] || pip_install "${REQS[@]}" || die "pip could not install ${REQS[*]}"
 fi
 
 if need self; then

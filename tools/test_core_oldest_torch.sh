@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The torch-only package alrp_core (the ranking core, its kernel modules and the two losses)
-# on the oldest supported torch, 2.0.1, in its own venv without mmdet/mmcv/mmengine: the core is
-# imported on its own and tests/test_core runs its torch-op
-# paths and the losses (the tests of the C++ op and Triton skip there).
+# on the oldest supported torch (2.0.1: the group oldest-torch of requirements/pins.txt), in its
+# own venv without mmdet/mmcv/mmengine: the core is imported on its own and tests/test_core runs
+# its torch-op paths and the losses (the tests of the C++ op and Triton skip there).
 #
 # PyPI's torch 2.0.1 is a CUDA 11.7 build (with its nvidia-* wheels, ~2.5 GB to download the first
 # time); it runs on a CPU. Environment: OLD_TORCH_VENV (default .venv-torch20), PYTHON (default
@@ -13,10 +13,11 @@ cd "$(dirname "$0")/.."
 VENV=${OLD_TORCH_VENV:-.venv-torch20}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 
-if ! "$VENV/bin/python" -c 'import torch, numpy, pytest, hypothesis; assert torch.__version__.startswith("2.0.")' 2>/dev/null; then
-    printf '==> creating %s with torch==2.0.1 (a large download the first time)\n' "$VENV"
-    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q torch==2.0.1 'numpy<2' pytest hypothesis
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+missing=$("$VENV/bin/python" tools/pins.py oldest-torch --missing)
+if [ -n "$missing" ]; then
+    printf '==> installing into %s: %s (a large download the first time)\n' "$VENV" "$(echo $missing)"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q $missing
 fi
 PYTHONPATH="$(pwd)" "$VENV/bin/python" -m pytest \
     tests/test_core -p no:cacheprovider "$@"
