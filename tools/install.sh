@@ -2,11 +2,12 @@
 # Install the pinned, measured stack of mmdet_alrp into ./.venv (idempotent).
 #
 #   The versions are those of requirements/pins.txt, step by step (read through tools/pins.py):
-#   build tools (setuptools<70: mmengine resolves `mmdet::` config paths through pkg_resources;
-#   numpy<2), torch (kept if the venv already has a torch, e.g. a CUDA build of the user's own),
-#   mmengine, mmcv built from source with its C++ ops (CUDA ops when torch has CUDA and nvcc is
-#   present), mmdet and pycocotools, the test, lint and plot tools (triton where torch has none),
-#   and `pip install -e .` of ours, which builds the ranking core's C++ CPU op.
+#   build tools (a setuptools that still has pkg_resources, through which mmengine resolves
+#   `mmdet::` config paths; numpy 1), torch (kept if the venv already has a torch, e.g. a CUDA
+#   build of the user's own), mmengine, mmcv built from source with its C++ ops (CUDA ops when
+#   torch has CUDA and nvcc is present), mmdet and pycocotools, the test, lint and plot tools
+#   (triton where torch has none), and `pip install -e .` of ours, which builds the ranking
+#   core's C++ CPU op.
 #
 # Environment: VENV (default .venv), PYTHON (default python3.11, else python3),
 #   ALRP_SYSTEM_SITE=1 creates the venv with --system-site-packages so that a torch installed
