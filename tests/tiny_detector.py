@@ -16,7 +16,7 @@ from mmengine.model import is_model_wrapper
 
 from mmdet.registry import HOOKS
 
-from mmdet_alrp.datasets import CLASSES
+from mmdet_alrp.demo import CLASSES
 
 TEMPLATE = '''
 _base_ = ['mmdet::_base_/models/retinanet_r50_fpn.py', 'mmdet::_base_/default_runtime.py']

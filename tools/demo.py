@@ -5,7 +5,7 @@
     python tools/demo.py --epochs 12 --work-dir work_dirs/demo_short
     python tools/demo.py --quick      # a few iterations on a few images: a smoke test
 
-Writes the dataset once (mmdet_alrp.datasets.synthetic_shapes, 1000 train and 200 val images
+Writes the dataset once (mmdet_alrp.demo.synthetic_shapes, 1000 train and 200 val images
 of 160 px, under data/synthetic_shapes), then trains every model of configs/demo/ asked for
 with MMEngine's Runner, as tools/train.py does, evaluates it on the val set (COCO AP and oLRP)
 and keeps its checkpoint. Writes to the work directory (work_dirs/demo):
@@ -34,8 +34,8 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.runner import Runner
 
-from mmdet_alrp.datasets import METAINFO, generate_synthetic_shapes
-from mmdet_alrp.visualization import (format_table, latest_run_file, plot_predictions,
+from mmdet_alrp.demo import METAINFO, generate_synthetic_shapes
+from mmdet_alrp.demo.training_report import (format_table, latest_run_file, plot_predictions,
                                       plot_training_curves, read_scalars)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""Writes the synthetic-shapes COCO dataset (see mmdet_alrp.datasets.synthetic_shapes).
+"""Writes the synthetic-shapes COCO dataset (see mmdet_alrp.demo.synthetic_shapes).
 
     python tools/make_demo_data.py [OUT_DIR] [--num-train N] [--num-val N] [--image-size PX]
         [--seed S] [--force]
@@ -7,7 +7,7 @@ Does nothing when OUT_DIR already holds the dataset made with the same parameter
 """
 import argparse
 
-from mmdet_alrp.datasets.synthetic_shapes import generate_synthetic_shapes
+from mmdet_alrp.demo.synthetic_shapes import generate_synthetic_shapes
 
 
 def main(argv=None) -> None:

@@ -37,7 +37,7 @@ from mmengine.config import DictAction
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from mmdet_alrp.datasets import generate_synthetic_shapes
+from mmdet_alrp.demo import generate_synthetic_shapes
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STAGES = ('data wait', 'preprocess', 'backbone+neck', 'head forward', 'anchors+targets', 'loss',

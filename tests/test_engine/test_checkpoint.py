@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader, Runner
 
-from mmdet_alrp.datasets import generate_synthetic_shapes
+from mmdet_alrp.demo import generate_synthetic_shapes
 from mmdet_alrp.engine.checkpoint import MMENGINE_CHECKPOINT_GLOBALS, UnsafeCheckpointError
 from tests.tiny_detector import write_tiny_config
 

@@ -18,7 +18,7 @@ from mmengine.runner.checkpoint import (get_external_models, get_mmcls_models,
 
 from mmdet.registry import MODELS
 
-from mmdet_alrp.datasets import generate_synthetic_shapes
+from mmdet_alrp.demo import generate_synthetic_shapes
 from mmdet_alrp.engine.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
 from mmdet_alrp.engine.remote_checkpoints import TORCHVISION_URLS
 from tests.tool_loader import load_tool

@@ -5,7 +5,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmdet_alrp.datasets import generate_synthetic_shapes
+from mmdet_alrp.demo import generate_synthetic_shapes
 from tests.tool_loader import load_tool
 from tests.tiny_detector import write_tiny_config
 

@@ -12,7 +12,7 @@ from mmdet.registry import TASK_UTILS
 from mmdet.structures.bbox import bbox_overlaps
 from mmengine.config import Config
 
-from mmdet_alrp.visualization import (format_table, plot_predictions, plot_training_curves,
+from mmdet_alrp.demo.training_report import (format_table, plot_predictions, plot_training_curves,
                                       read_scalars)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import mmdet
-from mmdet_alrp.datasets import generate_synthetic_shapes  # (imports the checkpoint allow-list)
+from mmdet_alrp.demo import generate_synthetic_shapes  # (imports the checkpoint allow-list)
 from tests.tiny_detector import param_digest, write_tiny_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

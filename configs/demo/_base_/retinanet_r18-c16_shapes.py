@@ -1,5 +1,5 @@
 # The CPU demo detector: a RetinaNet sized for a laptop, trained from scratch on the built-in
-# synthetic-shapes dataset (mmdet_alrp.datasets.synthetic_shapes, written by tools/demo.py or
+# synthetic-shapes dataset (mmdet_alrp.demo.synthetic_shapes, written by tools/demo.py or
 # tools/make_demo_data.py to data/synthetic_shapes). The configs of configs/demo/ differ from
 # this one only in the head's loss.
 #

@@ -190,7 +190,7 @@ def generate_synthetic_shapes(out_dir: str, num_train: int = 1000, num_val: int 
     for split in _SPLITS:
         paths[f'{split}_ann_file'] = osp.join(root, 'annotations', f'instances_{split}.json')
         paths[f'{split}_img_dir'] = osp.join(root, split)
-    manifest = dict(generator='mmdet_alrp.datasets.synthetic_shapes', version=_VERSION,
+    manifest = dict(generator='mmdet_alrp.demo.synthetic_shapes', version=_VERSION,
                     classes=list(CLASSES), num_train=num_train, num_val=num_val,
                     image_size=image_size, seed=seed, jpeg_quality=jpeg_quality)
     if not force and _is_complete(paths, manifest, counts):

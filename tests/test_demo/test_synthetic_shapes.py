@@ -1,6 +1,8 @@
 import json
 import os
 import os.path as osp
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,8 +11,8 @@ from pycocotools.coco import COCO
 from mmdet.datasets import CocoDataset
 from mmdet.utils import register_all_modules
 
-from mmdet_alrp.datasets import CLASSES, METAINFO, generate_synthetic_shapes
-from mmdet_alrp.datasets.synthetic_shapes import MAX_OBJECTS, _shape_mask
+from mmdet_alrp.demo import CLASSES, METAINFO, generate_synthetic_shapes
+from mmdet_alrp.demo.synthetic_shapes import MAX_OBJECTS, _shape_mask
 
 
 def read_tree(root):
@@ -123,3 +125,13 @@ def test_shape_area_and_extent(kind):
         rows, cols = np.nonzero(mask)
         assert ((rows + 0.5 - 50) ** 2 + (cols + 0.5 - 50) ** 2).max() <= 30 ** 2
         assert rows.max() - rows.min() + 1 >= 0.65 * 60
+
+
+def test_the_plugin_does_not_import_the_demo():
+    """``import mmdet_alrp`` (what configs' custom_imports do) leaves the demo code out."""
+    code = ('import sys, mmdet_alrp; '
+            'print(sorted(m for m in sys.modules if m.startswith("mmdet_alrp.demo")))')
+    run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         cwd=osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ['[]']
