@@ -3,6 +3,7 @@ mmdet tools self. A step is to do when a pin of its group in requirements/pins.t
 (tools/pins.py), or, for mmcv and self, when their own check fails. Run it from outside the
 checkout, with ALRP_ROOT naming the checkout, so that a package it finds is an installed one and
 not the source folder."""
+
 import glob
 import importlib.util
 import os
@@ -27,7 +28,8 @@ def ours_installed() -> bool:
     for package in ('mmdet_alrp', 'alrp_core'):
         spec = importlib.util.find_spec(package)
         if spec is None or not os.path.samefile(
-                os.path.dirname(spec.origin), os.path.join(os.environ['ALRP_ROOT'], package)):
+            os.path.dirname(spec.origin), os.path.join(os.environ['ALRP_ROOT'], package)
+        ):
             return False
     return True
 
@@ -38,7 +40,8 @@ def cpp_op_built() -> bool:
     folder = os.path.join(os.environ['ALRP_ROOT'], *name.split('.')[:-1])
     try:
         import torch  # noqa: F401  (the op links against it)
-        path, = glob.glob(os.path.join(folder, '_ranking_cpu*.so'))
+
+        (path,) = glob.glob(os.path.join(folder, '_ranking_cpu*.so'))
         importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path))
     except Exception:
         return False
@@ -56,8 +59,9 @@ def missing_steps(versions: Dict[str, str]) -> List[str]:
     """The steps, in install order, that ``versions`` (as :func:`pins.installed_versions`) or
     the steps' own checks leave to do."""
     unmet = {pin.group for pin in read_pins() if not satisfied(pin, versions)}
-    return [step for step in STEPS
-            if step in unmet or (step in OWN_CHECKS and not OWN_CHECKS[step]())]
+    return [
+        step for step in STEPS if step in unmet or (step in OWN_CHECKS and not OWN_CHECKS[step]())
+    ]
 
 
 if __name__ == '__main__':

@@ -6,6 +6,7 @@ requirements of one group, one a line, for tools/install.sh and tools/test_core_
 
     python tools/pins.py GROUP [--with FLAG]... [--without FLAG]... [--held] [--missing]
 """
+
 import argparse
 import importlib.metadata
 import operator
@@ -15,8 +16,14 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 PINS_FILE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'requirements', 'pins.txt')
 FLAGS = ('runtime', 'held', 'any-version', 'no-deps', 'built')
-OPERATORS = {'==': operator.eq, '!=': operator.ne, '<=': operator.le, '>=': operator.ge,
-             '<': operator.lt, '>': operator.gt}
+OPERATORS = {
+    '==': operator.eq,
+    '!=': operator.ne,
+    '<=': operator.le,
+    '>=': operator.ge,
+    '<': operator.lt,
+    '>': operator.gt,
+}
 _REQUIREMENT = re.compile(r'([A-Za-z0-9][A-Za-z0-9._-]*)((?:(?:==|!=|<=|>=|<|>)[0-9][0-9.]*,?)*)$')
 _CLAUSE = re.compile(r'(==|!=|<=|>=|<|>)([0-9][0-9.]*)$')
 
@@ -24,6 +31,7 @@ _CLAUSE = re.compile(r'(==|!=|<=|>=|<|>)([0-9][0-9.]*)$')
 class Pin(NamedTuple):
     """One line of the pins file: ``name`` as written, ``specifiers`` such as ``'==2.13.0'``,
     ``'<2'`` or ``''`` (any version), its ``group`` and its ``flags``."""
+
     name: str
     specifiers: str
     group: str
@@ -56,8 +64,10 @@ def parse_line(line: str, where: str) -> Optional[Pin]:
         return None
     match = _REQUIREMENT.match(words[0])
     if match is None or match.group(2).endswith(','):
-        raise ValueError(f'{where}: {words[0]!r} is not a name with optional ==, !=, <, <=, >, >= '
-                         'versions joined by commas')
+        raise ValueError(
+            f'{where}: {words[0]!r} is not a name with optional ==, !=, <, <=, >, >= '
+            'versions joined by commas'
+        )
     if len(words) < 2 or words[1] in FLAGS:
         raise ValueError(f'{where}: the requirement {words[0]!r} needs a group after it')
     unknown = [word for word in words[2:] if word not in FLAGS]
@@ -74,8 +84,7 @@ def read_pins(path: str = PINS_FILE) -> List[Pin]:
             pin = parse_line(line, f'{path}:{number}')
             if pin is None:
                 continue
-            if any(normalize(p.name) == normalize(pin.name) and p.group == pin.group
-                   for p in pins):
+            if any(normalize(p.name) == normalize(pin.name) and p.group == pin.group for p in pins):
                 raise ValueError(f'{path}:{number}: {pin.name} is pinned twice in {pin.group}')
             pins.append(pin)
     return pins
@@ -105,23 +114,31 @@ def satisfied(pin: Pin, versions: Dict[str, str]) -> bool:
         op, wanted = _CLAUSE.match(clause).groups()
         want = release(wanted)
         width = max(len(have), len(want))
-        if not OPERATORS[op](have + (0, ) * (width - len(have)),
-                             want + (0, ) * (width - len(want))):
+        if not OPERATORS[op](have + (0,) * (width - len(have)), want + (0,) * (width - len(want))):
             return False
     return True
 
 
-def select(pins: Sequence[Pin], group: str, with_flags: Sequence[str] = (),
-           without_flags: Sequence[str] = (), held: bool = False,
-           missing_from: Optional[Dict[str, str]] = None) -> List[str]:
+def select(
+    pins: Sequence[Pin],
+    group: str,
+    with_flags: Sequence[str] = (),
+    without_flags: Sequence[str] = (),
+    held: bool = False,
+    missing_from: Optional[Dict[str, str]] = None,
+) -> List[str]:
     """The requirements of ``group`` that have every flag of ``with_flags`` and none of
     ``without_flags``; with ``held``, followed by the held pins of other groups that the
     selection does not name; with ``missing_from`` (installed versions), only those not met."""
     if group not in {pin.group for pin in pins}:
         raise ValueError(f'no pin is in the group {group!r}')
-    chosen = [pin for pin in pins if pin.group == group
-              and all(flag in pin.flags for flag in with_flags)
-              and not any(flag in pin.flags for flag in without_flags)]
+    chosen = [
+        pin
+        for pin in pins
+        if pin.group == group
+        and all(flag in pin.flags for flag in with_flags)
+        and not any(flag in pin.flags for flag in without_flags)
+    ]
     if held:
         names = {normalize(pin.name) for pin in chosen}
         for pin in pins:
@@ -136,18 +153,35 @@ def select(pins: Sequence[Pin], group: str, with_flags: Sequence[str] = (),
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description='Print the pinned requirements of a group.')
     parser.add_argument('group')
-    parser.add_argument('--with', dest='with_flags', action='append', default=[], choices=FLAGS,
-                        help='only pins with this flag')
-    parser.add_argument('--without', dest='without_flags', action='append', default=[],
-                        choices=FLAGS, help='only pins without this flag')
-    parser.add_argument('--held', action='store_true',
-                        help='add the held pins of the other groups (numpy<2, setuptools<70)')
-    parser.add_argument('--missing', action='store_true',
-                        help='only the pins this interpreter does not meet')
+    parser.add_argument(
+        '--with',
+        dest='with_flags',
+        action='append',
+        default=[],
+        choices=FLAGS,
+        help='only pins with this flag',
+    )
+    parser.add_argument(
+        '--without',
+        dest='without_flags',
+        action='append',
+        default=[],
+        choices=FLAGS,
+        help='only pins without this flag',
+    )
+    parser.add_argument(
+        '--held',
+        action='store_true',
+        help='add the held pins of the other groups (numpy<2, setuptools<70)',
+    )
+    parser.add_argument(
+        '--missing', action='store_true', help='only the pins this interpreter does not meet'
+    )
     args = parser.parse_args(argv)
     missing_from = installed_versions() if args.missing else None
-    for requirement in select(read_pins(), args.group, args.with_flags, args.without_flags,
-                              args.held, missing_from):
+    for requirement in select(
+        read_pins(), args.group, args.with_flags, args.without_flags, args.held, missing_from
+    ):
         print(requirement)
 
 

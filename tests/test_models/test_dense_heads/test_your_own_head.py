@@ -1,6 +1,7 @@
-"""docs/your_own_head.md: its example is alrp_nasfcos_head.py, word for word, and that head (NAS-FCOS,
-which mmdet_alrp does not ship) builds from a config, initialises, trains and predicts; the
-doc's one-line case (an adapter and an mmdet head, no body) trains too."""
+"""docs/your_own_head.md: its example is alrp_nasfcos_head.py, word for word, and that head
+(NAS-FCOS, which mmdet_alrp does not ship) builds from a config, initialises, trains and
+predicts; the doc's one-line case (an adapter and an mmdet head, no body) trains too."""
+
 import re
 from pathlib import Path
 
@@ -14,9 +15,22 @@ from mmdet_alrp.models.dense_heads import AnchorRankingAdapter, aLRPFCOSHead
 from mmdet_alrp.models.losses import aLRPLoss
 
 from .alrp_nasfcos_head import aLRPNASFCOSHead
-from .head_utils import (GTS, IN_CHANNELS, MAX_IOU_TRAIN_CFG, TEST_CFG, assert_detections,
-                         assert_every_parameter_learns, assert_finite, empty_instances, feats,
-                         img_metas, learns, losses_of, strides_of, total)
+from .head_utils import (
+    GTS,
+    IN_CHANNELS,
+    MAX_IOU_TRAIN_CFG,
+    TEST_CFG,
+    assert_detections,
+    assert_every_parameter_learns,
+    assert_finite,
+    empty_instances,
+    feats,
+    img_metas,
+    learns,
+    losses_of,
+    strides_of,
+    total,
+)
 
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parents[2] / 'docs' / 'your_own_head.md'
@@ -35,10 +49,20 @@ def test_the_doc_quotes_the_example_word_for_word():
 def nasfcos_head(num_classes=3, **kwargs):
     """The example head built through the registry, as a config builds it (no download)."""
     torch.manual_seed(0)
-    return MODELS.build(dict(type='aLRPNASFCOSHead', num_classes=num_classes,
-                             in_channels=IN_CHANNELS, feat_channels=8, strides=STRIDES,
-                             regress_ranges=REGRESS_RANGES, norm_cfg=None, test_cfg=ConfigDict(TEST_CFG), init_cfg=None,
-                             **kwargs))
+    return MODELS.build(
+        dict(
+            type='aLRPNASFCOSHead',
+            num_classes=num_classes,
+            in_channels=IN_CHANNELS,
+            feat_channels=8,
+            strides=STRIDES,
+            regress_ranges=REGRESS_RANGES,
+            norm_cfg=None,
+            test_cfg=ConfigDict(TEST_CFG),
+            init_cfg=None,
+            **kwargs,
+        )
+    )
 
 
 def test_it_is_nasfcos_with_alrp_loss():
@@ -87,9 +111,15 @@ def test_an_adapter_and_an_mmdet_head_need_no_body():
     """The doc's first case: NAS-FPN's RetinaSepBNHead with the anchor adapter."""
     head_type = type('aLRPRetinaSepBNHead', (AnchorRankingAdapter, RetinaSepBNHead), {})
     torch.manual_seed(0)
-    head = head_type(num_classes=3, num_ins=5, in_channels=IN_CHANNELS, feat_channels=8,
-                     stacked_convs=1, train_cfg=ConfigDict(MAX_IOU_TRAIN_CFG),
-                     test_cfg=ConfigDict(TEST_CFG))
+    head = head_type(
+        num_classes=3,
+        num_ins=5,
+        in_channels=IN_CHANNELS,
+        feat_channels=8,
+        stacked_convs=1,
+        train_cfg=ConfigDict(MAX_IOU_TRAIN_CFG),
+        test_cfg=ConfigDict(TEST_CFG),
+    )
     assert isinstance(head.loss_cls, aLRPLoss) and head.loss_bbox is None
     losses = losses_of(head, GTS)
     assert set(losses) == ALRP_KEYS and losses['num_pos'] > 0
