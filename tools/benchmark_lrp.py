@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 import torch
-from mmdet.evaluation.metrics import CocoMetric
 from mmengine.logging import MMLogger
 
+from mmdet.evaluation.metrics import CocoMetric
 from mmdet_alrp.evaluation import CocoLRPMetric
 
 WIDTH, HEIGHT = 640, 480

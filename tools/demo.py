@@ -35,8 +35,13 @@ from mmengine.dataset import pseudo_collate
 from mmengine.runner import Runner
 
 from mmdet_alrp.demo import METAINFO, generate_synthetic_shapes
-from mmdet_alrp.demo.training_report import (format_table, latest_run_file, plot_predictions,
-                                      plot_training_curves, read_scalars)
+from mmdet_alrp.demo.training_report import (
+    format_table,
+    latest_run_file,
+    plot_predictions,
+    plot_training_curves,
+    read_scalars,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(ROOT, 'configs', 'demo')

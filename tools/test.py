@@ -18,7 +18,6 @@ import copy
 from mmengine.config import Config, ConfigDict
 
 from mmdet.evaluation import DumpDetResults
-
 from mmdet_alrp.engine.cli import add_launch_args, build_runner, load_config, parse_launch_args
 
 DEFAULT_TTA_MODEL = dict(

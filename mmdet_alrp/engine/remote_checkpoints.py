@@ -19,10 +19,15 @@ import torch
 from mmengine.dist import get_dist_info
 from mmengine.fileio import load as load_file
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import (CheckpointLoader, _get_mmengine_home,
-                                        _process_mmcls_checkpoint, get_deprecated_model_names,
-                                        get_external_models, get_mmcls_models,
-                                        get_torchvision_models)
+from mmengine.runner.checkpoint import (
+    CheckpointLoader,
+    _get_mmengine_home,
+    _process_mmcls_checkpoint,
+    get_deprecated_model_names,
+    get_external_models,
+    get_mmcls_models,
+    get_torchvision_models,
+)
 
 from .checkpoint import load_from_local, load_weights_only
 

@@ -13,16 +13,14 @@ from urllib.parse import urlparse
 import pytest
 import torch
 from mmengine.runner import CheckpointLoader
-from mmengine.runner.checkpoint import (get_external_models, get_mmcls_models,
-                                        get_torchvision_models)
+from mmengine.runner.checkpoint import get_external_models, get_mmcls_models, get_torchvision_models
 
 from mmdet.registry import MODELS
-
 from mmdet_alrp.demo import generate_synthetic_shapes
 from mmdet_alrp.engine.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
 from mmdet_alrp.engine.remote_checkpoints import TORCHVISION_URLS
-from tests.tool_loader import load_tool
 from tests.tiny_detector import write_tiny_config
+from tests.tool_loader import load_tool
 
 FORMATS = ('zip', 'legacy', 'raw')
 #: How the crafted files' global is named in the errors.

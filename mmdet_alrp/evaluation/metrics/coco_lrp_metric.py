@@ -5,13 +5,14 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
+from mmengine.fileio import dump
+from mmengine.logging import MMLogger
+from terminaltables import AsciiTable
+
 from mmdet.datasets.api_wrappers import COCO, COCOeval
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.evaluation.metrics import coco_metric as coco_metric_module
 from mmdet.registry import METRICS
-from mmengine.fileio import dump
-from mmengine.logging import MMLogger
-from terminaltables import AsciiTable
 
 from ..functional import ClassOLRP, coco_class_matches, optimal_lrp
 
@@ -126,8 +127,8 @@ class CocoLRPMetric(CocoMetric):
             if metric == 'proposal_fast':
                 results.update({f'AR@{num}': 0.0 for num in self.proposal_nums})
             elif metric == 'proposal':
-                results.update({item: 0.0 for item in self.metric_items or (
-                    'AR@100', 'AR@300', 'AR@1000', 'AR_s@1000', 'AR_m@1000', 'AR_l@1000')})
+                results.update(dict.fromkeys(self.metric_items or (
+                    'AR@100', 'AR@300', 'AR@1000', 'AR_s@1000', 'AR_m@1000', 'AR_l@1000'), 0.0))
             else:
                 results.update({f'{metric}_{item}': 0.0 for item in self.metric_items or (
                     'mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')})

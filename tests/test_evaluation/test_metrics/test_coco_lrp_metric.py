@@ -18,11 +18,11 @@ import math
 
 import pytest
 import torch
-from mmdet.evaluation.metrics import coco_metric as coco_metric_module
-from mmdet.registry import METRICS
 from mmengine.logging import MMLogger
 from pycocotools.cocoeval import COCOeval
 
+from mmdet.evaluation.metrics import coco_metric as coco_metric_module
+from mmdet.registry import METRICS
 from mmdet_alrp.evaluation import CocoLRPMetric
 
 CLASSES = ('a', 'b', 'c')
