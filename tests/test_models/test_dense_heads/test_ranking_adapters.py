@@ -5,7 +5,6 @@ from collections import OrderedDict
 
 import pytest
 import torch
-from mmengine.config import ConfigDict
 from torch import nn
 
 from mmdet.models.dense_heads import FCOSHead
