@@ -1,26 +1,25 @@
 """aLRP Loss RetinaNet head (Oksuz et al., NeurIPS 2020)."""
+from mmdet.models.dense_heads import RetinaHead
 from mmdet.registry import MODELS
 
-from .alrp_head_mixin import aLRPHeadMixin
-from .ranking_retina_head import RankingRetinaHead
+from .anchor_ranking_adapter import AnchorRankingAdapter
 
 
 @MODELS.register_module()
-class aLRPRetinaHead(aLRPHeadMixin, RankingRetinaHead):
+class aLRPRetinaHead(AnchorRankingAdapter, RetinaHead):
     """RetinaNet's head trained with aLRP Loss.
 
-    One aLRP Loss over every anchor and class of the batch (see :class:`aLRPHeadMixin`), on the
-    targets of the configured assigner, ``MaxIoUAssigner`` or ``ATSSAssigner`` (see
-    :class:`RankingRetinaHead`). Predicts with sigmoid scores as :class:`RetinaHead`.
+    One aLRP Loss over every anchor and class of the batch, on the targets of a MaxIoU-family
+    assigner (see :class:`AnchorRankingAdapter`; for ``ATSSAssigner`` use
+    :class:`aLRPATSSHead`). Predicts with sigmoid scores as :class:`RetinaHead`.
 
     Args:
         num_classes (int): number of classes, without background.
         in_channels (int): channels of the input feature maps.
         reg_decoded_bbox (bool): targets are the ground-truth boxes themselves (True) or their
             encodings, decoded back for the loss (False). Defaults to True.
-        loss_cls (dict): config of the :class:`aLRPLoss`.
-        self_balance (dict): config of the :class:`SelfBalance` weight.
-        tau (float): IoU threshold of a positive in the localisation error. Defaults to 0.5.
+        loss_cls (dict): config of the :class:`aLRPLoss` (``tau``, ``self_balance``,
+            ``loss_weight``). Defaults to ``dict(type='aLRPLoss')``.
         **kwargs: the arguments of :class:`RetinaHead`.
 
     Example:
@@ -30,6 +29,8 @@ class aLRPRetinaHead(aLRPHeadMixin, RankingRetinaHead):
         >>> cls_score.shape[1] == head.num_base_priors * 3
         True
     """
+
+    loss_types = ('aLRPLoss', )
 
     def __init__(self, *args, reg_decoded_bbox: bool = True, **kwargs) -> None:
         super().__init__(*args, reg_decoded_bbox=reg_decoded_bbox, **kwargs)

@@ -1,3 +1,3 @@
-from .bbox_heads import aLRPBBoxHead
+from .bbox_heads import RoIRankingAdapter, aLRPBBoxHead
 
-__all__ = ['aLRPBBoxHead']
+__all__ = ['aLRPBBoxHead', 'RoIRankingAdapter']

@@ -1,4 +1,7 @@
-from .alrp_head_loss import alrp_head_loss
-from .loc_error import giou_loc_error
+from .input_checks import check_finite_outputs, check_ground_truth
+from .ranking_inputs import check_ranking_loss, ranking_labels, sigmoid_loss_cfg
 
-__all__ = ['alrp_head_loss', 'giou_loc_error']
+__all__ = [
+    'check_finite_outputs', 'check_ground_truth', 'check_ranking_loss', 'ranking_labels',
+    'sigmoid_loss_cfg'
+]
