@@ -217,28 +217,36 @@ def test_predict_scores_by_the_sigmoid_of_the_stages_mean_logits():
     with torch.no_grad():
         raw = roi_head.predict_bbox(features(), metas, proposals(), rcnn_test_cfg=None)
     recorder.remove()
+    assert [len(out) for out in recorder.outputs] == [1, 1, 1]
     logits = torch.stack([out[0][0] for out in recorder.outputs]).mean(0)
     scores = torch.cat([r.scores for r in raw])
-    assert scores.shape == (len(logits), NUM_CLASSES + 1)
-    torch.testing.assert_close(scores[:, :NUM_CLASSES], logits.sigmoid())
-    assert not scores[:, NUM_CLASSES].any()  # the zero background column
+    assert scores.shape == (len(logits), NUM_CLASSES)
+    torch.testing.assert_close(scores, logits.sigmoid())
 
+    # after NMS: each detection's score is the sigmoid of one RoI's mean logit of its class
+    per_image = logits.sigmoid().split([len(p) for p in proposals()])
     with torch.no_grad():
         results = roi_head.predict(features(), proposals(), data_samples())
-    for pred in results:
+    for pred, image_scores in zip(results, per_image):
         num = len(pred)
         assert 0 < num <= 100
         assert pred.bboxes.shape == (num, 4) and pred.labels.shape == (num, )
-        assert ((pred.scores > 0) & (pred.scores < 1)).all()
         assert ((pred.labels >= 0) & (pred.labels < NUM_CLASSES)).all()
+        candidates = image_scores[:, pred.labels].T  # (num, R)
+        assert ((candidates - pred.scores[:, None]).abs().min(1).values < 1e-6).all()
 
 
 def test_detector_trains_a_step_with_the_rpn_and_stage_keys():
-    """The whole config (ResNet-18, no pretrained weights): the RPN's aLRP terms and each
-    stage's, keyed s0. / s1. / s2., finite; a train step; four SelfBalances."""
+    """The whole config (a ResNet-18 of 16 base channels, 32-channel FPN, no pretrained
+    weights): the RPN's aLRP terms and each stage's, keyed s0. / s1. / s2., finite; a train
+    step; four SelfBalances."""
     cfg = Config.fromfile(str(CONFIG)).model
-    cfg.backbone.update(depth=18, init_cfg=None)
-    cfg.neck.in_channels = [64, 128, 256, 512]
+    cfg.backbone.update(depth=18, base_channels=16, init_cfg=None)
+    cfg.neck.update(in_channels=[16, 32, 64, 128], out_channels=32)
+    cfg.rpn_head.update(in_channels=32, feat_channels=32)
+    cfg.roi_head.bbox_roi_extractor.out_channels = 32
+    for head in cfg.roi_head.bbox_head:
+        head.update(in_channels=32, fc_out_channels=64)
     cfg.train_cfg.rpn_proposal.update(nms_pre=300, max_per_img=100)
     cfg.test_cfg.rpn.update(nms_pre=300, max_per_img=100)
     torch.manual_seed(0)
