@@ -6,17 +6,30 @@ import math
 
 import pytest
 import torch
+from mmcv.cnn import Scale
 from mmengine.config import ConfigDict
 
 from mmdet.models.dense_heads import ATSSHead
-from mmcv.cnn import Scale
 from mmdet.structures import DetDataSample
 from mmdet_alrp.models.dense_heads import aLRPATSSHead
 
 from ..alrp_head_oracle import assert_matches_oracle, onehot_labels
-from .head_utils import (ATSS_TRAIN_CFG, GTS, IMG_SIZE, IN_CHANNELS, MAX_IOU_TRAIN_CFG,
-                         TEST_CFG, assert_detections, assert_finite, empty_instances, feats,
-                         img_metas, instances, learns, total)
+from .head_utils import (
+    ATSS_TRAIN_CFG,
+    GTS,
+    IMG_SIZE,
+    IN_CHANNELS,
+    MAX_IOU_TRAIN_CFG,
+    TEST_CFG,
+    assert_detections,
+    assert_finite,
+    empty_instances,
+    feats,
+    img_metas,
+    instances,
+    learns,
+    total,
+)
 
 STRIDES = [8, 16, 32, 64, 128]
 STDS = [0.1, 0.1, 0.2, 0.2]

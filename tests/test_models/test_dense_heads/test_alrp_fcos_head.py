@@ -14,9 +14,20 @@ from mmdet.structures import DetDataSample
 from mmdet_alrp.models.dense_heads import aLRPFCOSHead
 
 from ..alrp_head_oracle import assert_matches_oracle, onehot_labels
-from .head_utils import (GTS, IMG_SIZE, IN_CHANNELS, TEST_CFG, assert_detections,
-                         assert_finite, empty_instances, feats, img_metas, instances, learns,
-                         total)
+from .head_utils import (
+    GTS,
+    IMG_SIZE,
+    IN_CHANNELS,
+    TEST_CFG,
+    assert_detections,
+    assert_finite,
+    empty_instances,
+    feats,
+    img_metas,
+    instances,
+    learns,
+    total,
+)
 
 STRIDES = [8, 16, 32, 64, 128]
 # FCOS's ranges scaled to a 128 x 128 image: a level takes the points whose largest distance to
