@@ -29,7 +29,8 @@ def public_classes():
 
 def test_every_public_class_is_registered_in_the_mmdet_scope():
     classes = public_classes()
-    assert {'aLRPLoss', 'APLoss', 'SelfBalance', 'SelfBalanceHook'} <= set(classes)
+    assert {'aLRPLoss', 'APLoss', 'SelfBalance', 'SelfBalanceHook', 'aLRPATSSHead',
+            'aLRPFCOSHead'} <= set(classes)
     for name, (cls, registry) in classes.items():
         assert registry.scope == 'mmdet'
         assert registry.get(name) is cls, f'{name} is not in mmdet.registry.{registry.name}'

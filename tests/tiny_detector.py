@@ -27,8 +27,9 @@ model = dict(
     backbone=dict(depth=18, base_channels=8, init_cfg=None),
     neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
     bbox_head=dict(type='aLRPRetinaHead', num_classes={num_classes}, in_channels=16,
-                   feat_channels=16, stacked_convs=1, loss_cls=dict(_delete_=True, type='aLRPLoss'),
-                   self_balance=dict(type='SelfBalance', init_weight=50.)),
+                   feat_channels=16, stacked_convs=1,
+                   loss_cls=dict(_delete_=True, type='aLRPLoss',
+                                 self_balance=dict(type='SelfBalance', init_weight=50.))),
     test_cfg=dict(score_thr=0.0))
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -4,7 +4,9 @@ that our configs load in MMDetection 3 with no missing or unexpected key.
     python tools/convert_paper_checkpoint.py IN OUT [--config CONFIG]
 
 What changes: FoveaBox's classifier and regressor are named ``conv_cls`` / ``conv_reg`` in
-mmdet 3 (``fovea_cls`` / ``fovea_reg`` in 2.1); the aLRP heads get their self-balance buffers,
+mmdet 3 (``fovea_cls`` / ``fovea_reg`` in 2.1); the paper's aLRP RetinaNet head on ATSS's
+targets is our ``aLRPATSSHead``, whose ``retina_cls`` / ``retina_reg`` are ``atss_cls`` /
+``atss_reg``; the aLRP heads get their self-balance buffers (``<head>.loss_cls.self_balance.*``),
 which the paper kept outside the state dict (SB at its initial value: it only weighs training
 losses, prediction does not use it); ``meta.CLASSES`` becomes ``meta.dataset_meta.classes``, the
 other meta fields of mmdet 2.1 are kept under ``meta.paper_meta``; the optimizer state is
@@ -41,6 +43,11 @@ RENAMED_PREFIXES = {
     'bbox_head.fovea_cls.': 'bbox_head.conv_cls.',
     'bbox_head.fovea_reg.': 'bbox_head.conv_reg.',
 }
+#: and for the paper's RetinaNet head on ATSS's targets (our aLRPATSSHead)
+ATSS_RENAMED_PREFIXES = {
+    'bbox_head.retina_cls.': 'bbox_head.atss_cls.',
+    'bbox_head.retina_reg.': 'bbox_head.atss_reg.',
+}
 #: the paper's aLRP head types and where their modules sit in the model
 ALRP_HEAD_PREFIXES = {
     'aLRPLossRetinaHead': 'bbox_head.',
@@ -48,7 +55,7 @@ ALRP_HEAD_PREFIXES = {
     'aLRPLossRPNHead': 'rpn_head.',
     'aLRPLossShared2FCBBoxHead': 'roi_head.bbox_head.',
 }
-SELF_BALANCE = 'self_balance.'
+SELF_BALANCE = 'loss_cls.self_balance.'
 MAX_KEYS_SHOWN = 8
 
 
@@ -96,16 +103,26 @@ def load_paper_checkpoint(filename: str) -> dict:
     return checkpoint
 
 
-def renamed(state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
-    """The state dict under mmdet 3's names (:data:`RENAMED_PREFIXES`)."""
+def renamed(state_dict: Dict[str, torch.Tensor],
+            atss: bool = False) -> 'OrderedDict[str, torch.Tensor]':
+    """The state dict under mmdet 3's names (:data:`RENAMED_PREFIXES`, and
+    :data:`ATSS_RENAMED_PREFIXES` for an ``atss`` RetinaNet head)."""
+    prefixes = dict(RENAMED_PREFIXES, **(ATSS_RENAMED_PREFIXES if atss else {}))
     out = OrderedDict()
     for key, value in state_dict.items():
-        for old, new in RENAMED_PREFIXES.items():
+        for old, new in prefixes.items():
             if key.startswith(old):
                 key = new + key[len(old):]
                 break
         out[key] = value
     return out
+
+
+def atss_retina_head(paper_config: str) -> bool:
+    """Whether the config text that mmdet 2.1 saved in the meta has the aLRP RetinaNet head on
+    ATSS's targets."""
+    types = set(re.findall(r"type=['\"](\w+)['\"]", paper_config))
+    return {'aLRPLossRetinaHead', 'ATSSAssigner'} <= types
 
 
 def alrp_head_prefixes(paper_config: str) -> List[str]:
@@ -153,16 +170,20 @@ def convert(checkpoint: dict, config: Optional[str] = None) -> dict:
     Raises:
         ConversionError: with ``config``, the result does not fit the config's model exactly.
     """
-    state_dict = renamed(checkpoint['state_dict'])
     meta = dict(checkpoint.get('meta') or {})
     if config is not None:
         expected = build_model(config).state_dict()
+        atss = any(key.startswith(new) for key in expected
+                   for new in ATSS_RENAMED_PREFIXES.values())
+        state_dict = renamed(checkpoint['state_dict'], atss)
         for key, value in expected.items():  # the self-balance buffers, at their initial values
             if SELF_BALANCE in key and key not in state_dict:
                 state_dict[key] = value.clone()
         check_against(state_dict, expected, config)
     else:
-        for prefix in alrp_head_prefixes(str(meta.get('config', ''))):
+        paper_config = str(meta.get('config', ''))
+        state_dict = renamed(checkpoint['state_dict'], atss_retina_head(paper_config))
+        for prefix in alrp_head_prefixes(paper_config):
             for name, value in SelfBalance().state_dict().items():
                 state_dict.setdefault(f'{prefix}{SELF_BALANCE}{name}', value)
     classes = meta.pop('CLASSES', None)

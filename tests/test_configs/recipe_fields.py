@@ -40,14 +40,16 @@ TYPE_NAMES = {
 RANKING_HEADS = ('APLossRetinaHead', 'APLossFoveaHead', 'aLRPLossRetinaHead',
                  'aLRPLossFoveaHead', 'aLRPLossRPNHead', 'aLRPLossShared2FCBBoxHead')
 ALRP_HEADS = tuple(head for head in RANKING_HEADS if head.startswith('aLRP'))
+AP_HEADS = tuple(head for head in RANKING_HEADS if head.startswith('AP'))
 
 #: How each of the heads averages its regression loss, in the words of the recipe file (the
 #: heads' tests prove ours: test_ap_loss_retina_head.py, test_ap_loss_fovea_head.py,
-#: test_alrp_head_loss.py; mmdet's own heads are mmdet's).
+#: test_alrp_loss_terms.py; mmdet's own heads are mmdet's).
 REGRESSION_AVERAGING = {
     'APLossRetinaHead': 'mean over the 4P coordinates of the positives',
     'APLossFoveaHead': 'mean over the 4P coordinates of the positives',
     'aLRPRetinaHead': 'aLRP: mean over the positives of the cumulative localisation error / rank',
+    'aLRPATSSHead': 'aLRP: mean over the positives of the cumulative localisation error / rank',
     'aLRPFoveaHead': 'aLRP: mean over the positives of the cumulative localisation error / rank',
     'aLRPRPNHead': 'aLRP: mean over the positives of the cumulative localisation error / rank',
     'aLRPBBoxHead': 'aLRP: mean over the positives of the cumulative localisation error / rank',
@@ -57,7 +59,7 @@ REGRESSION_AVERAGING = {
 }
 
 GIOU_IN_OUR_CODE = ('our aLRP heads take no loss_bbox: the localisation error of a positive is '
-                    '(1 - GIoU) / (2 (1 - tau)), computed by mmdet_alrp/models/utils/'
+                    '(1 - GIoU) / (2 (1 - tau)), computed by mmdet_alrp/models/losses/'
                     'loc_error.py with mmdet\'s bbox_overlaps (eps 1e-6, as GIoULoss\'s); '
                     'the normaliser is checked through tau (code.*.localisation_error_normaliser)')
 FORMATTING = ('formatting only: PackDetInputs packs the image, boxes and labels for the model '
@@ -136,6 +138,7 @@ class Rule:
     ours: Sequence[str] = ()  # our paths, in which \1, \2 are the pattern's groups
     expect: Callable[[Any, dict], Any] = lambda value, recipe: value
     compute: Optional[Callable[[dict, str, 're.Match'], Any]] = None  # (cfg, name, match)
+    when: Optional[Callable[[dict, str], bool]] = None  # (recipe, field): the rule applies
 
 
 def _head_type(recipe: dict, path: str) -> str:
@@ -144,6 +147,9 @@ def _head_type(recipe: dict, path: str) -> str:
 
 
 def _our_type(value, recipe):
+    """Our type name; the paper's RetinaNet head on ATSS's targets is our aLRPATSSHead."""
+    if value == 'aLRPLossRetinaHead' and recipe.get('train_cfg.assigner.type') == 'ATSSAssigner':
+        return 'aLRPATSSHead'
     return TYPE_NAMES.get(value, value)
 
 
@@ -233,6 +239,9 @@ RULES: List[Rule] = [
          ['model.roi_head.bbox_head.loss_cls.use_sigmoid']),
     Rule(r'model\.roi_head\.bbox_head\.(num_\w+_(?:convs|fcs)|with_avg_pool|with_cls|with_reg)',
          compute=_built_roi_bbox_head),
+    # the AP Loss heads' regression loss lives in their APLoss
+    Rule(r'model\.' + HEADS + r'\.loss_bbox\.(.+)', [r'model.\1.loss_cls.loss_bbox.\2'],
+         when=lambda recipe, field: _head_type(recipe, field) in AP_HEADS),
     Rule(r'model\.roi_head\.bbox_roi_extractor\.roi_layer\.out_size',
          ['model.roi_head.bbox_roi_extractor.roi_layer.output_size']),
     Rule(r'model\.roi_head\.bbox_roi_extractor\.roi_layer\.sample_num',
@@ -293,8 +302,9 @@ RULES: List[Rule] = [
          compute=lambda cfg, name, match: _gpus_and_images(cfg, name)[1]),
 
     Rule(r'code\.' + HEADS + r'\.(delta|eps)', [r'model.\1.loss_cls.\2']),
-    Rule(r'code\.' + HEADS + r'\.SB_weight_init', [r'model.\1.self_balance.init_weight']),
-    Rule(r'code\.' + HEADS + r'\.localisation_error_normaliser', [r'model.\1.tau'],
+    Rule(r'code\.' + HEADS + r'\.SB_weight_init',
+         [r'model.\1.loss_cls.self_balance.init_weight']),
+    Rule(r'code\.' + HEADS + r'\.localisation_error_normaliser', [r'model.\1.loss_cls.tau'],
          lambda value, recipe: 1 - value / 2),
     Rule(r'code\.' + HEADS + r'\.decode_wh_ratio_clip', compute=_decode_wh_ratio_clip),
     Rule(r'code\.' + HEADS + r'\.head_weight', [r'model.\1.loss_cls.loss_weight']),
@@ -445,7 +455,7 @@ def check_of(recipe: dict, field: str) -> Check:
             return Check(field, expected=ours, paths=[path.format(head=head)], reason=reason)
     for rule in RULES:
         match = re.fullmatch(rule.pattern, field)
-        if match:
+        if match and (rule.when is None or rule.when(recipe, field)):
             compute = rule.compute
             return Check(field, expected=rule.expect(value, recipe),
                          paths=[match.expand(path) for path in rule.ours],

@@ -366,7 +366,7 @@ def test_recipe_runs_one_epoch_with_the_runner(tmp_path):
     cfg.default_hooks.visualization = dict(type='DetVisualizationHook')
     runner = Runner.from_cfg(cfg)
     runner.train()
-    balance = runner.model.bbox_head.self_balance
+    balance = runner.model.bbox_head.loss_cls.self_balance
     assert balance.weight.item() != 50 and balance.sums.sum().item() == 0  # updated at epoch end
     assert (tmp_path / 'work_dir' / 'epoch_1.pth').exists()
     assert not list((tmp_path / 'work_dir').glob('best*.pth'))

@@ -160,6 +160,8 @@ def paper_meta(recipe: dict) -> dict:
              if f'model.{head}.type' in recipe]
     config = (f"model = dict(\n    type='{recipe['model.type']}',\n"
               + ''.join(f"    head=dict(type='{head}'),\n" for head in heads) + ')\n')
+    if 'train_cfg.assigner.type' in recipe:
+        config += f"train_cfg = dict(assigner=dict(type='{recipe['train_cfg.assigner.type']}'))\n"
     return dict(mmdet_version='2.1.0+5a2c25f', config=config,
                 CLASSES=tuple(CocoDataset.METAINFO['classes']), epoch=100, iter=366500,
                 mmcv_version='0.6.2', time='Thu Jul 30 12:00:00 2020')

@@ -66,6 +66,16 @@ def our_model(name: str):
     return MODELS.build(model_cfg)
 
 
+def our_key(paper_key: str, name: str) -> str:
+    """Our name of a key of the paper's checkpoint of row ``name``: FoveaBox's fovea_cls /
+    fovea_reg are conv_cls / conv_reg, RetinaNet-ATSS's retina_cls / retina_reg (our
+    aLRPATSSHead) atss_cls / atss_reg."""
+    key = paper_key.replace('fovea_cls', 'conv_cls').replace('fovea_reg', 'conv_reg')
+    if 'retinanet-atss' in name:
+        key = key.replace('retina_cls', 'atss_cls').replace('retina_reg', 'atss_reg')
+    return key
+
+
 def convert(tool, tmp_path, name, *extra, recipe=None, mutate=None):
     paper = str(tmp_path / 'paper.pth')
     checkpoint = write_paper_checkpoint(paper, recipe or ROWS[name]['recipe'])
@@ -88,12 +98,8 @@ def test_converted_checkpoint_loads_exactly_and_predicts(tool, tmp_path, name):
     model = our_model(name)
     load_checkpoint(model, out, map_location='cpu', strict=True)  # raises on any key mismatch
     state = model.state_dict()
-    renames = {'bbox_head.fovea_cls.': 'bbox_head.conv_cls.',
-               'bbox_head.fovea_reg.': 'bbox_head.conv_reg.'}
     for key, value in paper['state_dict'].items():
-        for old, new in renames.items():
-            key = key.replace(old, new)
-        torch.testing.assert_close(state[key], value, rtol=0, atol=0)
+        torch.testing.assert_close(state[our_key(key, name)], value, rtol=0, atol=0)
     model.eval()
     data = demo_mm_inputs(1, (3, 128, 160), num_items=[2])
     with torch.no_grad():
@@ -105,10 +111,10 @@ def test_converted_checkpoint_loads_exactly_and_predicts(tool, tmp_path, name):
 
 def test_every_row_has_the_paper_layout_of_its_config():
     """The layout the tests write (from the paper's modules) is our models' state dict, less
-    the self-balance buffers and with FoveaBox's two renamed convs, for all 14 rows."""
+    the self-balance buffers and with FoveaBox's two renamed convs (and RetinaNet-ATSS's, in
+    aLRPATSSHead), for all 14 rows."""
     for name, row in ROWS.items():
-        shapes = {key.replace('fovea_cls', 'conv_cls').replace('fovea_reg', 'conv_reg'): shape
-                  for key, shape in paper_shapes(row['recipe']).items()}
+        shapes = {our_key(key, name): shape for key, shape in paper_shapes(row['recipe']).items()}
         ours = {key: tuple(value.shape) for key, value in our_model(name).state_dict().items()
                 if 'self_balance' not in key}
         assert shapes == ours, name
@@ -119,7 +125,16 @@ def test_without_config_the_alrp_heads_get_their_self_balance(tool, tmp_path):
     _, out = convert(tool, tmp_path, name)
     model = our_model(name)
     load_checkpoint(model, out, map_location='cpu', strict=True)
-    assert model.rpn_head.self_balance.weight.item() == 50
+    assert model.rpn_head.loss_cls.self_balance.weight.item() == 50
+
+
+def test_without_config_retinanet_atss_gets_the_names_of_aLRPATSSHead(tool, tmp_path):
+    paper, out = convert(tool, tmp_path, RETINA_ATSS)
+    model = our_model(RETINA_ATSS)
+    load_checkpoint(model, out, map_location='cpu', strict=True)
+    torch.testing.assert_close(model.bbox_head.atss_cls.weight,
+                               paper['state_dict']['bbox_head.retina_cls.weight'], rtol=0, atol=0)
+    assert model.bbox_head.loss_cls.self_balance.weight.item() == 50
 
 
 @pytest.fixture(scope='module')

@@ -65,7 +65,7 @@ def test_quick_demo_trains_evaluates_and_reports(demo, tmp_path, capsys):
     assert val[-1]['coco/bbox_mAP'] == row['AP'] and val[-1]['coco/bbox_moLRP'] == row['oLRP']
     # the checkpoint is the trained model's, with SB reset by SelfBalanceHook after the epoch
     state = torch.load(row['checkpoint'], map_location='cpu', weights_only=False)['state_dict']
-    assert state['bbox_head.self_balance.weight'].item() != 50
+    assert state['bbox_head.loss_cls.self_balance.weight'].item() != 50
     # the dataset was generated under the work directory, not in the repository's data/
     assert osp.isfile(work_dir / 'data' / 'manifest.json')
 

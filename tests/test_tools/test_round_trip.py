@@ -149,6 +149,7 @@ def test_dist_train_two_cpu_processes_agree(setup):
     # gave both the same SB from the sums of both ranks.
     sb = ranks[0]['self_balance']
     assert sb == ranks[1]['self_balance']
-    assert sb['bbox_head.self_balance.weight'] != 50 and sb['bbox_head.self_balance.sums'] == [0] * 3
+    assert (sb['bbox_head.loss_cls.self_balance.weight'] != 50
+            and sb['bbox_head.loss_cls.self_balance.sums'] == [0] * 3)
     state = torch.load(osp.join(work_dir, 'iter_2.pth'), weights_only=True)['state_dict']
     assert param_digest((name, state[name]) for name in ranks[0]['names']) == ranks[0]['digest']

@@ -11,6 +11,5 @@ model = dict(
         bbox_coder=dict(target_stds=[0.1, 0.1, 0.2, 0.2]),
         reg_decoded_bbox=True,
         # aLRP Loss localises through its own ranking: the inherited loss_bbox is not used
-        loss_cls=dict(_delete_=True, type='aLRPLoss'),
-        self_balance=dict(type='SelfBalance', init_weight=50.),
-        tau=0.5))
+        loss_cls=dict(_delete_=True, type='aLRPLoss', tau=0.5,
+                      self_balance=dict(type='SelfBalance', init_weight=50.))))

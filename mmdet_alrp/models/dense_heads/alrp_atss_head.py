@@ -48,10 +48,11 @@ class aLRPATSSHead(AnchorRankingAdapter, ATSSHead):
 
     def forward_single(self, x: Tensor, scale: Scale) -> Tuple[Tensor, Tensor]:
         """Logits (N, num_base_priors * C, H, W) and deltas (N, num_base_priors * 4, H, W) of
-        one level; ``scale`` is the level's :class:`Scale` or ``nn.Identity``."""
+        one level, in the dtype of the convs (as RetinaHead's: the loss decodes in float32);
+        ``scale`` is the level's :class:`Scale` or ``nn.Identity``."""
         cls_feat, reg_feat = x, x
         for conv in self.cls_convs:
             cls_feat = conv(cls_feat)
         for conv in self.reg_convs:
             reg_feat = conv(reg_feat)
-        return self.atss_cls(cls_feat), scale(self.atss_reg(reg_feat)).float()
+        return self.atss_cls(cls_feat), scale(self.atss_reg(reg_feat))

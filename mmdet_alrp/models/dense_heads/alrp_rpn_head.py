@@ -27,9 +27,9 @@ class aLRPRPNHead(AnchorRankingAdapter, RPNHead):
 
     Args:
         in_channels (int): channels of the input feature maps.
-        loss_cls (dict): config of an :class:`aLRPLoss`. Defaults to
-            ``dict(type='aLRPLoss', loss_weight=0.2, tau=0.7)`` (the paper's head weight, the
-            RPN assigner's positive IoU threshold).
+        loss_cls (dict): config of an :class:`aLRPLoss`; its ``tau`` defaults to 0.7 here (the
+            RPN assigner's positive IoU threshold). Defaults to
+            ``dict(type='aLRPLoss', loss_weight=0.2)`` (the paper's head weight).
         reg_decoded_bbox (bool): regression targets are the gt boxes themselves (True) or
             their encodings, decoded back for the loss (False). Defaults to True.
         **kwargs: the arguments of :class:`RPNHead`.
@@ -39,9 +39,11 @@ class aLRPRPNHead(AnchorRankingAdapter, RPNHead):
 
     def __init__(self,
                  in_channels: int,
-                 loss_cls: ConfigType = dict(type='aLRPLoss', loss_weight=0.2, tau=0.7),
+                 loss_cls: ConfigType = dict(type='aLRPLoss', loss_weight=0.2),
                  reg_decoded_bbox: bool = True,
                  **kwargs) -> None:
+        if loss_cls.get('type') == 'aLRPLoss':
+            loss_cls = dict(dict(tau=0.7), **loss_cls)
         super().__init__(in_channels, loss_cls=loss_cls, reg_decoded_bbox=reg_decoded_bbox,
                          **kwargs)
 

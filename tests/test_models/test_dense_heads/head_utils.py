@@ -8,6 +8,8 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from mmdet_alrp.models.dense_heads import aLRPATSSHead
+
 IMG_SIZE = 128
 IN_CHANNELS = 8
 
@@ -18,6 +20,9 @@ MAX_IOU_TRAIN_CFG = dict(
 ATSS_TRAIN_CFG = dict(assigner=dict(type='ATSSAssigner', topk=9), allowed_border=-1,
                       pos_weight=-1, debug=False)
 SMOOTH_L1 = dict(type='SmoothL1Loss', beta=0.11, loss_weight=1.0)
+#: RetinaHead's default anchors (9 a location), given to the ATSS heads
+RETINA_ANCHORS = dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
+                      ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32, 64, 128])
 TEST_CFG = dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
                 nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
 # FoveaBox on strides 8..128 with scale ranges that suit a 128 x 128 image.
@@ -36,12 +41,31 @@ def make_retina_head(head_type: type, num_classes: int = 3, train_cfg: dict = MA
                      test_cfg=ConfigDict(TEST_CFG), init_cfg=None, **kwargs)
 
 
+def make_atss_head(head_type: type, num_classes: int = 3, **kwargs) -> nn.Module:
+    """The RetinaNet-ATSS head of ``head_type`` (an aLRPATSSHead): as :func:`make_retina_head`
+    with RetinaHead's layers (no normalisation, no per-level scale) and anchors, on ATSS's
+    targets."""
+    args = dict(train_cfg=ATSS_TRAIN_CFG, norm_cfg=None, scale_per_level=False,
+                anchor_generator=RETINA_ANCHORS)
+    return make_retina_head(head_type, num_classes, **dict(args, **kwargs))
+
+
 def make_fovea_head(head_type: type, num_classes: int = 3, **kwargs) -> nn.Module:
     """A small FoveaBox head of ``head_type`` on :data:`FOVEA_ARGS`, initialised from seed 0."""
     torch.manual_seed(0)
     return head_type(num_classes=num_classes, in_channels=IN_CHANNELS, feat_channels=8,
                      stacked_convs=1, test_cfg=ConfigDict(TEST_CFG), init_cfg=None,
                      **FOVEA_ARGS, **kwargs)
+
+
+class APLossATSSHead(aLRPATSSHead):
+    """AP Loss on ATSSHead's targets with RetinaHead's layers (no shipped head: the AP Loss
+    RetinaNet-ATSS of the ranking heads' tests)."""
+
+    loss_types = ('APLoss', )
+
+    def __init__(self, *args, loss_cls: dict = dict(type='APLoss'), **kwargs) -> None:
+        super().__init__(*args, loss_cls=loss_cls, **kwargs)
 
 
 def img_metas(num_imgs: int = 1, size: int = IMG_SIZE) -> List[dict]:
@@ -113,7 +137,7 @@ def assert_detections(results: List[InstanceData], num_classes: int) -> None:
 def recording_alrp_loss():
     """Records the arguments ``(logits, targets, loc_errors)`` of every :func:`alrp_loss` call of
     the aLRP heads in the yielded list."""
-    module = importlib.import_module('mmdet_alrp.models.utils.alrp_head_loss')
+    module = importlib.import_module('mmdet_alrp.models.losses.alrp_loss')
     original = module.alrp_loss
     calls = []
 

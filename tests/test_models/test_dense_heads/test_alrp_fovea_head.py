@@ -33,7 +33,7 @@ def fovea_positives():
 
 
 def test_localisation_error_is_normalised_giou():
-    head = make_head(tau=0.5)
+    head = make_head(loss_cls=dict(type='aLRPLoss', tau=0.5))
     gt = [40., 40., 88., 88.]
     sizes = [(IMG_SIZE // s, IMG_SIZE // s) for s in strides_of(head)]
     cls_scores = [torch.zeros(1, 3, h, w) for h, w in sizes]

@@ -10,11 +10,11 @@ from mmengine.config import ConfigDict
 from mmdet.models.dense_heads import ATSSHead
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
-from mmdet_alrp.models.dense_heads import aLRPRetinaHead
+from mmdet_alrp.models.dense_heads import aLRPATSSHead, aLRPRetinaHead
 
 from .head_utils import (ATSS_TRAIN_CFG, GTS, IMG_SIZE, IN_CHANNELS, assert_alrp_num_classes,
-                         assert_detections, feats, giou, img_metas, instances, make_retina_head,
-                         recording_alrp_loss, strides_of)
+                         assert_detections, feats, giou, img_metas, instances, make_atss_head,
+                         make_retina_head, recording_alrp_loss, strides_of)
 
 make_head = partial(make_retina_head, aLRPRetinaHead)
 
@@ -39,7 +39,8 @@ def hand_decode(anchor, delta):
 
 @pytest.mark.parametrize('reg_decoded_bbox', [True, False])
 def test_localisation_error_is_normalised_giou(reg_decoded_bbox):
-    head = make_head(anchor_generator=ONE_ANCHOR, tau=0.5, reg_decoded_bbox=reg_decoded_bbox)
+    head = make_head(anchor_generator=ONE_ANCHOR, loss_cls=dict(type='aLRPLoss', tau=0.5),
+                     reg_decoded_bbox=reg_decoded_bbox)
     gt = [56., 56., 88., 88.]
     sizes = [(IMG_SIZE // s, IMG_SIZE // s) for s in (8, 16)]
     cls_scores = [torch.zeros(1, 3, h, w) for h, w in sizes]
@@ -70,7 +71,7 @@ def test_localisation_error_is_normalised_giou(reg_decoded_bbox):
 
 
 def test_tau_scales_the_error():
-    head = make_head(anchor_generator=ONE_ANCHOR, tau=0.75)
+    head = make_head(anchor_generator=ONE_ANCHOR, loss_cls=dict(type='aLRPLoss', tau=0.75))
     sizes = [(IMG_SIZE // s, IMG_SIZE // s) for s in (8, 16)]
     with recording_alrp_loss() as calls:
         head.loss_by_feat([torch.zeros(1, 3, h, w) for h, w in sizes],
@@ -80,10 +81,10 @@ def test_tau_scales_the_error():
 
 
 def test_atss_targets_are_atss_heads():
-    """With ATSSAssigner, the positives and classes are those of mmdet's ATSSHead, also with
+    """aLRPATSSHead's positives and classes are those of mmdet's ATSSHead, also with
     anchors outside the image (per-level counts of the anchors inside)."""
     train_cfg = dict(ATSS_TRAIN_CFG, allowed_border=0)
-    head = make_head(train_cfg=train_cfg)
+    head = make_atss_head(aLRPATSSHead, train_cfg=train_cfg)
     atss = ATSSHead(num_classes=3, in_channels=IN_CHANNELS, feat_channels=8, stacked_convs=1,
                     norm_cfg=None,
                     anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
@@ -135,4 +136,4 @@ def test_built_from_config_ignores_loss_bbox():
                              feat_channels=8, stacked_convs=1, init_cfg=None,
                              loss_bbox=dict(type='L1Loss', loss_weight=1.0)))
     assert head.loss_bbox is None and head.use_sigmoid_cls and head.reg_decoded_bbox
-    assert head.self_balance.weight == 50
+    assert head.loss_cls.self_balance.weight == 50

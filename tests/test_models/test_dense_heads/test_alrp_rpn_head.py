@@ -186,7 +186,7 @@ def test_sigmoid_layers_and_bad_config():
     with pytest.raises(ValueError, match='aLRPLoss'):
         aLRPRPNHead(in_channels=4, loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True))
     with pytest.raises(ValueError, match='tau'):
-        aLRPRPNHead(in_channels=4, tau=1.0)
+        aLRPRPNHead(in_channels=4, loss_cls=dict(type='aLRPLoss', tau=1.0))
 
 
 def test_loss_and_predict_make_sigmoid_proposals():

@@ -1,5 +1,6 @@
 """What the ranking heads share (aLRPRetinaHead, aLRPFoveaHead, APLossRetinaHead,
-APLossFoveaHead; the RetinaNet ones with MaxIoUAssigner and ATSSAssigner): the loss terms and
+APLossFoveaHead; the RetinaNet ones with MaxIoUAssigner, and aLRPATSSHead and an AP Loss one with
+ATSSAssigner): the loss terms and
 their gradients, images without boxes, ignored anchors, autocast, the classes, the loss they
 need, learning."""
 from functools import partial
@@ -8,24 +9,23 @@ import pytest
 import torch
 
 from mmdet.structures.bbox import bbox_overlaps
-from mmdet_alrp.models.dense_heads import (APLossFoveaHead, APLossRetinaHead, aLRPFoveaHead,
-                                           aLRPRetinaHead)
+from mmdet_alrp.models.dense_heads import (APLossFoveaHead, APLossRetinaHead, aLRPATSSHead,
+                                           aLRPFoveaHead, aLRPRetinaHead)
 
-from .head_utils import (ATSS_TRAIN_CFG, GTS, IMG_SIZE, assert_detections,
+from .head_utils import (GTS, IMG_SIZE, APLossATSSHead, assert_detections,
                          assert_every_parameter_learns, assert_finite, empty_instances, feats,
-                         img_metas, instances, learns, losses_of, make_fovea_head,
-                         make_retina_head, recording_alrp_loss, strides_of, total)
+                         img_metas, instances, learns, losses_of, make_atss_head,
+                         make_fovea_head, make_retina_head, recording_alrp_loss, strides_of,
+                         total)
 
 ALRP_HEADS = [
     pytest.param(partial(make_retina_head, aLRPRetinaHead), id='alrp-retina-maxiou'),
-    pytest.param(partial(make_retina_head, aLRPRetinaHead, train_cfg=ATSS_TRAIN_CFG),
-                 id='alrp-retina-atss'),
+    pytest.param(partial(make_atss_head, aLRPATSSHead), id='alrp-retina-atss'),
     pytest.param(partial(make_fovea_head, aLRPFoveaHead), id='alrp-fovea'),
 ]
 AP_HEADS = [
     pytest.param(partial(make_retina_head, APLossRetinaHead), id='ap-retina-maxiou'),
-    pytest.param(partial(make_retina_head, APLossRetinaHead, train_cfg=ATSS_TRAIN_CFG),
-                 id='ap-retina-atss'),
+    pytest.param(partial(make_atss_head, APLossATSSHead), id='ap-retina-atss'),
     pytest.param(partial(make_fovea_head, APLossFoveaHead), id='ap-fovea'),
 ]
 FOCAL_LOSS = dict(type='FocalLoss', use_sigmoid=True)
@@ -123,7 +123,7 @@ def test_alrp_heads_reject_other_losses(make_head, loss_cls):
 @pytest.mark.parametrize('make_head', ALRP_HEADS)
 def test_alrp_heads_reject_bad_tau(make_head):
     with pytest.raises(ValueError, match='tau'):
-        make_head(tau=1.0)
+        make_head(loss_cls=dict(type='aLRPLoss', tau=1.0))
 
 
 @pytest.mark.parametrize('loss_cls', [FOCAL_LOSS, dict(type='aLRPLoss')], ids=['focal', 'alrp'])

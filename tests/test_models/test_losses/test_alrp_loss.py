@@ -203,10 +203,14 @@ def test_bad_delta():
 def test_module_scales_both_parts():
     scores = torch.tensor([0.0, 1.0, 0.5])
     targets = torch.tensor([1, 1, 0])
-    errors = torch.tensor([0.2, 0.4])
-    cls, loc = aLRPLoss(loss_weight=0.2)(scores, targets, errors)
-    ref_cls, ref_loc = alrp_loss(scores, targets, errors)
-    torch.testing.assert_close((cls, loc), (0.2 * ref_cls, 0.2 * ref_loc))
+    # errors 1 - GIoU = 0.2, 0.4 (tau 0.5): the unit square against (0, 0, w, 1), GIoU 1 / w
+    pred = torch.tensor([[0., 0., 1., 1.], [0., 0., 1., 1.]])
+    target = torch.tensor([[0., 0., 1.25, 1.], [0., 0., 5 / 3, 1.]])
+    loss = aLRPLoss(loss_weight=0.2, self_balance=dict(type='SelfBalance', init_weight=1.))
+    terms = loss(scores, targets, pred, target)
+    ref_cls, ref_loc = alrp_loss(scores, targets, torch.tensor([0.2, 0.4]))
+    torch.testing.assert_close((terms['loss_cls'], terms['loss_bbox']),
+                               (0.2 * ref_cls, 0.2 * ref_loc))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')

@@ -78,7 +78,8 @@ def test_no_positive_and_half_inputs():
 
 def test_module_and_errors():
     scores, targets = torch.tensor([0.0, 1.0, 0.5]), torch.tensor([1, 1, 0])
-    torch.testing.assert_close(APLoss(loss_weight=2.0)(scores, targets),
+    boxes = torch.zeros(2, 4)  # the two positives' regression, no error
+    torch.testing.assert_close(APLoss(loss_weight=2.0)(scores, targets, boxes, boxes)['loss_cls'],
                                2 * ap_loss(scores, targets))
     with pytest.raises(ValueError, match='NaN or Inf in logits'):
         ap_loss(torch.tensor([0.0, float('nan')]), torch.tensor([1, 0]))

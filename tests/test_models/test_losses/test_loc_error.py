@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmdet_alrp.models.utils import giou_loc_error
+from mmdet_alrp.models.losses import giou_loc_error
 
 
 def test_hand_computed_pairs():

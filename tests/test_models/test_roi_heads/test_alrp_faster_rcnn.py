@@ -32,8 +32,8 @@ def test_config_wiring():
     assert [h.type for h in cfg.custom_hooks] == ['SelfBalanceHook']
     assert HOOKS.get('SelfBalanceHook') is not None
     model = cfg.model
-    assert model.rpn_head.loss_cls == dict(type='aLRPLoss', loss_weight=0.2)
-    assert model.roi_head.bbox_head.loss_cls == dict(type='aLRPLoss')
+    assert model.rpn_head.loss_cls == dict(type='aLRPLoss', loss_weight=0.2, tau=0.7)
+    assert model.roi_head.bbox_head.loss_cls == dict(type='aLRPLoss', tau=0.5)
     assert model.train_cfg.rpn.sampler == dict(type='PseudoSampler')
     assert model.train_cfg.rcnn.sampler == dict(type='PseudoSampler')
     assert model.train_cfg.rpn.assigner.pos_iou_thr == 0.7
@@ -61,7 +61,7 @@ def test_train_step_and_predict():
     optim_wrapper = OptimWrapper(torch.optim.SGD(detector.parameters(), lr=0.001))
     log_vars = detector.train_step(packed, optim_wrapper)
     assert torch.isfinite(log_vars['loss'])
-    assert detector.rpn_head.self_balance.sums[2].item() == 2  # two training batches seen
+    assert detector.rpn_head.loss_cls.self_balance.sums[2].item() == 2  # two training batches seen
 
     detector.eval()
     with torch.no_grad():

@@ -1,7 +1,7 @@
 """The one-hot labels of the ranking heads, by hand."""
 import torch
 
-from mmdet_alrp.models.dense_heads import ranking_labels
+from mmdet_alrp.models.utils import ranking_labels
 
 
 def test_ranking_labels_by_hand():
