@@ -10,9 +10,9 @@
 # positive IoU threshold (0.5, 0.6, 0.7), every RoI the assigner does not ignore in the loss
 # (PseudoSampler, as in the Faster R-CNN row). SelfBalanceHook updates the four self-balances
 # (RPN and three stages) every epoch.
-# Prediction: each RoI is refined by the stages in turn (the box of its best sigmoid class),
-# its class logits are averaged over the three stages and scored by their sigmoid (a zero
-# background column for mmdet's multiclass NMS), then per-class NMS at IoU 0.5.
+# Prediction: each proposal is refined by the stages in turn (class-agnostic boxes), its class
+# logits are averaged over the three stages and scored by their sigmoid (with a zero background
+# column for mmdet's multiclass NMS), then per-class NMS at IoU 0.5.
 _base_ = './alrp-loss_faster-rcnn_r50_fpn_4xb8-100e_coco-500.py'
 
 stage_iou_thrs = [0.5, 0.6, 0.7]
