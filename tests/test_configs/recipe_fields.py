@@ -146,7 +146,7 @@ def _head_type(recipe: dict, path: str) -> str:
     return recipe[f'model.{head}.type']
 
 
-def _our_type(value, recipe):
+def our_type(value, recipe):
     """Our type name; the paper's RetinaNet head on ATSS's targets is our aLRPATSSHead."""
     if value == 'aLRPLossRetinaHead' and recipe.get('train_cfg.assigner.type') == 'ATSSAssigner':
         return 'aLRPATSSHead'
@@ -232,7 +232,7 @@ RULES: List[Rule] = [
         resolve(cfg, 'model.backbone.stem_channels')
         or resolve(cfg, 'model.backbone.base_channels'))),
     Rule(r'model\.(backbone|neck)\.(.+)', [r'model.\1.\2']),
-    Rule(r'model\.' + HEADS + r'\.type', [r'model.\1.type'], _our_type),
+    Rule(r'model\.' + HEADS + r'\.type', [r'model.\1.type'], our_type),
     Rule(r'model\.bbox_head\.deformable_groups', ['model.bbox_head.deform_groups']),
     Rule(r'model\.rpn_head\.head_weight', ['model.rpn_head.loss_cls.loss_weight']),
     Rule(r'model\.roi_head\.bbox_head\.use_sigmoid',
@@ -284,11 +284,11 @@ RULES: List[Rule] = [
 
     Rule(r'schedule\.optimizer\.(\w+)', [r'optim_wrapper.optimizer.\1']),
     Rule(r'schedule\.grad_clip', ['optim_wrapper.clip_grad']),
-    Rule(r'schedule\.lr_config\.policy', expect=lambda v, r: (_our_type(v, r), True),
+    Rule(r'schedule\.lr_config\.policy', expect=lambda v, r: (our_type(v, r), True),
          compute=lambda cfg, name, match: (resolve(cfg, 'param_scheduler[1].type'),
                                            resolve(cfg, 'param_scheduler[1].by_epoch'))),
     Rule(r'schedule\.lr_config\.gamma', ['param_scheduler[1].gamma']),
-    Rule(r'schedule\.lr_config\.warmup', ['param_scheduler[0].type'], _our_type),
+    Rule(r'schedule\.lr_config\.warmup', ['param_scheduler[0].type'], our_type),
     Rule(r'schedule\.lr_config\.warmup_iters', expect=lambda v, r: (False, 0, v),
          compute=lambda cfg, name, match: tuple(
              resolve(cfg, f'param_scheduler[0].{key}') for key in ('by_epoch', 'begin', 'end'))),

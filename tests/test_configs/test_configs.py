@@ -26,7 +26,7 @@ from mmdet.testing import demo_mm_inputs
 
 from mmdet_alrp.models.losses import SelfBalance
 
-from .recipe_fields import ALRP_HEADS, RANKING_HEADS, TYPE_NAMES
+from .recipe_fields import ALRP_HEADS, RANKING_HEADS, our_type
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / 'configs'
@@ -211,7 +211,7 @@ def check_built_model(model, recipe: dict) -> None:
     head = model.roi_head.bbox_head if two_stage else model.bbox_head
     head_key = 'model.roi_head.bbox_head' if two_stage else 'model.bbox_head'
     paper_head = recipe[head_key + '.type']
-    assert type(head).__name__ == TYPE_NAMES.get(paper_head, paper_head)
+    assert type(head).__name__ == our_type(paper_head, recipe)
     assert type(head.loss_cls).__name__ == (
         'aLRPLoss' if paper_head in ALRP_HEADS else 'APLoss' if paper_head in RANKING_HEADS
         else recipe[head_key + '.loss_cls.type'])
@@ -228,8 +228,15 @@ def check_built_model(model, recipe: dict) -> None:
     else:
         anchors = priors_per_location(recipe, 'bbox_head')
         assert head.prior_generator.num_base_priors == [anchors] * 5
-        assert (head.retina_cls.out_channels, head.retina_reg.out_channels) == \
-            (anchors * 80, anchors * 4)
+        # the paper's RetinaNet head; on ATSS's targets our aLRPATSSHead, named atss_*, without
+        # normalisation or per-level scales
+        atss = type(head).__name__ == 'aLRPATSSHead'
+        cls_conv, reg_conv = ((head.atss_cls, head.atss_reg) if atss else
+                              (head.retina_cls, head.retina_reg))
+        assert (cls_conv.out_channels, reg_conv.out_channels) == (anchors * 80, anchors * 4)
+        if atss:
+            assert all(isinstance(scale, torch.nn.Identity) for scale in head.scales)
+            assert not any(conv.with_norm for conv in [*head.cls_convs, *head.reg_convs])
     self_balances = [m for m in model.modules() if isinstance(m, SelfBalance)]
     init_weights = [value for field, value in recipe.items() if field.endswith('SB_weight_init')]
     assert sorted(sb.weight.item() for sb in self_balances) == sorted(init_weights)
