@@ -4,7 +4,7 @@ from typing import Tuple
 from mmcv.cnn import Scale
 from torch import Tensor
 
-from mmdet.models.dense_heads import AnchorFreeHead, FCOSHead
+from mmdet.models.dense_heads import FCOSHead
 from mmdet.registry import MODELS
 
 from .point_ranking_adapter import PointRankingAdapter
@@ -43,7 +43,8 @@ class aLRPFCOSHead(PointRankingAdapter, FCOSHead):
         """Logits (N, C, H, W) and distances (N, 4, H, W) of one level, as FCOSHead's: in
         units of ``stride`` with ``norm_on_bbox`` (pixels in eval mode), else exp of the
         output."""
-        cls_score, bbox_pred, _, _ = AnchorFreeHead.forward_single(self, x)
+        # AnchorFreeHead's forward, past FCOSHead's (which adds the centerness)
+        cls_score, bbox_pred, _, _ = super(FCOSHead, self).forward_single(x)
         bbox_pred = scale(bbox_pred).float()
         if not self.norm_on_bbox:
             return cls_score, bbox_pred.exp()

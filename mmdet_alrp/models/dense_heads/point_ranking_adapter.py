@@ -43,6 +43,15 @@ class PointRankingAdapter:
         check_ranking_loss(self, self.loss_types)
         self.loss_bbox = None
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """AnchorFreeHead's, with the keys of ``loss_cls`` (its self-balance buffers) kept out
+        of the renaming by which it reads state dicts without a version (any ``*cls`` module
+        of the head becomes ``conv_cls``); ``loss_cls`` then loads them itself."""
+        loss_keys = [key for key in state_dict if key.startswith(f'{prefix}loss_cls.')]
+        kept = {key: state_dict.pop(key) for key in loss_keys}
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        state_dict.update(kept)
+
     def point_targets(self, points: List[Tensor], featmap_sizes: List[tuple],
                       batch_gt_instances: InstanceList) -> Tuple[Tensor, Tensor, List[float]]:
         """The head's own targets of the batch and each level's unit of the regression.
