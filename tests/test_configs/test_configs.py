@@ -50,7 +50,9 @@ def load(name: str) -> Config:
 
 
 def box_head_cfg(model: dict) -> dict:
-    return model.roi_head.bbox_head if 'roi_head' in model else model.bbox_head
+    """The box head config of a detector (the last stage's of a cascade)."""
+    head = model.roi_head.bbox_head if 'roi_head' in model else model.bbox_head
+    return head[-1] if isinstance(head, list) else head
 
 
 def model_test_cfg(model: dict) -> dict:

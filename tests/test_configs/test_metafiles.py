@@ -1,6 +1,8 @@
 """The model-zoo records of MMDetection's conventions: a metafile.yml in every config folder, the
 root model-index.yml importing them, one entry per config, with the paper's results, weights and
-logs (configs/paper_recipes.json) or, for the demo, the results the README measured."""
+logs (configs/paper_recipes.json) or, for the demo, the results the README measured; an entry
+with no results (a detector the paper has none for, a demo config not measured) says why."""
+import itertools
 import json
 import re
 from pathlib import Path
@@ -84,6 +86,29 @@ def test_paper_rows_carry_the_papers_results_weights_and_recipe(name):
     assert model['Metadata']['Paper Config'] == row['paper_config']
 
 
+def config_header(config: str) -> str:
+    """The comment lines that open a config file, joined."""
+    lines = (ROOT / config).read_text().splitlines()
+    return ' '.join(line.lstrip('# ') for line in itertools.takewhile(
+        lambda line: line.startswith('#'), lines))
+
+
+@pytest.mark.parametrize('folder', FOLDERS)
+def test_entries_have_results_or_say_why_they_have_none(folder):
+    """An entry has results, or a ``No Results`` reason and no weights or log; a COCO entry has
+    results exactly when it is a row of the paper, and a config without says so at its top."""
+    for model in metafile(folder)['Models']:
+        has_results = bool(model.get('Results'))
+        assert has_results != ('No Results' in model['Metadata']), model['Name']
+        if folder != 'configs/demo':
+            assert has_results == (model['Config'][len('configs/'):] in ROWS), model['Name']
+        if not has_results:
+            assert 'Weights' not in model and 'Log' not in model, model['Name']
+            header = config_header(model['Config'])
+            assert ('NOT A ROW OF THE PAPER' in header and 'no weights' in header
+                    if folder != 'configs/demo' else 'no results' in header), model['Config']
+
+
 def readme_demo_results() -> dict:
     """{config: (AP, oLRP)} of the README's `make demo-compare` table."""
     text = (ROOT / 'README.md').read_text()
@@ -101,7 +126,7 @@ def readme_demo_results() -> dict:
 
 def test_demo_entries_carry_the_results_the_readme_measured():
     measured = readme_demo_results()
-    demo = [model for folder, model in entries() if folder == 'configs/demo']
+    demo = [model for folder, model in entries() if folder == 'configs/demo' and 'Results' in model]
     assert sorted(measured) == sorted(model['Config'] for model in demo)
     for model in demo:
         ap, olrp = measured[model['Config']]

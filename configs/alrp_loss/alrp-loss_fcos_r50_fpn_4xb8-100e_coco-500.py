@@ -1,0 +1,59 @@
+# aLRP Loss FCOS R50-FPN, 500 scale. NOT A ROW OF THE PAPER: the aLRP Loss paper (Oksuz et al.,
+# NeurIPS 2020) has no FCOS result, and there are no weights and no measured metrics for this
+# config. The detector is MMDetection's FCOS (its neck with extra convolutions on the P5
+# output, its head: GroupNorm, 4 stacked convolutions, a learnt scale per level, exp-encoded
+# distances, FCOS's regress ranges, no centre sampling) without the centerness branch: one aLRP
+# Loss ranks the class logits and localises the boxes decoded from the points of FCOS's own
+# targets. Prediction scores a box by the sigmoid of its class logit alone (no centerness
+# factor), takes the top 1000 per level, then per-class NMS at IoU 0.5.
+# The recipe is that of the paper's ATSS rows at 500 scale: torchvision's pretrained ResNet-50,
+# SSD-style augmentation, 4 GPUs x 8 images, 100 epochs of SGD, lr 0.008, steps at 75 and 95
+# (FCOS's 1x schedule clips gradients and doubles the bias lr; the paper's recipe does neither).
+_base_ = [
+    '../_base_/datasets/coco_detection_ssd-aug-500.py',
+    '../_base_/schedules/schedule_100e_step-75-95.py',
+    '../_base_/alrp_runtime.py',
+]
+
+model = dict(
+    type='FCOS',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32),
+    backbone=dict(
+        type='ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=True,
+        style='pytorch',
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    neck=dict(
+        type='FPN',
+        in_channels=[256, 512, 1024, 2048],
+        out_channels=256,
+        start_level=1,
+        add_extra_convs='on_output',
+        num_outs=5,
+        relu_before_extra_convs=True),
+    bbox_head=dict(
+        type='aLRPFCOSHead',
+        num_classes=80,
+        in_channels=256,
+        stacked_convs=4,
+        feat_channels=256,
+        strides=[8, 16, 32, 64, 128],
+        loss_cls=dict(type='aLRPLoss')),
+    test_cfg=dict(
+        nms_pre=1000,
+        min_bbox_size=0,
+        score_thr=0.05,
+        nms=dict(type='nms', iou_threshold=0.5),
+        max_per_img=100))
+
+optim_wrapper = dict(optimizer=dict(lr=0.008))
