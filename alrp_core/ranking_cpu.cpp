@@ -161,12 +161,15 @@ __attribute__((target("avx2"))) uint32_t scan_keys_avx2(const S* s, const L* t, 
   return scan_keys(s, t, key, len);
 }
 const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+#else
+const bool kHaveAvx2 = false;
 #endif
+bool use_avx2 = kHaveAvx2;
 
 template <typename S, typename L>
 uint32_t scan_keys_best(const S* s, const L* t, uint8_t* key, int64_t len) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  if (kHaveAvx2) return scan_keys_avx2(s, t, key, len);
+  if (use_avx2) return scan_keys_avx2(s, t, key, len);
 #endif
   return scan_keys(s, t, key, len);
 }
@@ -484,11 +487,19 @@ at::Tensor gradient(const at::Tensor& scores, Selection selection, double origin
   return grad;
 }
 
+// Turns the AVX2 scan on (where the CPU has it) or off; returns whether it was on (for tests).
+bool set_avx2(bool on) {
+  const bool was = use_avx2;
+  use_avx2 = on && kHaveAvx2;
+  return was;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.doc() = "CPU kernels of alrp_core's bucketed ranking core";
   mod.def("scan", &scan, "validity stats, positive indices, key bytes, each chunk's largest key");
   mod.def("histogram", &histogram, "per-interval sums over the negatives, the binned ones");
   mod.def("gradient", &gradient, "the error-driven gradient on every logit");
+  mod.def("set_avx2", &set_avx2, "the AVX2 scan on or off (where the CPU has it); was it on");
   mod.attr("CHUNK") = kChunk;
   mod.attr("LEVELS_PER_UNIT") = kLevelsPerUnit;
 }
