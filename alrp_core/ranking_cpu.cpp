@@ -213,6 +213,23 @@ void check_intervals(const at::Tensor& bounds, const at::Tensor& table) {
               "ranking_cpu: table must be contiguous int32 with >= 3 entries");
 }
 
+// The number of j in [0, len) with key[j] >= lowest; 16 keys at a time where SSE2 is there.
+inline int64_t count_keys_at_least(const uint8_t* key, int64_t len, uint8_t lowest) {
+  int64_t j = 0, count = 0;
+#if defined(__SSE2__)
+  const __m128i low = _mm_set1_epi8(static_cast<char>(lowest)), one = _mm_set1_epi8(1);
+  __m128i sums = _mm_setzero_si128();
+  for (; j + 16 <= len; j += 16) {
+    const __m128i k = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key + j));
+    const __m128i at_least = _mm_and_si128(_mm_cmpeq_epi8(_mm_max_epu8(k, low), k), one);
+    sums = _mm_add_epi64(sums, _mm_sad_epu8(at_least, _mm_setzero_si128()));
+  }
+  count = _mm_cvtsi128_si64(sums) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums));
+#endif
+  for (; j < len; ++j) count += key[j] >= lowest;
+  return count;
+}
+
 // Writes to out, ascending, every j in [0, len <= kChunk) with key[j] >= lowest, and returns
 // their number; asks for the cache lines of their scores meanwhile (read next, at random). Reads
 // the keys 16 at a time where SSE2 is there.
@@ -377,8 +394,7 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
               count_of[c] = 0;
               continue;
             }
-            const int64_t found = keys_at_least(ck, len, lowest, cs, candidates.data());
-            if (found > kDenseFrom) {
+            if (count_keys_at_least(ck, len, lowest) > kDenseFrom) {
               // Dense: every logit's interval, without a branch on the key; what is not binned
               // goes to the dummy's pair (dropped).
               I* out = interval_of + j0;
@@ -395,6 +411,7 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
             }
             uint16_t* off = offset_of + j0;
             I* out = interval_of + j0;
+            const int64_t found = keys_at_least(ck, len, lowest, cs, candidates.data());
             int32_t count = 0;
             for (int64_t e = 0; e < found; ++e) {
               const uint16_t i = candidates[e];
