@@ -22,24 +22,30 @@ Per call there are three passes over the M logits and one host synchronisation:
 1. *scan*: validity checks (NaN/Inf, label range), the positives' count and indices; their values
    reach the host together, which is the one synchronisation;
 2. *histogram*: per-interval count and sum of the shifted scores of the relevant negatives, from
-   which FP(i) follows;
+   which FP(i) follows, and the selection of the binned negatives for the gradient;
 3. *gradient*, run by the backward pass (so the gradient is written once, already scaled by the
-   incoming gradient): ``A[k] + B[k] * x`` on the relevant negatives.
+   incoming gradient): ``A[k] + B[k] * x`` on the relevant negatives, 0 elsewhere.
 
 Each pass has kernels (``BACKEND``): a C++ CPU op (``ranking_cpu.cpp``, built by ``setup.py``), a
 Triton kernel for CUDA (``ranking_triton.py``) and torch ops, the reference and fallback,
 selected automatically where the others are missing. The kernels find a score's interval in
 constant time: a uniform grid over the span of the boundaries holds, per cell, the number of
 boundaries in the cells below, and a step or two within the cell finish it (a binary search
-where a cell holds many boundaries); they keep one byte per logit (negative, positive or
-ignored) from the scan and the interval index (two bytes) from the histogram for the gradient,
-so the later passes read 5-6 bytes per logit, not the labels again. The torch ops use
-``searchsorted``. Nothing adds float64 atomically into a few histogram bins: the CPU op sums per
-chunk, Triton adds integers (counts, fixed-point moments) into 64 partial histograms, the CUDA
-torch ops sort; so the results are deterministic and alike on CPU and CUDA. Sums run in float64
-in coordinates shifted to the lowest positive, so window sums are differences of prefix sums of
-bounded terms; the scores stay in their own dtype. The P-sized steps use sorts, prefix sums and
-integer scatters only (no bincount, nonzero or float atomics: no synchronisation on CUDA).
+where a cell holds many boundaries). The scan leaves one key byte per logit: 0 positive, 1
+ignored, and for a negative 2 + a coarse level of its score (8 levels per unit, clamped to
+[-16, 15.75]; never lower for a higher score), so the later passes never read the labels again.
+The C++ op's histogram reads the score of a negative only where its key reaches the key of the
+lowest boundary, skips a whole chunk whose largest key does not, and hands the gradient pass,
+per chunk, the offsets and intervals of the binned negatives (most of a chunk binned: every
+logit's interval): late in training it reads about a byte per logit, and the gradient is a zero
+fill and a few stores. Triton's reads every score and stores every logit's interval (two
+bytes). The torch ops use ``searchsorted``. Nothing adds float64 atomically into a few histogram
+bins: the CPU op sums per chunk, Triton adds integers (counts, fixed-point moments) into 64
+partial histograms, the CUDA torch ops sort; so the results are deterministic and alike on CPU
+and CUDA. Sums run in float64 in coordinates shifted to the lowest positive, so window sums are
+differences of prefix sums of bounded terms; the scores stay in their own dtype. The P-sized
+steps use sorts, prefix sums and integer scatters only (no bincount, nonzero or float atomics:
+no synchronisation on CUDA).
 """
 import importlib
 import math
