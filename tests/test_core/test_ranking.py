@@ -419,11 +419,12 @@ def test_cpp_chunks_skipped_sparse_and_dense(filter_negatives, monkeypatch):
     _, ranks, grad, _, _ = core_outputs(scores, targets, 1.0)
     counts, offsets, intervals = ranks.negatives.selection
     if filter_negatives:
-        sparse = int(((scores[2 * chunk:3 * chunk] >= 0) & (targets[2 * chunk:3 * chunk] == 0)).sum())
+        third = slice(2 * chunk, 3 * chunk)
+        sparse = int(((scores[third] >= 0) & (targets[third] == 0)).sum())
         assert counts.tolist()[:5] == [0, -1, sparse, 0, -1]
         assert intervals[4 * chunk:5 * chunk].tolist() == [ranks.intervals.dummy] * chunk
         binned = 2 * chunk + offsets[2 * chunk:2 * chunk + sparse].long()
-        assert torch.equal(binned, torch.nonzero(scores[2 * chunk:3 * chunk] >= 0)[:, 0] + 2 * chunk)
+        assert torch.equal(binned, torch.nonzero(scores[third] >= 0)[:, 0] + 2 * chunk)
     else:  # every negative binned: dense where most of a chunk is negative
         assert counts.tolist() == [-1] * 6
     assert torch.all(grad[:chunk] == 0) and torch.all(grad[3 * chunk:5 * chunk] == 0)
@@ -443,7 +444,8 @@ def test_negatives_next_to_the_lowest_boundary(backend, origin, delta, seed):
     ulps = torch.arange(-6, 7, dtype=torch.float32)
     near = torch.nextafter(base, base + 1) - base if base != 0 else torch.tensor(1e-7)
     gen = torch.Generator().manual_seed(seed)
-    negatives = torch.cat([base + ulps * near.abs(), base + (torch.rand(50, generator=gen) - 0.5) / 2])
+    spread = (torch.rand(50, generator=gen) - 0.5) / 2
+    negatives = torch.cat([base + ulps * near.abs(), base + spread])
     positives = torch.tensor([origin, origin + 0.3 * delta], dtype=torch.float32)
     scores = torch.cat([positives, negatives])
     targets = torch.cat([torch.ones(2), torch.zeros(negatives.numel())]).long()
