@@ -14,8 +14,9 @@ def cpp_op():
         from torch.utils.cpp_extension import BuildExtension, CppExtension
     except ImportError:
         return {}
-    op = CppExtension('alrp_core._ranking_cpu',
-                      ['alrp_core/ranking_cpu.cpp'], extra_compile_args=['-O3'])
+    # -fopenmp: at::parallel_for is inline and runs serially in code built without OpenMP.
+    op = CppExtension('alrp_core._ranking_cpu', ['alrp_core/ranking_cpu.cpp'],
+                      extra_compile_args=['-O3', '-fopenmp'], extra_link_args=['-fopenmp'])
     return dict(ext_modules=[op], cmdclass={'build_ext': BuildExtension})
 
 

@@ -22,28 +22,36 @@ Per call there are three passes over the M logits and one host synchronisation:
 1. *scan*: validity checks (NaN/Inf, label range), the positives' count and indices; their values
    reach the host together, which is the one synchronisation;
 2. *histogram*: per-interval count and sum of the shifted scores of the relevant negatives, from
-   which FP(i) follows;
+   which FP(i) follows, and the selection of the binned negatives for the gradient;
 3. *gradient*, run by the backward pass (so the gradient is written once, already scaled by the
-   incoming gradient): ``A[k] + B[k] * x`` on the relevant negatives.
+   incoming gradient): ``A[k] + B[k] * x`` on the relevant negatives, 0 elsewhere.
 
 Each pass has kernels (``BACKEND``): a C++ CPU op (``ranking_cpu.cpp``, built by ``setup.py``), a
 Triton kernel for CUDA (``ranking_triton.py``) and torch ops, the reference and fallback,
 selected automatically where the others are missing. The kernels find a score's interval in
 constant time: a uniform grid over the span of the boundaries holds, per cell, the number of
 boundaries in the cells below, and a step or two within the cell finish it (a binary search
-where a cell holds many boundaries); they keep one byte per logit (negative, positive or
-ignored) from the scan and the interval index (two bytes) from the histogram for the gradient,
-so the later passes read 5-6 bytes per logit, not the labels again. The torch ops use
-``searchsorted``. Nothing adds float64 atomically into a few histogram bins: the CPU op sums per
-chunk, Triton adds integers (counts, fixed-point moments) into 64 partial histograms, the CUDA
-torch ops sort; so the results are deterministic and alike on CPU and CUDA. Sums run in float64
-in coordinates shifted to the lowest positive, so window sums are differences of prefix sums of
-bounded terms; the scores stay in their own dtype. The P-sized steps use sorts, prefix sums and
-integer scatters only (no bincount, nonzero or float atomics: no synchronisation on CUDA).
+where a cell holds many boundaries). The scan leaves one key byte per logit: 0 positive, 1
+ignored, and for a negative 2 + a coarse level of its score (8 levels per unit, clamped to
+[-16, 15.75]; never lower for a higher score), so the later passes never read the labels again.
+The C++ op's histogram reads the score of a negative only where its key reaches the key of the
+lowest boundary, skips a whole chunk whose largest key does not, and hands the gradient pass,
+per chunk, the offsets and intervals of the binned negatives (most of a chunk binned: every
+logit's interval): late in training it reads about a byte per logit, and the gradient is a zero
+fill and a few stores. Triton's reads every score and stores every logit's interval (two
+bytes). The torch ops use ``searchsorted``. Nothing adds float64 atomically into a few histogram
+bins: the CPU op sums per chunk, Triton adds integers (counts, fixed-point moments) into 64
+partial histograms, the CUDA torch ops sort; so the results are deterministic and alike on CPU
+and CUDA. Sums run in float64 in coordinates shifted to the lowest positive, so window sums are
+differences of prefix sums of bounded terms; the scores stay in their own dtype. The P-sized
+steps use sorts, prefix sums and integer scatters only (no bincount, nonzero or float atomics:
+no synchronisation on CUDA).
 """
 import importlib
 import math
 import os
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Tuple
 
@@ -61,9 +69,25 @@ FILTER_NEGATIVES = True
 #: Grid cells per interval boundary of the constant-time interval lookup of the kernels.
 GRID_CELLS_PER_BOUND = 4
 
+#: Set to a dict to collect the wall seconds of each pass over the M logits ('scan',
+#: 'histogram', 'gradient'; summed over calls) and of the whole call ('total'). CPU timing only
+#: (no CUDA synchronisation is added).
+PASS_SECONDS: Optional[dict] = None
+
 _TORCH_VERSION = tuple(int(v) for v in torch.__version__.split('+')[0].split('.')[:2])
 #: nonzero_static has a CUDA kernel from torch 2.6 on (CPU from 2.1).
 _NONZERO_STATIC_CUDA = _TORCH_VERSION >= (2, 6)
+
+
+@contextmanager
+def timed(name: str):
+    """Adds the wall seconds of the block to ``PASS_SECONDS[name]`` when profiling."""
+    if PASS_SECONDS is None:
+        yield
+        return
+    start = time.perf_counter()
+    yield
+    PASS_SECONDS[name] = PASS_SECONDS.get(name, 0.0) + time.perf_counter() - start
 
 
 def _import_sibling(name: str):
@@ -110,8 +134,9 @@ class BinIndex:
 
     def prefix_sums(self, values: Tensor) -> Tensor:
         """``out[k] = sum of values[idx <= k]`` (over dim 0), shape (num_bins, ...), float64."""
-        csum = torch.cumsum(values.to(torch.float64)[self.order], 0)
-        return torch.cat([csum.new_zeros((1, ) + csum.shape[1:]), csum])[self.ends]
+        # index_select: on a CPU, indexing a 2-D tensor by rows takes milliseconds in torch 2.13.
+        csum = torch.cumsum(values.to(torch.float64).index_select(0, self.order), 0)
+        return torch.cat([csum.new_zeros((1, ) + csum.shape[1:]), csum]).index_select(0, self.ends)
 
 
 def compact(mask: Tensor, count: Optional[int] = None) -> Tensor:
@@ -244,8 +269,10 @@ class RankingBatch:
         delta (float): half width of the linear part of H.
         backend (str): the kernels of the passes over the M logits: 'cpp', 'triton' or 'torch'.
         filter_negatives (bool): skip the negatives in interval 0.
-        codes (Tensor, optional): shape (M, ), uint8, 0 negative, 1 positive, 2 ignored (the
-            kernels' compact labels; None on the torch-op path).
+        scan_state (tuple, optional): what the kernels' scan hands to their histogram: the key
+            bytes, shape (M, ), uint8 (0 positive, 1 ignored, 2 + a coarse level of the score
+            for a negative), and for the C++ op each chunk's largest key; None on the torch-op
+            path.
         relevant_counts (list[int]): per chunk of CUDA_CHUNK logits, the negatives to bin (the
             torch-op path on CUDA only, where compaction needs the count; else empty).
     """
@@ -256,7 +283,7 @@ class RankingBatch:
     delta: float
     backend: str
     filter_negatives: bool
-    codes: Optional[Tensor] = None
+    scan_state: Optional[Tuple[Tensor, ...]] = None
     relevant_counts: List[int] = field(default_factory=list)
 
     @property
@@ -339,8 +366,9 @@ def prepare_batch(logits: Tensor, targets: Tensor, loc_errors: Optional[Tensor] 
     labels = targets.reshape(-1).contiguous()
     backend = select_backend(scores.device)
     filter_negatives = bool(FILTER_NEGATIVES)
-    stats, find_positives, codes = _SCANS[backend](scores, labels, float(delta),
-                                                   filter_negatives)
+    with timed('scan'):
+        stats, find_positives, scan_state = _SCANS[backend](scores, labels, float(delta),
+                                                            filter_negatives)
     errors = None
     if loc_errors is not None:
         errors = loc_errors.reshape(-1).to(work)
@@ -365,7 +393,7 @@ def prepare_batch(logits: Tensor, targets: Tensor, loc_errors: Optional[Tensor] 
     relevant = [int(v) for v in flat[4:len(flat) - (2 if errors is not None and errors.numel()
                                                      else 0)]]
     return RankingBatch(scores, labels, find_positives(num_pos), errors, float(delta), backend,
-                        filter_negatives, codes, relevant)
+                        filter_negatives, scan_state, relevant)
 
 
 def _positive_mask(labels: Tensor) -> Tensor:
@@ -376,12 +404,12 @@ def _negative_mask(labels: Tensor) -> Tensor:
     return ~labels if labels.dtype == torch.bool else labels == 0
 
 
-Scan = Tuple[Tensor, Callable[[int], Tensor], Optional[Tensor]]
+Scan = Tuple[Tensor, Callable[[int], Tensor], Optional[Tuple[Tensor, ...]]]
 
 
 def _torch_scan(scores: Tensor, labels: Tensor, delta: float, filter_negatives: bool) -> Scan:
     """Device-side stats [finite, label min, label max, P, relevant negatives per CUDA chunk],
-    a function of P giving the positives' indices, and no codes; torch ops."""
+    a function of P giving the positives' indices, and no scan state; torch ops."""
     positive = _positive_mask(labels)
     parts = [positive.sum().to(torch.float64).reshape(1)]
     if scores.numel():
@@ -405,8 +433,8 @@ def _torch_scan(scores: Tensor, labels: Tensor, delta: float, filter_negatives: 
 
 
 def _cpp_scan(scores: Tensor, labels: Tensor, delta: float, filter_negatives: bool) -> Scan:
-    stats, pos_index, codes = _import_sibling('_ranking_cpu').scan(scores, labels)
-    return stats, lambda num_pos: pos_index, codes
+    stats, pos_index, keys, chunk_max = _import_sibling('_ranking_cpu').scan(scores, labels)
+    return stats, lambda num_pos: pos_index, (keys, chunk_max)
 
 
 def _triton_scan(scores: Tensor, labels: Tensor, delta: float, filter_negatives: bool) -> Scan:
@@ -431,13 +459,15 @@ class NegativeRelations:
     def __init__(self, batch: RankingBatch, intervals: ScoreIntervals, origin: Tensor) -> None:
         self.batch, self.intervals, self.origin = batch, intervals, origin
         if batch.backend == 'torch':
-            hist = self._torch_histogram()
+            with timed('histogram'):
+                hist = self._torch_histogram()
         else:
             inv_width, table = intervals.grid()
-            #: The interval of every logit, for the gradient pass (kernels only).
-            hist, self.index = self._kernels().histogram(
-                batch.scores.detach(), batch.codes, self._scalar(origin), intervals.bounds,
-                self._scalar(inv_width), table, batch.filter_negatives)
+            #: The binned negatives and their intervals, for the gradient pass (kernels only).
+            with timed('histogram'):
+                hist, self.selection = self._kernels().histogram(
+                    batch.scores.detach(), batch.scan_state, self._scalar(origin),
+                    intervals.bounds, self._scalar(inv_width), table, batch.filter_negatives)
         #: FP(i) = sum over negatives j of H(s_j - s_i), shape (P, ), float64.
         self.false_positives = intervals.relation_sums(hist)
 
@@ -485,15 +515,17 @@ class NegativeRelations:
         batch = self.batch
         scores = batch.scores.detach()
         pos_grad = pos_grad.to(torch.float64).contiguous()
-        if batch.backend != 'torch':
-            return self._kernels().gradient(scores, self.index, self._scalar(self.origin),
-                                            offset, slope, batch.pos_index, pos_grad)
-        grad = torch.zeros_like(scores)
-        for index, x in self._binned_chunks():
-            k = self.intervals.locate(x)
-            grad[index] = x.mul_(slope[k]).add_(offset[k]).to(grad.dtype)
-        grad[batch.pos_index] = pos_grad.to(grad.dtype)
-        return grad
+        with timed('gradient'):
+            if batch.backend != 'torch':
+                return self._kernels().gradient(scores, self.selection,
+                                                self._scalar(self.origin), offset, slope,
+                                                batch.pos_index, pos_grad)
+            grad = torch.zeros_like(scores)
+            for index, x in self._binned_chunks():
+                k = self.intervals.locate(x)
+                grad[index] = x.mul_(slope[k]).add_(offset[k]).to(grad.dtype)
+            grad[batch.pos_index] = pos_grad.to(grad.dtype)
+            return grad
 
 
 def sorted_histogram(x: Tensor, bounds: Tensor, num_bins: int) -> Tensor:

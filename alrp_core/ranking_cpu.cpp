@@ -1,20 +1,31 @@
-// CPU kernels of the bucketed ranking core (alrp_core/ranking.py explains
-// the algorithm; its torch-op path is the reference these kernels are tested against).
+// CPU kernels of the bucketed ranking core (alrp_core/ranking.py explains the
+// algorithm; its torch-op path is the reference these kernels are tested against).
 //
-// Three passes over the M logits, each split into fixed chunks run on torch's intra-op threads;
-// partial results (per chunk, or per part of chunks for the histogram) are combined in order, so
-// that the results do not depend on the number of threads:
-//   scan       validity checks, the positives' count and indices, and one byte per logit
-//              (0 negative, 1 positive, 2 ignored) for the next pass;
+// Three passes over the M logits, each split into fixed chunks of kChunk logits run on torch's
+// intra-op threads; partial results (per chunk, or per part of chunks for the histogram) are
+// combined in order, so that the results do not depend on the number of threads:
+//   scan       validity checks, the positives' count and indices, one key byte per logit (0
+//              positive, 1 ignored, 2 + a coarse level of the score for a negative: at least as
+//              high for a higher score) and each chunk's largest key;
 //   histogram  per-interval count and sum of the shifted scores of the relevant negatives, and
-//              each logit's interval (the dummy interval n + 1 where it is not binned);
-//   gradient   A[k] + B[k] * x from the interval k of every logit (A = B = 0 in the dummy and
-//              in interval 0), then the positives' values.
+//              the selection the gradient needs: per chunk, the chunk-local offset and interval
+//              of each binned negative (a sparse chunk) or, where most logits are binned, the
+//              interval of every logit (a dense chunk, the dummy interval n + 1 where not
+//              binned);
+//   gradient   A[k] + B[k] * x on the binned negatives (A = B = 0 in the dummy and in interval
+//              0), 0 elsewhere, then the positives' values.
 // A negative below the lowest boundary (x < bounds[0] = min_i s_i - delta) is in interval 0,
-// where H = 0 against every positive: the histogram skips it when asked to.
+// where H = 0 against every positive: the histogram skips it when asked to, and with it every
+// negative whose key is below the threshold's key, without reading its score, and every chunk
+// whose largest key is, without reading anything of it. Late in training that leaves the
+// histogram about a byte per logit to read and the gradient a zero fill and a few stores.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -25,6 +36,7 @@
 
 namespace {
 
+// Chunk-local offsets fit 16 bits.
 constexpr int64_t kChunk = 1 << 15;
 // Chunks per thread at least: a small batch runs on the calling thread (waking the others costs
 // more than its work).
@@ -34,7 +46,12 @@ constexpr int64_t kParts = 32;
 // Up to this many boundaries in a grid cell are stepped over without a branch; more, a binary
 // search.
 constexpr int kLinearSteps = 2;
-constexpr uint8_t kNegative = 0, kPositive = 1, kIgnored = 2;
+// Key bytes: a negative's key is kLowestNegative + clamp(floor(kLevelsPerUnit * s) + 128, 0,
+// 253), so that scores in [-16, 15.75] get a level of their own every 1/8.
+constexpr uint8_t kPositive = 0, kIgnored = 1, kLowestNegative = 2, kHighestKey = 255;
+constexpr double kLevelsPerUnit = 8, kLevelOffset = 130;
+// A chunk with more binned negatives than this keeps a dense interval array.
+constexpr int64_t kDenseFrom = kChunk / 4;
 
 int64_t num_chunks(int64_t m) { return (m + kChunk - 1) / kChunk; }
 
@@ -45,8 +62,8 @@ void dispatch_labels(const at::Tensor& labels, F&& f) {
     case at::kInt: f(int32_t{}); break;
     case at::kShort: f(int16_t{}); break;
     case at::kChar: f(int8_t{}); break;
-    case at::kByte: f(uint8_t{}); break;
-    case at::kBool: f(bool{}); break;
+    case at::kByte:
+    case at::kBool: f(uint8_t{}); break;  // a bool is one byte, 0 or 1
     default: TORCH_CHECK(false, "ranking_cpu: unsupported label dtype ", labels.scalar_type());
   }
 }
@@ -70,34 +87,92 @@ void dispatch_index(const at::Tensor& index, F&& f) {
   }
 }
 
+void check_vector(const at::Tensor& t, const char* name, int64_t m, at::ScalarType dtype) {
+  TORCH_CHECK(t.device().is_cpu() && t.dim() == 1 && t.numel() == m && t.is_contiguous() &&
+                  t.scalar_type() == dtype,
+              "ranking_cpu: ", name, " must be a contiguous 1-D CPU tensor of ", m, " ",
+              c10::toString(dtype));
+}
+
 void check_vector(const at::Tensor& t, const char* name, int64_t m) {
-  TORCH_CHECK(t.device().is_cpu() && t.dim() == 1 && t.numel() == m && t.is_contiguous(),
-              "ranking_cpu: ", name, " must be a contiguous 1-D CPU tensor of ", m, " entries");
+  check_vector(t, name, m, t.scalar_type());
 }
 
 // Non-finite floats have all exponent bits set.
-inline bool non_finite(float v) {
+inline uint32_t non_finite(float v) {
   uint32_t bits;
   std::memcpy(&bits, &v, sizeof bits);
   return (bits & 0x7f800000u) == 0x7f800000u;
 }
-inline bool non_finite(double v) {
+inline uint32_t non_finite(double v) {
   uint64_t bits;
   std::memcpy(&bits, &v, sizeof bits);
   return (bits & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
 }
 
-// Label value to code; out-of-range values are caught by the scan's range check.
 template <typename L>
-inline uint8_t label_code(L v) {
-  return v == static_cast<L>(1) ? kPositive : (v == static_cast<L>(0) ? kNegative : kIgnored);
-}
-template <typename L>
-inline bool out_of_range(L v) {
-  return static_cast<int64_t>(v) < -1 || static_cast<int64_t>(v) > 1;
+inline uint32_t out_of_range(L v) {
+  return (v < static_cast<L>(-1)) | (v > static_cast<L>(1));
 }
 template <>
-inline bool out_of_range(bool) { return false; }
+inline uint32_t out_of_range(uint8_t v) { return v > 1; }
+
+// A negative's key from its score (in the score's own dtype, as every comparison with a
+// threshold's key assumes only that a higher score never gets a lower key). s * 8 is exact, so
+// a fused multiply-add rounds alike.
+template <typename S>
+inline int32_t negative_key(S s) {
+  S v = s * static_cast<S>(kLevelsPerUnit) + static_cast<S>(kLevelOffset);
+  v = v > static_cast<S>(kLowestNegative) ? v : static_cast<S>(kLowestNegative);  // NaN too
+  v = v < static_cast<S>(kHighestKey) ? v : static_cast<S>(kHighestKey);
+  return static_cast<int32_t>(v);
+}
+
+// The lowest key a negative with score s >= t can have: one level below the key of t (covering
+// the rounding of the score's own dtype), at least kLowestNegative.
+inline uint8_t lowest_key_from(double t) {
+  return static_cast<uint8_t>(std::max<int32_t>(kLowestNegative, negative_key(t) - 1));
+}
+
+// The keys of len logits, and whether a score is NaN/Inf (bit 0) or a label out of range (bit
+// 1). Branch-free, so that the compiler vectorises it (every key is computed, then selected).
+template <typename S, typename L>
+__attribute__((always_inline)) inline uint32_t scan_keys(const S* s, const L* t, uint8_t* key,
+                                                         int64_t len) {
+  uint32_t bad_s = 0, bad_l = 0;
+  for (int64_t j = 0; j < len; ++j) {
+    const L label = t[j];
+    bad_s |= non_finite(s[j]);
+    bad_l |= out_of_range(label);
+    const int32_t level = negative_key(s[j]);
+    key[j] = static_cast<uint8_t>(label == static_cast<L>(0)
+                                      ? level
+                                      : static_cast<int32_t>(label != static_cast<L>(1)));
+  }
+  return bad_s | bad_l << 1;
+}
+
+// scan_keys compiled for AVX2 too (x86-64 with GCC or clang: 64-bit compares for int64 labels,
+// 32-byte vectors), chosen at run time where the CPU has it; both give the same keys.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+template <typename S, typename L>
+__attribute__((target("avx2"))) uint32_t scan_keys_avx2(const S* s, const L* t, uint8_t* key,
+                                                        int64_t len) {
+  return scan_keys(s, t, key, len);
+}
+const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+#else
+const bool kHaveAvx2 = false;
+#endif
+bool use_avx2 = kHaveAvx2;
+
+template <typename S, typename L>
+uint32_t scan_keys_best(const S* s, const L* t, uint8_t* key, int64_t len) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (use_avx2) return scan_keys_avx2(s, t, key, len);
+#endif
+  return scan_keys(s, t, key, len);
+}
 
 // The interval index of a shifted score x >= bounds[0]: the number of boundaries <= x. A uniform
 // grid of `cells` cells starts at bounds[0]; x is in cell c = int((x - bounds[0]) * inv_width),
@@ -138,46 +213,93 @@ void check_intervals(const at::Tensor& bounds, const at::Tensor& table) {
               "ranking_cpu: table must be contiguous int32 with >= 3 entries");
 }
 
+// The number of j in [0, len) with key[j] >= lowest; 16 keys at a time where SSE2 is there.
+inline int64_t count_keys_at_least(const uint8_t* key, int64_t len, uint8_t lowest) {
+  int64_t j = 0, count = 0;
+#if defined(__SSE2__)
+  const __m128i low = _mm_set1_epi8(static_cast<char>(lowest)), one = _mm_set1_epi8(1);
+  __m128i sums = _mm_setzero_si128();
+  for (; j + 16 <= len; j += 16) {
+    const __m128i k = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key + j));
+    const __m128i at_least = _mm_and_si128(_mm_cmpeq_epi8(_mm_max_epu8(k, low), k), one);
+    sums = _mm_add_epi64(sums, _mm_sad_epu8(at_least, _mm_setzero_si128()));
+  }
+  count = _mm_cvtsi128_si64(sums) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums));
+#endif
+  for (; j < len; ++j) count += key[j] >= lowest;
+  return count;
+}
+
+// Writes to out, ascending, every j in [0, len <= kChunk) with key[j] >= lowest, and returns
+// their number; asks for the cache lines of their scores meanwhile (read next, at random). Reads
+// the keys 16 at a time where SSE2 is there.
+template <typename S>
+inline int64_t keys_at_least(const uint8_t* key, int64_t len, uint8_t lowest, const S* scores,
+                             uint16_t* out) {
+  int64_t j = 0, count = 0;
+#if defined(__SSE2__)
+  // Unsigned key >= lowest iff max(key, lowest) == key.
+  const __m128i low = _mm_set1_epi8(static_cast<char>(lowest));
+  for (; j + 16 <= len; j += 16) {
+    const __m128i k = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key + j));
+    uint32_t mask = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(k, low), k));
+    if (!mask) continue;
+    __builtin_prefetch(scores + j + __builtin_ctz(mask));
+    __builtin_prefetch(scores + j + 31 - __builtin_clz(mask));
+    while (mask) {
+      out[count++] = static_cast<uint16_t>(j + __builtin_ctz(mask));
+      mask &= mask - 1;
+    }
+  }
+#endif
+  for (; j < len; ++j)
+    if (key[j] >= lowest) out[count++] = static_cast<uint16_t>(j);
+  return count;
+}
+
 }  // namespace
 
-// Returns (stats, pos_index, codes): stats float64 [all scores finite (1/0), label min, label
-// max, number of positives] (min and max are exact only when some label is out of range;
-// otherwise -1 and 1), pos_index int64 ascending, codes uint8 per logit.
-std::tuple<at::Tensor, at::Tensor, at::Tensor> scan(const at::Tensor& scores,
-                                                    const at::Tensor& labels) {
+// Returns (stats, pos_index, keys, chunk_max): stats float64 [all scores finite (1/0), label
+// min, label max, number of positives] (min and max are exact only when some label is out of
+// range; otherwise -1 and 1), pos_index int64 ascending, keys uint8 per logit, chunk_max uint8
+// per chunk of kChunk logits (its largest key).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> scan(const at::Tensor& scores,
+                                                                const at::Tensor& labels) {
   const int64_t m = scores.numel(), chunks = num_chunks(m);
   check_vector(scores, "scores", m);
   check_vector(labels, "labels", m);
   std::vector<uint8_t> bad_score(chunks, 0), bad_label(chunks, 0);
   std::vector<std::vector<int64_t>> positives(chunks);
-  at::Tensor codes = at::empty({m}, scores.options().dtype(at::kByte));
-  uint8_t* code = codes.data_ptr<uint8_t>();
+  at::Tensor keys = at::empty({m}, scores.options().dtype(at::kByte));
+  at::Tensor chunk_max = at::empty({chunks}, scores.options().dtype(at::kByte));
+  uint8_t* key = keys.data_ptr<uint8_t>();
+  uint8_t* top = chunk_max.data_ptr<uint8_t>();
   double lab_min = -1, lab_max = 1;
   dispatch_scores(scores, [&](auto s_tag) {
     using S = decltype(s_tag);
     dispatch_labels(labels, [&](auto l_tag) {
       using L = decltype(l_tag);
       const S* s = scores.data_ptr<S>();
-      const L* t = labels.data_ptr<L>();
+      const L* t = reinterpret_cast<const L*>(labels.data_ptr());
       at::parallel_for(0, chunks, kGrain, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
           const int64_t j0 = c * kChunk, j1 = std::min(m, j0 + kChunk);
-          bool bad_s = false, bad_l = false;
+          const uint32_t bad = scan_keys_best(s + j0, t + j0, key + j0, j1 - j0);
+          // The chunk's keys again, from the cache.
           int64_t count = 0;
+          uint8_t highest = 0;
           for (int64_t j = j0; j < j1; ++j) {
-            bad_s |= non_finite(s[j]);
-            bad_l |= out_of_range(t[j]);
-            const uint8_t k = label_code(t[j]);
-            count += k == kPositive;
-            code[j] = k;
+            count += key[j] == kPositive;
+            highest = std::max(highest, key[j]);
           }
-          bad_score[c] = bad_s;
-          bad_label[c] = bad_l;
+          bad_score[c] = bad & 1;
+          bad_label[c] = bad >> 1;
+          top[c] = highest;
           if (count) {
             std::vector<int64_t>& pos = positives[c];
             pos.reserve(count);
             for (int64_t j = j0; j < j1; ++j)
-              if (code[j] == kPositive) pos.push_back(j);
+              if (key[j] == kPositive) pos.push_back(j);
           }
         }
       });
@@ -202,58 +324,107 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> scan(const at::Tensor& scores,
   at::Tensor pos_index = at::empty({num_pos}, scores.options().dtype(at::kLong));
   int64_t* out = pos_index.data_ptr<int64_t>();
   for (const auto& pos : positives) out = std::copy(pos.begin(), pos.end(), out);
-  return {stats, pos_index, codes};
+  return {stats, pos_index, keys, chunk_max};
 }
 
-// Returns (hist, index): hist float64 (2, n + 2), per interval 0 .. n and a zero dummy bin
-// n + 1, the sums over the binned negatives of 1 and of x = score - origin; index (M, ) int16
-// (read as uint16; int32 when n + 2 > 65535), each logit's interval, n + 1 where not binned.
-// With skip_irrelevant the negatives of interval 0 are not binned.
-std::tuple<at::Tensor, at::Tensor> histogram(const at::Tensor& scores, const at::Tensor& codes,
-                                             double origin, const at::Tensor& bounds,
-                                             double inv_width, const at::Tensor& table,
-                                             bool skip_irrelevant) {
+using Selection = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+
+// Returns (hist, (counts, offsets, intervals)): hist float64 (2, n + 2), per interval 0 .. n and
+// a zero dummy bin n + 1, the sums over the binned negatives of 1 and of x = score - origin;
+// per chunk c, counts[c] (int32) binned negatives, their chunk-local offsets (uint16 storage,
+// int16 dtype) and intervals (int16 read as uint16; int32 when n + 2 > 65535) at
+// c * kChunk + 0, 1, ...; or counts[c] = -1 (a dense chunk) and intervals[c * kChunk + i] the
+// interval of logit c * kChunk + i, the dummy n + 1 where it is not binned.
+// With skip_irrelevant the negatives of interval 0 are not binned, and neither read where
+// their key shows it.
+std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
+                                            std::tuple<at::Tensor, at::Tensor> scan_state,
+                                            double origin, const at::Tensor& bounds,
+                                            double inv_width, const at::Tensor& table,
+                                            bool skip_irrelevant) {
+  const at::Tensor& keys = std::get<0>(scan_state);
+  const at::Tensor& chunk_max = std::get<1>(scan_state);
   const int64_t m = scores.numel(), chunks = num_chunks(m);
   check_vector(scores, "scores", m);
-  check_vector(codes, "codes", m);
+  check_vector(keys, "keys", m, at::kByte);
+  check_vector(chunk_max, "chunk_max", chunks, at::kByte);
   check_intervals(bounds, table);
   const Intervals iv(bounds, inv_width, table);
   const int64_t bins = iv.n + 1, dummy = iv.n + 1;
-  at::Tensor index = at::empty({m}, scores.options().dtype(dummy <= 65535 ? at::kShort : at::kInt));
+  const uint8_t lowest = skip_irrelevant ? lowest_key_from(origin + iv.first) : kLowestNegative;
+  at::Tensor counts = at::empty({chunks}, scores.options().dtype(at::kInt));
+  at::Tensor offsets = at::empty({m}, scores.options().dtype(at::kShort));
+  at::Tensor intervals =
+      at::empty({m}, scores.options().dtype(dummy <= 65535 ? at::kShort : at::kInt));
   // The histogram is summed per part of the logits (parts of whole chunks, their number fixed by
   // M and n alone, at most kParts and about 8 MB of partial sums), then over the parts in order.
   const int64_t max_parts = std::max<int64_t>(1, std::min<int64_t>(kParts, (8 << 20) / (bins * 16)));
   const int64_t parts = std::max<int64_t>(1, std::min(chunks, max_parts));
   const int64_t part_chunks = (chunks + parts - 1) / parts;
-  // partial[p][k] = (count, moment) of part p, interleaved: one bin, one cache line.
-  std::vector<double> partial(static_cast<size_t>(parts * bins * 2), 0.0);
-  const uint8_t* code = codes.data_ptr<uint8_t>();
+  // partial[p][k] = (count, moment) of part p, interleaved: one bin, one cache line; then the
+  // dummy bin's pair, which takes what is not binned in a dense chunk.
+  const int64_t stride = 2 * (bins + 1);
+  std::vector<double> partial(static_cast<size_t>(parts * stride), 0.0);
+  const uint8_t* key = keys.data_ptr<uint8_t>();
+  const uint8_t* top = chunk_max.data_ptr<uint8_t>();
+  int32_t* count_of = counts.data_ptr<int32_t>();
+  uint16_t* offset_of = reinterpret_cast<uint16_t*>(offsets.data_ptr());
   dispatch_scores(scores, [&](auto s_tag) {
     using S = decltype(s_tag);
-    dispatch_index(index, [&](auto i_tag) {
+    dispatch_index(intervals, [&](auto i_tag) {
       using I = decltype(i_tag);
       const S* s = scores.data_ptr<S>();
-      I* out = reinterpret_cast<I*>(index.data_ptr());
+      I* interval_of = reinterpret_cast<I*>(intervals.data_ptr());
+      // The interval of a binned negative's shifted score, or -1 where it is not binned.
+      auto bin_of = [&](double x) -> int64_t {
+        if (x >= iv.first) return iv.locate(x);
+        return skip_irrelevant ? -1 : 0;
+      };
       const int64_t grain = std::max<int64_t>(1, (kGrain + part_chunks - 1) / part_chunks);
       at::parallel_for(0, parts, grain, [&](int64_t p0, int64_t p1) {
+        std::vector<uint16_t> candidates(kChunk);
         for (int64_t p = p0; p < p1; ++p) {
-          double* h = partial.data() + p * bins * 2;
-          const int64_t j1 = std::min(m, (p + 1) * part_chunks * kChunk);
-          for (int64_t j = p * part_chunks * kChunk; j < j1; ++j) {
-            int64_t k = dummy;
-            if (code[j] == kNegative) {
-              const double x = static_cast<double>(s[j]) - origin;
-              if (x >= iv.first) {
-                k = iv.locate(x);
-              } else if (!skip_irrelevant) {
-                k = 0;
-              }
-              if (k != dummy) {
-                h[2 * k] += 1.0;
-                h[2 * k + 1] += x;
-              }
+          double* h = partial.data() + p * stride;
+          const int64_t c1 = std::min(chunks, (p + 1) * part_chunks);
+          for (int64_t c = p * part_chunks; c < c1; ++c) {
+            const int64_t j0 = c * kChunk, len = std::min(m, j0 + kChunk) - j0;
+            const uint8_t* ck = key + j0;
+            const S* cs = s + j0;
+            if (top[c] < lowest) {  // no negative of the chunk can be binned
+              count_of[c] = 0;
+              continue;
             }
-            out[j] = static_cast<I>(k);
+            if (count_keys_at_least(ck, len, lowest) > kDenseFrom) {
+              // Dense: every logit's interval, without a branch on the key; what is not binned
+              // goes to the dummy's pair (dropped).
+              I* out = interval_of + j0;
+              for (int64_t i = 0; i < len; ++i) {
+                const double x = static_cast<double>(cs[i]) - origin;
+                const int64_t k = ck[i] >= lowest ? bin_of(x) : -1;
+                const int64_t b = k < 0 ? dummy : k;
+                h[2 * b] += 1.0;
+                h[2 * b + 1] += x;
+                out[i] = static_cast<I>(b);
+              }
+              count_of[c] = -1;
+              continue;
+            }
+            uint16_t* off = offset_of + j0;
+            I* out = interval_of + j0;
+            const int64_t found = keys_at_least(ck, len, lowest, cs, candidates.data());
+            int32_t count = 0;
+            for (int64_t e = 0; e < found; ++e) {
+              const uint16_t i = candidates[e];
+              const double x = static_cast<double>(cs[i]) - origin;
+              const int64_t k = bin_of(x);
+              if (k < 0) continue;
+              h[2 * k] += 1.0;
+              h[2 * k + 1] += x;
+              off[count] = i;
+              out[count] = static_cast<I>(k);
+              ++count;
+            }
+            count_of[c] = count;
           }
         }
       });
@@ -263,24 +434,29 @@ std::tuple<at::Tensor, at::Tensor> histogram(const at::Tensor& scores, const at:
   double* count = hist.data_ptr<double>();
   double* moment = count + bins + 1;
   for (int64_t p = 0; p < parts; ++p) {
-    const double* h = partial.data() + p * bins * 2;
+    const double* h = partial.data() + p * stride;
     for (int64_t k = 0; k < bins; ++k) {
       count[k] += h[2 * k];
       moment[k] += h[2 * k + 1];
     }
   }
-  return {hist, index};
+  return {hist, Selection{counts, offsets, intervals}};
 }
 
 // The gradient on every logit, in the dtype of scores: offset[k] + slope[k] * (score - origin)
-// with k = index[j] (offset and slope are 0 in the dummy interval and in interval 0), then
-// pos_grad[i] at pos_index[i].
-at::Tensor gradient(const at::Tensor& scores, const at::Tensor& index, double origin,
+// on the binned negatives of the selection (k their interval), 0 elsewhere (offset and slope are
+// 0 in the dummy interval and in interval 0), then pos_grad[i] at pos_index[i].
+at::Tensor gradient(const at::Tensor& scores, Selection selection, double origin,
                     const at::Tensor& offset, const at::Tensor& slope,
                     const at::Tensor& pos_index, const at::Tensor& pos_grad) {
+  const at::Tensor& counts = std::get<0>(selection);
+  const at::Tensor& offsets = std::get<1>(selection);
+  const at::Tensor& intervals = std::get<2>(selection);
   const int64_t m = scores.numel(), chunks = num_chunks(m);
   check_vector(scores, "scores", m);
-  check_vector(index, "index", m);
+  check_vector(counts, "counts", chunks, at::kInt);
+  check_vector(offsets, "offsets", m, at::kShort);
+  check_vector(intervals, "intervals", m);
   TORCH_CHECK(offset.scalar_type() == at::kDouble && slope.scalar_type() == at::kDouble &&
                   offset.is_contiguous() && slope.is_contiguous() &&
                   offset.numel() == slope.numel(),
@@ -292,19 +468,32 @@ at::Tensor gradient(const at::Tensor& scores, const at::Tensor& index, double or
   const int64_t bins = offset.numel();
   const double* a = offset.data_ptr<double>();
   const double* b = slope.data_ptr<double>();
+  const int32_t* count_of = counts.data_ptr<int32_t>();
+  const uint16_t* offset_of = reinterpret_cast<const uint16_t*>(offsets.data_ptr());
   at::Tensor grad = at::empty_like(scores);
   dispatch_scores(scores, [&](auto s_tag) {
     using S = decltype(s_tag);
-    dispatch_index(index, [&](auto i_tag) {
+    dispatch_index(intervals, [&](auto i_tag) {
       using I = decltype(i_tag);
       const S* s = scores.data_ptr<S>();
-      const I* idx = reinterpret_cast<const I*>(index.data_ptr());
+      const I* interval_of = reinterpret_cast<const I*>(intervals.data_ptr());
       S* g = grad.data_ptr<S>();
+      auto value = [&](int64_t j, int64_t k) {
+        k = std::min<int64_t>(k, bins - 1);
+        return static_cast<S>((static_cast<double>(s[j]) - origin) * b[k] + a[k]);
+      };
       at::parallel_for(0, chunks, kGrain, [&](int64_t c0, int64_t c1) {
-        const int64_t j1 = std::min(m, c1 * kChunk);
-        for (int64_t j = c0 * kChunk; j < j1; ++j) {
-          const int64_t k = std::min<int64_t>(idx[j], bins - 1);
-          g[j] = static_cast<S>((static_cast<double>(s[j]) - origin) * b[k] + a[k]);
+        for (int64_t c = c0; c < c1; ++c) {
+          const int64_t j0 = c * kChunk, len = std::min(m, j0 + kChunk) - j0;
+          const I* k = interval_of + j0;
+          if (count_of[c] < 0) {
+            for (int64_t i = 0; i < len; ++i) g[j0 + i] = value(j0 + i, k[i]);
+            continue;
+          }
+          std::fill(g + j0, g + j0 + len, static_cast<S>(0));
+          const uint16_t* off = offset_of + j0;
+          for (int32_t e = 0; e < count_of[c]; ++e) __builtin_prefetch(s + j0 + off[e]);
+          for (int32_t e = 0; e < count_of[c]; ++e) g[j0 + off[e]] = value(j0 + off[e], k[e]);
         }
       });
       const int64_t* pi = pos_index.data_ptr<int64_t>();
@@ -315,9 +504,19 @@ at::Tensor gradient(const at::Tensor& scores, const at::Tensor& index, double or
   return grad;
 }
 
+// Turns the AVX2 scan on (where the CPU has it) or off; returns whether it was on (for tests).
+bool set_avx2(bool on) {
+  const bool was = use_avx2;
+  use_avx2 = on && kHaveAvx2;
+  return was;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.doc() = "CPU kernels of alrp_core's bucketed ranking core";
-  mod.def("scan", &scan, "validity stats, positive indices, label codes");
-  mod.def("histogram", &histogram, "per-interval sums over the negatives, interval indices");
+  mod.def("scan", &scan, "validity stats, positive indices, key bytes, each chunk's largest key");
+  mod.def("histogram", &histogram, "per-interval sums over the negatives, the binned ones");
   mod.def("gradient", &gradient, "the error-driven gradient on every logit");
+  mod.def("set_avx2", &set_avx2, "the AVX2 scan on or off (where the CPU has it); was it on");
+  mod.attr("CHUNK") = kChunk;
+  mod.attr("LEVELS_PER_UNIT") = kLevelsPerUnit;
 }

@@ -5,8 +5,9 @@ Triton's interpreter, ``TRITON_INTERPRET=1``).
 The same three passes and results as the C++ CPU op (``ranking_cpu.cpp``):
 
 * ``scan``: per block, whether a score is NaN/Inf, the label range and the positive count, and
-  one byte per logit (0 negative, 1 positive, 2 ignored); the positives' indices follow once
-  their count is on the host, from a second, byte-wide pass;
+  the C++ op's key byte per logit (0 positive, 1 ignored, 2 + a coarse level of the score for a
+  negative); the positives' indices follow once their count is on the host, from a second,
+  byte-wide pass;
 * ``histogram``: each relevant negative's interval from the uniform-grid table and a bisection
   between ``table[c]`` and ``table[c + 1]`` (a step or none for nearly every score), and the
   per-interval count and moment. Both are integers (the moment in fixed point: the boundaries'
@@ -14,6 +15,10 @@ The same three passes and results as the C++ CPU op (``ranking_cpu.cpp``):
   M = 31e6), added with integer atomics into ``GROUPS`` partial histograms: exact and
   deterministic, and no float64 atomics pile onto a few bins;
 * ``gradient``: ``A[k] + B[k] * x`` from each logit's stored interval.
+
+Unlike the C++ op, the histogram reads every score and stores every logit's interval (a dense
+selection): a GPU reads whole blocks anyway, and a compaction would need a prefix sum or slots
+taken in a nondeterministic order.
 
 Only the kernels' API of Triton >= 3.0 is used; ``AVAILABLE`` is False for older Triton (the
 CUDA torch-op path runs instead).
@@ -37,8 +42,10 @@ except ImportError:  # pragma: no cover - an environment without triton
 BLOCK = 1024
 #: Partial histograms the blocks add into (block b into b % GROUPS).
 GROUPS = 64
-# Label codes; kernels may read globals only as constexpr.
-NEGATIVE, POSITIVE, IGNORED = (tl.constexpr(v) if AVAILABLE else v for v in (0, 1, 2))
+# Key bytes as the C++ op's (ranking_cpu.cpp): kernels may read globals only as constexpr.
+POSITIVE, IGNORED, LOWEST_NEGATIVE, HIGHEST_KEY = (tl.constexpr(v) if AVAILABLE else v
+                                                   for v in (0, 1, 2, 255))
+LEVELS_PER_UNIT, LEVEL_OFFSET = (tl.constexpr(v) if AVAILABLE else v for v in (8.0, 130.0))
 
 
 def _scan_kernel(scores, labels, codes, partial, m, BLOCK: constexpr):
@@ -48,7 +55,10 @@ def _scan_kernel(scores, labels, codes, partial, m, BLOCK: constexpr):
     s = tl.load(scores + offs, mask=inside, other=0.0)
     t = tl.load(labels + offs, mask=inside, other=0).to(tl.int64)
     bad = ((s - s) != 0) & inside  # NaN and +-Inf give NaN
-    code = tl.where(t == 1, POSITIVE, tl.where(t == 0, NEGATIVE, IGNORED))
+    # A negative's key in the score's dtype, as the C++ op's.
+    level = s * LEVELS_PER_UNIT + LEVEL_OFFSET
+    level = tl.minimum(tl.maximum(level, LOWEST_NEGATIVE), HIGHEST_KEY).to(tl.int32)
+    code = tl.where(t == 1, POSITIVE, tl.where(t == 0, level, IGNORED))
     tl.store(codes + offs, code.to(tl.uint8), mask=inside)
     big = 1 << 62
     row = partial + pid * 4
@@ -77,7 +87,7 @@ def _histogram_kernel(scores, codes, origin_ptr, bounds, inv_width_ptr, table, i
     first = tl.load(bounds)
     last = tl.load(bounds + n - 1)
     x = tl.load(scores + offs, mask=inside, other=0.0).to(tl.float64) - origin
-    negative = (tl.load(codes + offs, mask=inside, other=IGNORED) == NEGATIVE) & inside
+    negative = (tl.load(codes + offs, mask=inside, other=IGNORED) >= LOWEST_NEGATIVE) & inside
     above = x >= first
     inner_x = tl.minimum(tl.maximum(x, first), last)  # no float-to-int overflow below
     cell = tl.minimum(((inner_x - first) * inv_width).to(tl.int64), cells)
@@ -134,9 +144,11 @@ def _grid(m: int) -> Tuple[int]:
     return (max(1, triton.cdiv(m, BLOCK)), )
 
 
-def scan(scores: Tensor, labels: Tensor) -> Tuple[Tensor, Callable[[int], Tensor], Tensor]:
+def scan(scores: Tensor, labels: Tensor
+         ) -> Tuple[Tensor, Callable[[int], Tensor], Tuple[Tensor]]:
     """Device-side stats [finite, label min, label max, P] (float64), a function of P giving
-    the positives' ascending indices, and the codes (uint8) of every logit."""
+    the positives' ascending indices, and the scan state for the histogram: the key bytes
+    (uint8) of every logit."""
     m = scores.numel()
     codes = torch.empty(m, dtype=torch.uint8, device=scores.device)
     blocks = _grid(m)[0]
@@ -157,12 +169,14 @@ def scan(scores: Tensor, labels: Tensor) -> Tuple[Tensor, Callable[[int], Tensor
             out = torch.sort(out).values  # the atomic slots come in any order
         return out
 
-    return stats, positives, codes
+    return stats, positives, (codes, )
 
 
-def histogram(scores: Tensor, codes: Tensor, origin: Tensor, bounds: Tensor, inv_width: Tensor,
-              table: Tensor, skip_irrelevant: bool) -> Tuple[Tensor, Tensor]:
-    """As the C++ op's: (hist (2, n + 2) float64, index (M, ) int16 or int32)."""
+def histogram(scores: Tensor, scan_state: Tuple[Tensor], origin: Tensor, bounds: Tensor,
+              inv_width: Tensor, table: Tensor, skip_irrelevant: bool) -> Tuple[Tensor, Tensor]:
+    """As the C++ op's hist (2, n + 2) float64, and a dense selection: the interval of every
+    logit, shape (M, ), int16 (read as uint16) or int32, n + 1 where it is not binned."""
+    codes, = scan_state
     m, n = scores.numel(), bounds.numel()
     cells = table.numel() - 2
     index = torch.empty(m, dtype=torch.int16 if n + 1 <= 65535 else torch.int32,
@@ -188,7 +202,8 @@ def histogram(scores: Tensor, codes: Tensor, origin: Tensor, bounds: Tensor, inv
 
 def gradient(scores: Tensor, index: Tensor, origin: Tensor, offset: Tensor, slope: Tensor,
              pos_index: Tensor, pos_grad: Tensor) -> Tensor:
-    """As the C++ op's: the gradient on every logit in the dtype of the scores."""
+    """As the C++ op's, from the selection of :func:`histogram`: the gradient on every logit in
+    the dtype of the scores."""
     m = scores.numel()
     grad = torch.empty_like(scores)
     if m:

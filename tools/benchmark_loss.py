@@ -9,6 +9,8 @@ inputs; accuracy is measured against the loop reference run in float64.
     python tools/benchmark_loss.py                  # the CPU table (a few minutes on 2 cores)
     python tools/benchmark_loss.py --quick          # small sizes only
     python tools/benchmark_loss.py --device cuda    # the same on a GPU, plus M = 31e6, P = 1200
+    python tools/benchmark_loss.py --passes         # also each pass of ours over the M logits
+    python tools/benchmark_loss.py --labels int8    # the label dtype the detection heads pass
 
 Columns: forward + backward milliseconds (best of --repeat; the loop once when it takes over a
 second), the speed-up loop / ours, ours / floor, peak extra memory per logit of ours (RSS
@@ -17,6 +19,8 @@ allocation afresh so that reused heap pages cannot hide it, while the timings ru
 default allocator; allocator peak on CUDA), and the maximum relative error
 of ours vs the float64 reference: for the two loss values |ours - ref| / |ref|, for the gradients
 max |ours - ref| / max |ref|. The last lines say PASS or FAIL for each target of the core.
+With --passes, a line under each row gives one call's wall milliseconds per pass of the ranking
+core (scan, histogram, gradient) and the rest (the P-sized steps, autograd, Python).
 """
 import argparse
 import ctypes
@@ -84,9 +88,11 @@ def floor_pass(logits: Tensor, targets: Tensor, errors: Tensor) -> Tensor:
     return torch.where(targets == 0, logits, 0)
 
 
-def make_batch(m: int, p: int, case: str, device: str, seed: int = 0):
-    """M logits with P positives and 2% ignored. 'early': every negative inside the positives'
-    reach (s_j >= min_i s_i - delta); 'late': 1% of the negatives there."""
+def make_batch(m: int, p: int, case: str, device: str, seed: int = 0,
+               labels: torch.dtype = torch.long):
+    """M logits with P positives and 2% ignored, labels of dtype ``labels``. 'early': every
+    negative inside the positives' reach (s_j >= min_i s_i - delta); 'late': 1% of the negatives
+    there."""
     gen = torch.Generator(device='cpu').manual_seed(seed)
     targets = torch.zeros(m, dtype=torch.long)
     targets[torch.rand(m, generator=gen) < 0.02] = -1
@@ -100,7 +106,7 @@ def make_batch(m: int, p: int, case: str, device: str, seed: int = 0):
         pos = targets == 1
         logits[pos] = torch.rand(p, generator=gen) * 2 + 1
     errors = torch.rand(p, generator=gen)
-    return logits.to(device), targets.to(device), errors.to(device)
+    return logits.to(device), targets.to(device, labels), errors.to(device)
 
 
 def _status(key: str) -> int:
@@ -158,10 +164,25 @@ def relative_errors(got: Outputs, ref: Outputs) -> Tuple[float, float]:
     return vals, grads
 
 
-def run_case(m: int, p: int, case: str, device: str, repeat: int) -> Dict[str, float]:
-    logits, targets, errors = make_batch(m, p, case, device)
+def pass_seconds(args, device: str) -> Dict[str, float]:
+    """Wall seconds of one call of ours per pass of the ranking core, and the rest."""
+    ranking_core.PASS_SECONDS = {}
+    try:
+        _, seconds, _ = measure(ours, args, device)
+        passes = dict(ranking_core.PASS_SECONDS)
+    finally:
+        ranking_core.PASS_SECONDS = None
+    passes['rest'] = seconds - sum(passes.values())
+    return passes
+
+
+def run_case(m: int, p: int, case: str, device: str, repeat: int,
+             labels: torch.dtype = torch.long, passes: bool = False) -> Dict[str, float]:
+    logits, targets, errors = make_batch(m, p, case, device, labels=labels)
     warm_up(logits, targets, errors, device)
     got, seconds, peak = best_of(ours, (logits, targets, errors), device, repeat)
+    # Right after ours' timed runs, before the loop's allocations change the heap.
+    per_pass = pass_seconds((logits, targets, errors), device) if passes else None
     _, floor_seconds, _ = best_of(floor_pass, (logits, targets, errors), device, repeat)
     _, loop_seconds, _ = measure(loop_reference, (logits, targets, errors), device)
     if loop_seconds < 1:
@@ -170,7 +191,8 @@ def run_case(m: int, p: int, case: str, device: str, repeat: int) -> Dict[str, f
     val_err, grad_err = relative_errors(got, ref64)
     return dict(ours_ms=seconds * 1e3, loop_ms=loop_seconds * 1e3, floor_ms=floor_seconds * 1e3,
                 speedup=loop_seconds / seconds, over_floor=seconds / floor_seconds,
-                bytes_per_logit=peak / m, val_err=val_err, grad_err=grad_err)
+                bytes_per_logit=peak / m, val_err=val_err, grad_err=grad_err,
+                passes=per_pass)
 
 
 def warm_up(logits: Tensor, targets: Tensor, errors: Tensor, device: str) -> None:
@@ -191,13 +213,13 @@ def cpu_peak_bytes(sizes: List[Tuple[int, int]], argv: List[str]) -> Dict[tuple,
     return {(m, p, case): peaks[f'{m} {p} {case}'] for m, p in sizes for case in CASES}
 
 
-def memory_only(sizes: List[Tuple[int, int]], repeat: int) -> None:
+def memory_only(sizes: List[Tuple[int, int]], repeat: int, labels: torch.dtype) -> None:
     """The child of :func:`cpu_peak_bytes`: prints one JSON line of peaks."""
     map_large_allocations()
     peaks = {}
     for m, p in sizes:
         for case in CASES:
-            batch = make_batch(m, p, case, 'cpu')
+            batch = make_batch(m, p, case, 'cpu', labels=labels)
             warm_up(*batch, 'cpu')
             peaks[f'{m} {p} {case}'] = best_of(ours, batch, 'cpu', repeat)[2]
     print(json.dumps(peaks))
@@ -246,6 +268,10 @@ def main(argv=None) -> int:
     parser.add_argument('--repeat', type=int, default=3, help='timed runs of ours (best)')
     parser.add_argument('--backend', default=ranking_core.BACKEND,
                         choices=['auto', 'cpp', 'triton', 'torch'], help='ranking core kernels')
+    parser.add_argument('--labels', default='int64', choices=['int64', 'int8'],
+                        help='label dtype (the issue\'s table: int64; the heads pass int8)')
+    parser.add_argument('--passes', action='store_true',
+                        help='also one call\'s milliseconds per pass of ours')
     parser.add_argument('--memory-only', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -260,12 +286,13 @@ def main(argv=None) -> int:
         if device == 'cuda':
             sizes.append((int(31e6), 1200))
     repeat = args.repeat if device == 'cpu' else max(args.repeat, 10)
+    labels = getattr(torch, args.labels)
     if args.memory_only:
-        memory_only(sizes, repeat)
+        memory_only(sizes, repeat, labels)
         return 0
     backend = ranking_core.select_backend(torch.device(device))
     print(f'torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ranking core '
-          f'backend {backend!r}' +
+          f'backend {backend!r}, {args.labels} labels' +
           (f', {torch.cuda.get_device_name()}' if device == 'cuda' else ''))
     head = (f"{'M':>7} {'P':>5} {'case':5} {'ours ms':>9} {'loop ms':>9} {'loop/ours':>9} "
             f"{'floor ms':>9} {'ours/floor':>10} {'B/logit':>8} {'val err':>8} {'grad err':>8}")
@@ -276,7 +303,7 @@ def main(argv=None) -> int:
     results = {}
     for m, p in sizes:
         for case in CASES:
-            r = run_case(m, p, case, device, repeat)
+            r = run_case(m, p, case, device, repeat, labels, args.passes)
             if peaks:
                 r['bytes_per_logit'] = peaks[m, p, case] / m
             results[m, p, case] = r
@@ -284,6 +311,9 @@ def main(argv=None) -> int:
                   f"{r['speedup']:>8.1f}x {r['floor_ms']:>9.2f} {r['over_floor']:>9.1f}x "
                   f"{r['bytes_per_logit']:>8.1f} {r['val_err']:>8.1e} {r['grad_err']:>8.1e}",
                   flush=True)
+            if r['passes']:
+                print('    passes (ms, one call): ' + ', '.join(
+                    f'{name} {seconds * 1e3:.2f}' for name, seconds in r['passes'].items()))
     checks = targets_met(results, device)
     print()
     for text, ok in checks:

@@ -328,3 +328,125 @@ def test_cuda_paths_match_the_cpu(cuda_backend, filter_negatives, monkeypatch):
         mask = targets == 1
         assert torch.equal(ranking_core.compact_by_cumsum(mask, num_pos).cpu(),
                            torch.nonzero(mask.cpu())[:, 0])
+
+
+def key_bytes_oracle(scores, targets):
+    """The kernels' key byte of every logit: 0 positive, 1 ignored, a negative
+    clamp(floor(8 s + 130), 2, 255) in the scores' dtype (s * 8 is exact)."""
+    s = scores.numpy()
+    level = np.clip(np.floor(s * s.dtype.type(8) + s.dtype.type(130)), 2, 255)
+    t = targets.numpy()
+    return np.where(t == 1, 0, np.where(t == 0, level, 1)).astype(np.uint8)
+
+
+def kernel_scan(scores, targets):
+    """(stats, keys) of the selected kernel backend's scan."""
+    stats, _, state = ranking_core._SCANS[ranking_core.select_backend(scores.device)](
+        scores, targets, 1.0, True)
+    return stats, state[0]
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_scan_key_bytes(backend, dtype):
+    if backend == 'torch':
+        pytest.skip('the torch-op path keeps no key bytes')
+    # Level edges (s * 8 + 130 an integer), their neighbours, both clamped ends, and every label.
+    edges = torch.arange(-17.0, 17.0, 0.125, dtype=dtype)
+    tiny = torch.finfo(dtype).eps * 16
+    scores = torch.cat([edges, edges - tiny, edges + tiny, torch.tensor(
+        [-1e30, 1e30, 0.0, -0.0, -15.875, 15.5, 15.625], dtype=dtype)])
+    targets = torch.zeros(scores.numel(), dtype=torch.long)
+    targets[::7] = 1
+    targets[3::11] = -1
+    stats, keys = kernel_scan(scores, targets)
+    np.testing.assert_array_equal(keys.cpu().numpy(), key_bytes_oracle(scores, targets))
+    assert stats.tolist() == [1.0, -1.0, 1.0, float((targets == 1).sum())]
+
+
+def test_cpp_scan_alike_with_and_without_avx2():
+    if 'cpp' not in ranking_core.available_backends(CPU):
+        pytest.skip('the C++ op is not built in this environment')
+    cpu_op = ranking_core._import_sibling('_ranking_cpu')
+    scores, targets = random_batch(100000, 9)
+    scores[5] = float('inf')
+    outputs = []
+    was = cpu_op.set_avx2(True)
+    try:
+        for on in (True, False):
+            cpu_op.set_avx2(on)
+            for labels in (targets, targets.to(torch.int8), targets.clamp(min=0).bool()):
+                outputs.append(cpu_op.scan(scores, labels))
+    finally:
+        cpu_op.set_avx2(was)
+    half = len(outputs) // 2
+    for with_avx2, without in zip(outputs[:half], outputs[half:]):
+        for a, b in zip(with_avx2, without):
+            assert torch.equal(a, b)
+    assert outputs[0][0][0] == 0  # the Inf is found on both paths
+
+
+def chunked_batch(chunk):
+    """Six chunks of the C++ op: (0) every negative far below every positive's window, (1)
+    most negatives within reach, (2) a few, (3) a few and (4) all negatives just below the
+    lowest window (their key at the threshold's level, so read, but none binned: a sparse and a
+    dense chunk), (5) a partial chunk with the positives and ignored logits. Positives at 1.0 and
+    2.5 with delta 1: the lowest boundary is 0.0, its key level [-0.125, 0)."""
+    gen = torch.Generator().manual_seed(3)
+    parts = [torch.rand(chunk, generator=gen) * -5 - 6,
+             torch.rand(chunk, generator=gen) * 4 - 0.5,
+             torch.rand(chunk, generator=gen) * -5 - 6,
+             torch.rand(chunk, generator=gen) * -5 - 6,
+             -torch.rand(chunk, generator=gen) * 0.1 - 1e-6,
+             torch.rand(chunk // 2, generator=gen) * 6 - 3]
+    parts[2][::4096] = torch.linspace(0.0, 3.5, parts[2][::4096].numel())
+    parts[3][::8] = -torch.rand(chunk // 8, generator=gen) * 0.1 - 1e-6
+    parts[5][:3] = torch.tensor([1.0, 2.5, 1.0])
+    scores = torch.cat(parts)
+    targets = torch.zeros(scores.numel(), dtype=torch.long)
+    start = 5 * chunk
+    targets[start:start + 3] = 1
+    targets[start + 3::5] = -1
+    return scores, targets
+
+
+def test_cpp_chunks_skipped_sparse_and_dense(filter_negatives, monkeypatch):
+    if 'cpp' not in ranking_core.available_backends(CPU):
+        pytest.skip('the C++ op is not built in this environment')
+    monkeypatch.setattr(ranking_core, 'BACKEND', 'cpp')
+    chunk = ranking_core._import_sibling('_ranking_cpu').CHUNK
+    scores, targets = chunked_batch(chunk)
+    assert_matches_oracle(scores, targets, 1.0, rtol=2e-5)
+    _, ranks, grad, _, _ = core_outputs(scores, targets, 1.0)
+    counts, offsets, intervals = ranks.negatives.selection
+    if filter_negatives:
+        third = slice(2 * chunk, 3 * chunk)
+        sparse = int(((scores[third] >= 0) & (targets[third] == 0)).sum())
+        assert counts.tolist()[:5] == [0, -1, sparse, 0, -1]
+        assert intervals[4 * chunk:5 * chunk].tolist() == [ranks.intervals.dummy] * chunk
+        binned = 2 * chunk + offsets[2 * chunk:2 * chunk + sparse].long()
+        assert torch.equal(binned, torch.nonzero(scores[third] >= 0)[:, 0] + 2 * chunk)
+    else:  # every negative binned: dense where most of a chunk is negative
+        assert counts.tolist() == [-1] * 6
+    assert torch.all(grad[:chunk] == 0) and torch.all(grad[3 * chunk:5 * chunk] == 0)
+    monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')
+    _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets, 1.0)
+    torch.testing.assert_close(ranks.false_positives, ref_ranks.false_positives, rtol=1e-10,
+                               atol=1e-9)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=FIXTURES)
+@given(origin=st.floats(-40, 40, width=32), delta=st.floats(0.01, 8), seed=st.integers(0, 2**31))
+def test_negatives_next_to_the_lowest_boundary(backend, origin, delta, seed):
+    # Negatives within a few ulps and within a key level of min_i s_i - delta, on either side:
+    # the key filter of the kernels must keep every one the window reaches.
+    base = torch.tensor(origin - delta, dtype=torch.float32)
+    ulps = torch.arange(-6, 7, dtype=torch.float32)
+    near = torch.nextafter(base, base + 1) - base if base != 0 else torch.tensor(1e-7)
+    gen = torch.Generator().manual_seed(seed)
+    spread = (torch.rand(50, generator=gen) - 0.5) / 2
+    negatives = torch.cat([base + ulps * near.abs(), base + spread])
+    positives = torch.tensor([origin, origin + 0.3 * delta], dtype=torch.float32)
+    scores = torch.cat([positives, negatives])
+    targets = torch.cat([torch.ones(2), torch.zeros(negatives.numel())]).long()
+    assert_matches_oracle(scores, targets, delta, rtol=2e-5)
