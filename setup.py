@@ -15,8 +15,12 @@ def cpp_op():
     except ImportError:
         return {}
     # -fopenmp: at::parallel_for is inline and runs serially in code built without OpenMP.
-    op = CppExtension('alrp_core._ranking_cpu', ['alrp_core/ranking_cpu.cpp'],
-                      extra_compile_args=['-O3', '-fopenmp'], extra_link_args=['-fopenmp'])
+    op = CppExtension(
+        'alrp_core._ranking_cpu',
+        ['alrp_core/ranking_cpu.cpp'],
+        extra_compile_args=['-O3', '-fopenmp'],
+        extra_link_args=['-fopenmp'],
+    )
     return dict(ext_modules=[op], cmdclass={'build_ext': BuildExtension})
 
 

@@ -5,6 +5,7 @@ supported torch (2.0 to 2.13); ``mmdet_alrp`` registers modules that wrap them. 
 holds the bucketed algorithm and its kernels, ``alrp_loss`` and ``ap_loss`` the two losses and
 ``checks`` the checks of their arguments.
 """
+
 from .alrp_loss import alrp_loss
 from .ap_loss import ap_loss
 

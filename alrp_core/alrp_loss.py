@@ -1,4 +1,5 @@
 """aLRP Loss (Oksuz et al., NeurIPS 2020): one ranking loss for classification and boxes."""
+
 from typing import Tuple
 
 import torch
@@ -8,8 +9,9 @@ from .checks import check_delta, check_eps, check_tensors
 from .ranking import ErrorDrivenValue, prepare_batch, rank_positives, zero_loss
 
 
-def alrp_loss(logits: Tensor, targets: Tensor, loc_errors: Tensor, delta: float = 1.0,
-              eps: float = 1e-5) -> Tuple[Tensor, Tensor]:
+def alrp_loss(
+    logits: Tensor, targets: Tensor, loc_errors: Tensor, delta: float = 1.0, eps: float = 1e-5
+) -> Tuple[Tensor, Tensor]:
     """aLRP Loss of a batch, split into its classification and localisation parts.
 
     With H(x) = clamp(x / (2 delta) + 1/2, 0, 1), for every positive i:

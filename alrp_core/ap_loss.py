@@ -1,4 +1,5 @@
 """AP Loss (Chen et al., CVPR 2019), the ranking-based predecessor of aLRP Loss."""
+
 import torch
 from torch import Tensor
 
@@ -44,8 +45,9 @@ def ap_loss(logits: Tensor, targets: Tensor, delta: float = 1.0) -> Tensor:
             order = torch.sort(pos_scores, stable=True).indices  # ascending score
             interpolated = torch.empty_like(error)
             interpolated[order] = torch.cummin(error[order], 0).values
-            neg_weights = torch.where(fp > 0, interpolated / torch.where(fp > 0, fp, 1.0),
-                                      torch.zeros_like(fp))
+            neg_weights = torch.where(
+                fp > 0, interpolated / torch.where(fp > 0, fp, 1.0), torch.zeros_like(fp)
+            )
             update = ranks.negatives.update(neg_weights / num_pos, -interpolated / num_pos)
         value = interpolated.mean().to(batch.scores.dtype)
         return ErrorDrivenValue.apply(batch.scores, value, update)

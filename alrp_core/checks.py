@@ -1,4 +1,5 @@
 """Checks of the losses' arguments, made where they enter (module and functional)."""
+
 import math
 
 from torch import Tensor

@@ -47,6 +47,7 @@ differences of prefix sums of bounded terms; the scores stay in their own dtype.
 steps use sorts, prefix sums and integer scatters only (no bincount, nonzero or float atomics:
 no synchronisation on CUDA).
 """
+
 import importlib
 import math
 import os
@@ -116,7 +117,8 @@ def bin_counts(idx: Tensor, num_bins: int) -> Tensor:
     """``out[k] = number of idx == k`` for idx in [0, num_bins), int64: integer adds (exact in any
     order; bincount would synchronise on CUDA to size its output)."""
     return torch.zeros(num_bins, dtype=torch.int64, device=idx.device).scatter_add_(
-        0, idx, torch.ones_like(idx))
+        0, idx, torch.ones_like(idx)
+    )
 
 
 class BinIndex:
@@ -136,7 +138,7 @@ class BinIndex:
         """``out[k] = sum of values[idx <= k]`` (over dim 0), shape (num_bins, ...), float64."""
         # index_select: on a CPU, indexing a 2-D tensor by rows takes milliseconds in torch 2.13.
         csum = torch.cumsum(values.to(torch.float64).index_select(0, self.order), 0)
-        return torch.cat([csum.new_zeros((1, ) + csum.shape[1:]), csum]).index_select(0, self.ends)
+        return torch.cat([csum.new_zeros((1,) + csum.shape[1:]), csum]).index_select(0, self.ends)
 
 
 def compact(mask: Tensor, count: Optional[int] = None) -> Tensor:
@@ -189,8 +191,11 @@ class ScoreIntervals:
     def _bin_index(self, name: str) -> BinIndex:
         """The BinIndex of k_lo, k_hi or the centres' intervals, made on first use."""
         if name not in self._bins:
-            idx = {'lo': lambda: self.k_lo, 'hi': lambda: self.k_hi,
-                   'centres': lambda: count_at_or_below(self.bounds, self.centres)}[name]()
+            idx = {
+                'lo': lambda: self.k_lo,
+                'hi': lambda: self.k_hi,
+                'centres': lambda: count_at_or_below(self.bounds, self.centres),
+            }[name]()
             self._bins[name] = BinIndex(idx, self.num_bins)
         return self._bins[name]
 
@@ -222,7 +227,7 @@ class ScoreIntervals:
         # Only the inner intervals 1 .. 2P - 1 enter a linear window: drop the outer moments,
         # whose scores may be arbitrarily far away, before taking prefix sums.
         hist[1, 0] = 0
-        hist[1, self.dummy - 1:] = 0
+        hist[1, self.dummy - 1 :] = 0
         prefix = torch.cat([hist.new_zeros(2, 1), torch.cumsum(hist, 1)], 1)
         return self._window_sums(prefix[0], prefix[1])
 
@@ -237,8 +242,9 @@ class ScoreIntervals:
     def among_centres(self, weights: Tensor) -> Tensor:
         """``sum_{k != i} v_k * H(c_k - c_i)`` over the centres themselves, for every i."""
         # The centres lie in the inner intervals only (lo_i <= c_i < hi_i).
-        prefix = self._bin_index('centres').prefix_sums(torch.stack([weights, weights *
-                                                                     self.centres], 1))
+        prefix = self._bin_index('centres').prefix_sums(
+            torch.stack([weights, weights * self.centres], 1)
+        )
         prefix = torch.cat([prefix.new_zeros(1, 2), prefix])
         sums = self._window_sums(prefix[:, 0], prefix[:, 1])
         return sums - 0.5 * weights  # H(0) = 1/2 is the self term
@@ -276,6 +282,7 @@ class RankingBatch:
         relevant_counts (list[int]): per chunk of CUDA_CHUNK logits, the negatives to bin (the
             torch-op path on CUDA only, where compaction needs the count; else empty).
     """
+
     scores: Tensor
     labels: Tensor
     pos_index: Tensor
@@ -294,9 +301,10 @@ class RankingBatch:
 def _check_tensor(name: str, value, kind: str) -> None:
     if not isinstance(value, Tensor):
         raise ValueError(f'{name} must be a torch.Tensor, got {type(value).__name__}')
-    ok = {'float': value.is_floating_point(),
-          'label': value.dtype == torch.bool or not (value.is_floating_point() or
-                                                      value.is_complex())}[kind]
+    ok = {
+        'float': value.is_floating_point(),
+        'label': value.dtype == torch.bool or not (value.is_floating_point() or value.is_complex()),
+    }[kind]
     if not ok:
         want = 'a floating-point' if kind == 'float' else 'an integer or bool'
         raise ValueError(f'{name} must be {want} tensor, got dtype {value.dtype}')
@@ -307,9 +315,11 @@ def available_backends(device: torch.device) -> List[str]:
     names = []
     if device.type == 'cpu' and _import_sibling('_ranking_cpu') is not None:
         names.append('cpp')
-    if (device.type == 'cuda' or os.environ.get('TRITON_INTERPRET') == '1') and \
-            _import_sibling('ranking_triton') is not None and \
-            _import_sibling('ranking_triton').AVAILABLE:
+    if (
+        (device.type == 'cuda' or os.environ.get('TRITON_INTERPRET') == '1')
+        and _import_sibling('ranking_triton') is not None
+        and _import_sibling('ranking_triton').AVAILABLE
+    ):
         names.append('triton')
     return names + ['torch']
 
@@ -322,13 +332,15 @@ def select_backend(device: torch.device) -> str:
         preferred = {'cpu': 'cpp', 'cuda': 'triton'}.get(device.type)
         return preferred if preferred in names else 'torch'
     if BACKEND not in names:
-        raise RuntimeError(f'ranking core backend {BACKEND!r} is not available on {device} '
-                           f'(available: {names})')
+        raise RuntimeError(
+            f'ranking core backend {BACKEND!r} is not available on {device} (available: {names})'
+        )
     return BACKEND
 
 
-def prepare_batch(logits: Tensor, targets: Tensor, loc_errors: Optional[Tensor] = None,
-                  delta: float = 1.0) -> RankingBatch:
+def prepare_batch(
+    logits: Tensor, targets: Tensor, loc_errors: Optional[Tensor] = None, delta: float = 1.0
+) -> RankingBatch:
     """Validate and flatten the inputs of a ranking loss with one host synchronisation.
 
     Args:
@@ -347,19 +359,22 @@ def prepare_batch(logits: Tensor, targets: Tensor, loc_errors: Optional[Tensor] 
     _check_tensor('logits', logits, 'float')
     _check_tensor('targets', targets, 'label')
     if targets.numel() != logits.numel():
-        raise ValueError(f'targets has {targets.numel()} elements (shape '
-                         f'{tuple(targets.shape)}) but logits has {logits.numel()} (shape '
-                         f'{tuple(logits.shape)})')
+        raise ValueError(
+            f'targets has {targets.numel()} elements (shape '
+            f'{tuple(targets.shape)}) but logits has {logits.numel()} (shape '
+            f'{tuple(logits.shape)})'
+        )
     if targets.device != logits.device:
         raise ValueError(f'targets is on {targets.device} but logits on {logits.device}')
     if loc_errors is not None:
         _check_tensor('loc_errors', loc_errors, 'float')
         if loc_errors.device != logits.device:
-            raise ValueError(f'loc_errors is on {loc_errors.device} but logits on '
-                             f'{logits.device}')
+            raise ValueError(f'loc_errors is on {loc_errors.device} but logits on {logits.device}')
         if loc_errors.dim() > 1:
-            raise ValueError('loc_errors must be one-dimensional (one error per positive), '
-                             f'got shape {tuple(loc_errors.shape)}')
+            raise ValueError(
+                'loc_errors must be one-dimensional (one error per positive), '
+                f'got shape {tuple(loc_errors.shape)}'
+            )
 
     work = torch.float64 if logits.dtype == torch.float64 else torch.float32
     scores = logits.reshape(-1).to(work).contiguous()
@@ -367,8 +382,9 @@ def prepare_batch(logits: Tensor, targets: Tensor, loc_errors: Optional[Tensor] 
     backend = select_backend(scores.device)
     filter_negatives = bool(FILTER_NEGATIVES)
     with timed('scan'):
-        stats, find_positives, scan_state = _SCANS[backend](scores, labels, float(delta),
-                                                            filter_negatives)
+        stats, find_positives, scan_state = _SCANS[backend](
+            scores, labels, float(delta), filter_negatives
+        )
     errors = None
     if loc_errors is not None:
         errors = loc_errors.reshape(-1).to(work)
@@ -385,15 +401,28 @@ def prepare_batch(logits: Tensor, targets: Tensor, loc_errors: Optional[Tensor] 
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError('NaN or Inf in loc_errors')
     if low < 0:
-        raise ValueError(f'negative values in loc_errors (min {low:g}); localisation errors '
-                         'must be >= 0')
+        raise ValueError(
+            f'negative values in loc_errors (min {low:g}); localisation errors must be >= 0'
+        )
     if errors is not None and errors.numel() != num_pos:
-        raise ValueError(f'loc_errors has {errors.numel()} elements but targets has '
-                         f'{num_pos} positives (one error per positive is needed)')
-    relevant = [int(v) for v in flat[4:len(flat) - (2 if errors is not None and errors.numel()
-                                                     else 0)]]
-    return RankingBatch(scores, labels, find_positives(num_pos), errors, float(delta), backend,
-                        filter_negatives, scan_state, relevant)
+        raise ValueError(
+            f'loc_errors has {errors.numel()} elements but targets has '
+            f'{num_pos} positives (one error per positive is needed)'
+        )
+    relevant = [
+        int(v) for v in flat[4 : len(flat) - (2 if errors is not None and errors.numel() else 0)]
+    ]
+    return RankingBatch(
+        scores,
+        labels,
+        find_positives(num_pos),
+        errors,
+        float(delta),
+        backend,
+        filter_negatives,
+        scan_state,
+        relevant,
+    )
 
 
 def _positive_mask(labels: Tensor) -> Tensor:
@@ -415,8 +444,9 @@ def _torch_scan(scores: Tensor, labels: Tensor, delta: float, filter_negatives: 
     if scores.numel():
         low, high = torch.aminmax(scores)
         finite = torch.isfinite(low) & torch.isfinite(high)
-        label_range = torch.stack(torch.aminmax(labels.to(torch.int8) if labels.dtype ==
-                                                torch.bool else labels))
+        label_range = torch.stack(
+            torch.aminmax(labels.to(torch.int8) if labels.dtype == torch.bool else labels)
+        )
     else:
         finite = torch.ones((), dtype=torch.bool, device=scores.device)
         label_range = scores.new_zeros(2)
@@ -427,8 +457,12 @@ def _torch_scan(scores: Tensor, labels: Tensor, delta: float, filter_negatives: 
         origin = origin.to(torch.float64)
         for start in range(0, scores.numel(), CUDA_CHUNK):
             sl = slice(start, start + CUDA_CHUNK)
-            parts.append(_binned_mask(scores[sl], labels[sl], origin, delta,
-                                      filter_negatives).sum().to(torch.float64).reshape(1))
+            parts.append(
+                _binned_mask(scores[sl], labels[sl], origin, delta, filter_negatives)
+                .sum()
+                .to(torch.float64)
+                .reshape(1)
+            )
     return torch.cat(parts), lambda num_pos: compact(positive, num_pos), None
 
 
@@ -444,8 +478,9 @@ def _triton_scan(scores: Tensor, labels: Tensor, delta: float, filter_negatives:
 _SCANS = {'torch': _torch_scan, 'cpp': _cpp_scan, 'triton': _triton_scan}
 
 
-def _binned_mask(scores: Tensor, labels: Tensor, origin: Tensor, delta: float,
-                 filter_negatives: bool) -> Tensor:
+def _binned_mask(
+    scores: Tensor, labels: Tensor, origin: Tensor, delta: float, filter_negatives: bool
+) -> Tensor:
     """The negatives the torch-op passes bin: all, or those at or above the lowest boundary."""
     mask = _negative_mask(labels)
     if filter_negatives:
@@ -466,14 +501,19 @@ class NegativeRelations:
             #: The binned negatives and their intervals, for the gradient pass (kernels only).
             with timed('histogram'):
                 hist, self.selection = self._kernels().histogram(
-                    batch.scores.detach(), batch.scan_state, self._scalar(origin),
-                    intervals.bounds, self._scalar(inv_width), table, batch.filter_negatives)
+                    batch.scores.detach(),
+                    batch.scan_state,
+                    self._scalar(origin),
+                    intervals.bounds,
+                    self._scalar(inv_width),
+                    table,
+                    batch.filter_negatives,
+                )
         #: FP(i) = sum over negatives j of H(s_j - s_i), shape (P, ), float64.
         self.false_positives = intervals.relation_sums(hist)
 
     def _kernels(self):
-        return _import_sibling('_ranking_cpu' if self.batch.backend == 'cpp' else
-                               'ranking_triton')
+        return _import_sibling('_ranking_cpu' if self.batch.backend == 'cpp' else 'ranking_triton')
 
     def _scalar(self, value: Tensor):
         # The C++ op takes floats (CPU reads, no device synchronisation), Triton tensors.
@@ -485,8 +525,13 @@ class NegativeRelations:
         chunk = CUDA_CHUNK if scores.is_cuda else CPU_CHUNK
         for c, start in enumerate(range(0, scores.numel(), chunk)):
             sl = slice(start, start + chunk)
-            mask = _binned_mask(scores[sl], self.batch.labels[sl], self.origin,
-                                self.intervals.delta, self.batch.filter_negatives)
+            mask = _binned_mask(
+                scores[sl],
+                self.batch.labels[sl],
+                self.origin,
+                self.intervals.delta,
+                self.batch.filter_negatives,
+            )
             count = self.batch.relevant_counts[c] if scores.is_cuda else None
             index = compact(mask, count)
             yield start + index, scores[sl][index].to(torch.float64) - self.origin
@@ -517,9 +562,15 @@ class NegativeRelations:
         pos_grad = pos_grad.to(torch.float64).contiguous()
         with timed('gradient'):
             if batch.backend != 'torch':
-                return self._kernels().gradient(scores, self.selection,
-                                                self._scalar(self.origin), offset, slope,
-                                                batch.pos_index, pos_grad)
+                return self._kernels().gradient(
+                    scores,
+                    self.selection,
+                    self._scalar(self.origin),
+                    offset,
+                    slope,
+                    batch.pos_index,
+                    pos_grad,
+                )
             grad = torch.zeros_like(scores)
             for index, x in self._binned_chunks():
                 k = self.intervals.locate(x)
@@ -534,13 +585,15 @@ def sorted_histogram(x: Tensor, bounds: Tensor, num_bins: int) -> Tensor:
     intervals, which no window uses, are left 0."""
     xs = torch.sort(x).values
     # ends[k]: the number of scores in intervals 0 .. k (below bounds[k]); the last, all.
-    ends = torch.cat([torch.searchsorted(xs, bounds), bounds.new_full((1, ), xs.numel(),
-                                                                       dtype=torch.int64)])
+    ends = torch.cat(
+        [torch.searchsorted(xs, bounds), bounds.new_full((1,), xs.numel(), dtype=torch.int64)]
+    )
     inner = torch.where((xs >= bounds[0]) & (xs < bounds[-1]), xs, torch.zeros_like(xs))
     moments = torch.cat([xs.new_zeros(1), torch.cumsum(inner, 0)])[ends]
     zero = xs.new_zeros(1)
-    hist = torch.stack([torch.diff(ends.to(torch.float64), prepend=zero),
-                        torch.diff(moments, prepend=zero)])
+    hist = torch.stack(
+        [torch.diff(ends.to(torch.float64), prepend=zero), torch.diff(moments, prepend=zero)]
+    )
     return torch.cat([hist, hist.new_zeros(2, num_bins - hist.shape[1])], 1)
 
 
@@ -555,6 +608,7 @@ class PositiveRanks:
         intervals (ScoreIntervals): the positives' intervals (for error-weighted ranks).
         negatives (NegativeRelations): the negatives' side (for their gradients).
     """
+
     false_positives: Tensor
     rank_pos: Tensor
     rank: Tensor
@@ -577,17 +631,24 @@ class ErrorDrivenUpdate:
     """The error-driven update of a ranking loss on every logit, computed when the backward pass
     asks for it (then already scaled by the incoming gradient: one pass, one tensor)."""
 
-    def __init__(self, negatives: NegativeRelations, offset: Tensor, slope: Tensor,
-                 pos_grad: Tensor) -> None:
-        self.negatives, self.offset, self.slope, self.pos_grad = (negatives, offset, slope,
-                                                                  pos_grad)
+    def __init__(
+        self, negatives: NegativeRelations, offset: Tensor, slope: Tensor, pos_grad: Tensor
+    ) -> None:
+        self.negatives, self.offset, self.slope, self.pos_grad = (
+            negatives,
+            offset,
+            slope,
+            pos_grad,
+        )
 
     def __call__(self, scale: Tensor) -> Tensor:
         """The update times ``scale`` (a 0-dim tensor), shape (M, )."""
         scale = scale.detach().to(torch.float64)
-        return self.negatives.gradient((self.offset * scale).contiguous(),
-                                       (self.slope * scale).contiguous(),
-                                       self.pos_grad * scale)
+        return self.negatives.gradient(
+            (self.offset * scale).contiguous(),
+            (self.slope * scale).contiguous(),
+            self.pos_grad * scale,
+        )
 
 
 class ErrorDrivenValue(torch.autograd.Function):
@@ -602,7 +663,7 @@ class ErrorDrivenValue(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output: Tensor):
-        ctx.saved_tensors
+        ctx.saved_tensors  # noqa: B018 (the read raises if the scores changed in place)
         return ctx.update(grad_output), None, None
 
 

@@ -23,6 +23,7 @@ taken in a nondeterministic order.
 Only the kernels' API of Triton >= 3.0 is used; ``AVAILABLE`` is False for older Triton (the
 CUDA torch-op path runs instead).
 """
+
 import functools
 import math
 import os
@@ -34,6 +35,7 @@ from torch import Tensor
 try:
     import triton
     import triton.language as tl
+
     AVAILABLE = int(triton.__version__.split('.')[0]) >= 3
     constexpr = tl.constexpr
 except ImportError:  # pragma: no cover - an environment without triton
@@ -43,8 +45,9 @@ BLOCK = 1024
 #: Partial histograms the blocks add into (block b into b % GROUPS).
 GROUPS = 64
 # Key bytes as the C++ op's (ranking_cpu.cpp): kernels may read globals only as constexpr.
-POSITIVE, IGNORED, LOWEST_NEGATIVE, HIGHEST_KEY = (tl.constexpr(v) if AVAILABLE else v
-                                                   for v in (0, 1, 2, 255))
+POSITIVE, IGNORED, LOWEST_NEGATIVE, HIGHEST_KEY = (
+    tl.constexpr(v) if AVAILABLE else v for v in (0, 1, 2, 255)
+)
 LEVELS_PER_UNIT, LEVEL_OFFSET = (tl.constexpr(v) if AVAILABLE else v for v in (8.0, 130.0))
 
 
@@ -76,9 +79,25 @@ def _positives_kernel(codes, out, counter, m, BLOCK: constexpr):
     tl.store(out + slot, offs.to(tl.int64), mask=positive)
 
 
-def _histogram_kernel(scores, codes, origin_ptr, bounds, inv_width_ptr, table, index, counts,
-                      moments, m, n, cells, unit, SKIP: constexpr,
-                      STEPS: constexpr, BLOCK: constexpr, GROUPS: constexpr):
+def _histogram_kernel(
+    scores,
+    codes,
+    origin_ptr,
+    bounds,
+    inv_width_ptr,
+    table,
+    index,
+    counts,
+    moments,
+    m,
+    n,
+    cells,
+    unit,
+    SKIP: constexpr,
+    STEPS: constexpr,
+    BLOCK: constexpr,
+    GROUPS: constexpr,
+):
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     inside = offs < m
@@ -113,8 +132,7 @@ def _histogram_kernel(scores, codes, origin_ptr, bounds, inv_width_ptr, table, i
     tl.atomic_add(moments + row + k, fixed, mask=inner)
 
 
-def _gradient_kernel(scores, index, origin_ptr, offset, slope, grad, m, bins,
-                     BLOCK: constexpr):
+def _gradient_kernel(scores, index, origin_ptr, offset, slope, grad, m, bins, BLOCK: constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = offs < m
     origin = tl.load(origin_ptr)
@@ -131,9 +149,15 @@ def _gradient_kernel(scores, index, origin_ptr, offset, slope, grad, m, bins,
 @functools.lru_cache(maxsize=None)
 def _kernels(interpret: bool) -> dict:
     """The jitted kernels; decorated on first use, so that TRITON_INTERPRET set by then counts."""
-    return {name: triton.jit(fn) for name, fn in (
-        ('scan', _scan_kernel), ('positives', _positives_kernel),
-        ('histogram', _histogram_kernel), ('gradient', _gradient_kernel))}
+    return {
+        name: triton.jit(fn)
+        for name, fn in (
+            ('scan', _scan_kernel),
+            ('positives', _positives_kernel),
+            ('histogram', _histogram_kernel),
+            ('gradient', _gradient_kernel),
+        )
+    }
 
 
 def _get(name: str):
@@ -141,11 +165,10 @@ def _get(name: str):
 
 
 def _grid(m: int) -> Tuple[int]:
-    return (max(1, triton.cdiv(m, BLOCK)), )
+    return (max(1, triton.cdiv(m, BLOCK)),)
 
 
-def scan(scores: Tensor, labels: Tensor
-         ) -> Tuple[Tensor, Callable[[int], Tensor], Tuple[Tensor]]:
+def scan(scores: Tensor, labels: Tensor) -> Tuple[Tensor, Callable[[int], Tensor], Tuple[Tensor]]:
     """Device-side stats [finite, label min, label max, P] (float64), a function of P giving
     the positives' ascending indices, and the scan state for the histogram: the key bytes
     (uint8) of every logit."""
@@ -154,10 +177,17 @@ def scan(scores: Tensor, labels: Tensor
     blocks = _grid(m)[0]
     partial = torch.zeros(blocks, 4, dtype=torch.int64, device=scores.device)
     if m:
-        _get('scan')[_grid(m)](scores, labels.view(torch.uint8) if labels.dtype == torch.bool
-                               else labels, codes, partial, m, BLOCK=BLOCK)
-        stats = torch.stack([1 - partial[:, 0].max(), partial[:, 1].min(), partial[:, 2].max(),
-                             partial[:, 3].sum()]).to(torch.float64)
+        _get('scan')[_grid(m)](
+            scores,
+            labels.view(torch.uint8) if labels.dtype == torch.bool else labels,
+            codes,
+            partial,
+            m,
+            BLOCK=BLOCK,
+        )
+        stats = torch.stack(
+            [1 - partial[:, 0].max(), partial[:, 1].min(), partial[:, 2].max(), partial[:, 3].sum()]
+        ).to(torch.float64)
     else:
         stats = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64, device=scores.device)
 
@@ -169,18 +199,26 @@ def scan(scores: Tensor, labels: Tensor
             out = torch.sort(out).values  # the atomic slots come in any order
         return out
 
-    return stats, positives, (codes, )
+    return stats, positives, (codes,)
 
 
-def histogram(scores: Tensor, scan_state: Tuple[Tensor], origin: Tensor, bounds: Tensor,
-              inv_width: Tensor, table: Tensor, skip_irrelevant: bool) -> Tuple[Tensor, Tensor]:
+def histogram(
+    scores: Tensor,
+    scan_state: Tuple[Tensor],
+    origin: Tensor,
+    bounds: Tensor,
+    inv_width: Tensor,
+    table: Tensor,
+    skip_irrelevant: bool,
+) -> Tuple[Tensor, Tensor]:
     """As the C++ op's hist (2, n + 2) float64, and a dense selection: the interval of every
     logit, shape (M, ), int16 (read as uint16) or int32, n + 1 where it is not binned."""
-    codes, = scan_state
+    (codes,) = scan_state
     m, n = scores.numel(), bounds.numel()
     cells = table.numel() - 2
-    index = torch.empty(m, dtype=torch.int16 if n + 1 <= 65535 else torch.int32,
-                        device=scores.device)
+    index = torch.empty(
+        m, dtype=torch.int16 if n + 1 <= 65535 else torch.int32, device=scores.device
+    )
     counts = torch.zeros(GROUPS, n + 2, dtype=torch.int64, device=scores.device)
     moments = torch.zeros_like(counts)
     # Fixed point relative to the grid (the span is on the device only): (x - first) * inv_width
@@ -189,10 +227,25 @@ def histogram(scores: Tensor, scan_state: Tuple[Tensor], origin: Tensor, bounds:
     unit = 2.0 ** (62 - max(m, 1).bit_length() - math.ceil(math.log2(cells)))
     steps = max(1, math.ceil(math.log2(n + 1)))
     if m:
-        _get('histogram')[_grid(m)](scores, codes, origin.reshape(1).to(torch.float64), bounds,
-                                    inv_width, table, index, counts, moments, m, n, cells,
-                                    unit, SKIP=bool(skip_irrelevant), STEPS=steps,
-                                    BLOCK=BLOCK, GROUPS=GROUPS)
+        _get('histogram')[_grid(m)](
+            scores,
+            codes,
+            origin.reshape(1).to(torch.float64),
+            bounds,
+            inv_width,
+            table,
+            index,
+            counts,
+            moments,
+            m,
+            n,
+            cells,
+            unit,
+            SKIP=bool(skip_irrelevant),
+            STEPS=steps,
+            BLOCK=BLOCK,
+            GROUPS=GROUPS,
+        )
     count = counts.sum(0).to(torch.float64)
     moment = moments.sum(0).to(torch.float64) / (inv_width * unit) + bounds[0] * count
     moment[0] = 0
@@ -200,14 +253,30 @@ def histogram(scores: Tensor, scan_state: Tuple[Tensor], origin: Tensor, bounds:
     return torch.stack([count, moment]), index
 
 
-def gradient(scores: Tensor, index: Tensor, origin: Tensor, offset: Tensor, slope: Tensor,
-             pos_index: Tensor, pos_grad: Tensor) -> Tensor:
+def gradient(
+    scores: Tensor,
+    index: Tensor,
+    origin: Tensor,
+    offset: Tensor,
+    slope: Tensor,
+    pos_index: Tensor,
+    pos_grad: Tensor,
+) -> Tensor:
     """As the C++ op's, from the selection of :func:`histogram`: the gradient on every logit in
     the dtype of the scores."""
     m = scores.numel()
     grad = torch.empty_like(scores)
     if m:
-        _get('gradient')[_grid(m)](scores, index, origin.reshape(1).to(torch.float64), offset,
-                                   slope, grad, m, offset.numel(), BLOCK=BLOCK)
+        _get('gradient')[_grid(m)](
+            scores,
+            index,
+            origin.reshape(1).to(torch.float64),
+            offset,
+            slope,
+            grad,
+            m,
+            offset.numel(),
+            BLOCK=BLOCK,
+        )
     grad[pos_index] = pos_grad.to(grad.dtype)
     return grad

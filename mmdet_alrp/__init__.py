@@ -6,6 +6,7 @@ Importing the package registers every module of ours in MMDetection's registries
 dataset generator and plots live apart, in :mod:`mmdet_alrp.demo`, which registers nothing and
 is imported only by who uses it.
 """
+
 from . import engine, evaluation, models  # noqa: F401
 
 __version__ = '0.1.0'

@@ -1,4 +1,5 @@
 """The README's first screen gives the two set-up commands, and they are what make and CI run."""
+
 import json
 import re
 from pathlib import Path
@@ -10,8 +11,12 @@ def first_screen_commands():
     text = (ROOT / 'README.md').read_text()
     screen = '\n'.join(text.splitlines()[:40])
     blocks = re.findall(r'```(?:bash|sh)?\n(.*?)```', screen, re.S)
-    return [line.strip() for block in blocks for line in block.splitlines()
-            if line.strip() and not line.strip().startswith('#')]
+    return [
+        line.strip()
+        for block in blocks
+        for line in block.splitlines()
+        if line.strip() and not line.strip().startswith('#')
+    ]
 
 
 def make_targets():
@@ -32,21 +37,25 @@ def test_both_targets_install_first_and_exist():
 
 def test_ci_runs_the_readme_test_command_and_nothing_else():
     lines = [line.strip() for line in (ROOT / '.ci' / 'run').read_text().splitlines()]
-    commands = [line for line in lines if line and not line.startswith('#')
-                and not line.startswith(('set ', 'cd '))]
+    commands = [
+        line
+        for line in lines
+        if line and not line.startswith('#') and not line.startswith(('set ', 'cd '))
+    ]
     assert commands == ['make test']
 
 
 def model_zoo_section() -> str:
     text = (ROOT / 'README.md').read_text()
     start = text.index("## Model zoo: the paper's COCO tables")
-    return text[start:text.index('\n## ', start + 1)]
+    return text[start : text.index('\n## ', start + 1)]
 
 
 def test_readme_names_only_existing_configs():
     named = set(re.findall(r'(?<![\w/])configs/[\w./-]+\.py', (ROOT / 'README.md').read_text()))
-    assert named and all((ROOT / path).is_file() for path in named), \
-        sorted(path for path in named if not (ROOT / path).is_file())
+    assert named and all((ROOT / path).is_file() for path in named), sorted(
+        path for path in named if not (ROOT / path).is_file()
+    )
 
 
 def test_model_zoo_gives_every_row_its_results_links_and_commands():
@@ -55,17 +64,26 @@ def test_model_zoo_gives_every_row_its_results_links_and_commands():
     zoo = model_zoo_section()
     rows = json.loads((ROOT / 'configs' / 'paper_recipes.json').read_text())['rows']
     for name, row in rows.items():
-        line, = [line for line in zoo.splitlines()
-                 if line.startswith('|') and f'`configs/{name}`' in line]
+        (line,) = [
+            line
+            for line in zoo.splitlines()
+            if line.startswith('|') and f'`configs/{name}`' in line
+        ]
         results = row['results']
-        ap = (f"{results['ap_minival']} / {results['ap_test_dev']}" if 'ap_test_dev' in results
-              else f" {results['ap_minival']} ")
+        ap = (
+            f'{results["ap_minival"]} / {results["ap_test_dev"]}'
+            if 'ap_test_dev' in results
+            else f' {results["ap_minival"]} '
+        )
         assert ap in line, (name, line)
         if 'olrp' in results:
-            assert f" {results['olrp']} " in line
-        assert f"]({row['weights_url']})" in line and f"]({row['log_url']})" in line
-        convert = re.search(rf'convert_paper_checkpoint\.py \S+ (\S+) --config configs/'
-                            rf'{re.escape(name)}\n', zoo)
+            assert f' {results["olrp"]} ' in line
+        assert f']({row["weights_url"]})' in line and f']({row["log_url"]})' in line
+        convert = re.search(
+            rf'convert_paper_checkpoint\.py \S+ (\S+) --config configs/'
+            rf'{re.escape(name)}\n',
+            zoo,
+        )
         assert convert, f'no convert command for {name}'
         converted = convert.group(1)
         assert f'tools/dist_test.sh configs/{name} {converted} 4' in zoo

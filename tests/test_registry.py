@@ -1,4 +1,5 @@
 """Importing mmdet_alrp registers every public class of ours in mmdet's registries."""
+
 import importlib
 import inspect
 import pkgutil
@@ -20,8 +21,11 @@ def public_classes():
         for name in getattr(module, '__all__', []):
             obj = getattr(module, name)
             if inspect.isclass(obj):
-                for base, registry in ((torch.nn.Module, MODELS), (Hook, HOOKS),
-                                       (BaseMetric, METRICS)):
+                for base, registry in (
+                    (torch.nn.Module, MODELS),
+                    (Hook, HOOKS),
+                    (BaseMetric, METRICS),
+                ):
                     if issubclass(obj, base):
                         found[name] = (obj, registry)
     return found
@@ -29,8 +33,14 @@ def public_classes():
 
 def test_every_public_class_is_registered_in_the_mmdet_scope():
     classes = public_classes()
-    assert {'aLRPLoss', 'APLoss', 'SelfBalance', 'SelfBalanceHook', 'aLRPATSSHead',
-            'aLRPFCOSHead'} <= set(classes)
+    assert {
+        'aLRPLoss',
+        'APLoss',
+        'SelfBalance',
+        'SelfBalanceHook',
+        'aLRPATSSHead',
+        'aLRPFCOSHead',
+    } <= set(classes)
     for name, (cls, registry) in classes.items():
         assert registry.scope == 'mmdet'
         assert registry.get(name) is cls, f'{name} is not in mmdet.registry.{registry.name}'

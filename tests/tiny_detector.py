@@ -6,6 +6,7 @@ The config trains in seconds on CPU: a ResNet-18 with 8 base channels, no pretra
 usual warm-up and step schedulers, and COCO evaluation (``score_thr=0`` so that an untrained
 model still predicts boxes).
 """
+
 import hashlib
 import json
 import os.path as osp
@@ -15,10 +16,9 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmdet.registry import HOOKS
-
 from mmdet_alrp.demo import CLASSES
 
-TEMPLATE = '''
+TEMPLATE = """
 _base_ = ['mmdet::_base_/models/retinanet_r50_fpn.py', 'mmdet::_base_/default_runtime.py']
 custom_imports = dict(imports={imports!r}, allow_failed_imports=False)
 data_root = {data_root!r}
@@ -75,17 +75,25 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(by_epoch=False, in
 custom_hooks = {hooks!r}
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
-'''
+"""
 
 
-def write_tiny_config(path: str, data_root: str, extra: str = '', imports=('mmdet_alrp',),
-                      hooks=()) -> str:
+def write_tiny_config(
+    path: str, data_root: str, extra: str = '', imports=('mmdet_alrp',), hooks=()
+) -> str:
     """Writes the tiny config to ``path`` and returns ``path``: with the config text ``extra``
     appended, ``imports`` as custom_imports and ``hooks`` after SelfBalanceHook."""
     with open(path, 'w') as f:
-        f.write(TEMPLATE.format(
-            imports=list(imports), data_root=data_root, classes=tuple(CLASSES),
-            num_classes=len(CLASSES), hooks=[dict(type='SelfBalanceHook'), *hooks]) + extra)
+        f.write(
+            TEMPLATE.format(
+                imports=list(imports),
+                data_root=data_root,
+                classes=tuple(CLASSES),
+                num_classes=len(CLASSES),
+                hooks=[dict(type='SelfBalanceHook'), *hooks],
+            )
+            + extra
+        )
     return path
 
 
@@ -108,9 +116,19 @@ class ParamDigestHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         rank, world_size = get_dist_info()
         names = [name for name, _ in model.named_parameters()]
-        self_balance = {name: value.tolist() for name, value in model.named_buffers()
-                        if 'self_balance' in name}
+        self_balance = {
+            name: value.tolist() for name, value in model.named_buffers() if 'self_balance' in name
+        }
         with open(osp.join(runner.work_dir, f'param_digest_rank{rank}.json'), 'w') as f:
-            json.dump(dict(rank=rank, world_size=world_size, iter=runner.iter, names=names,
-                           wrapper=type(runner.model).__name__, self_balance=self_balance,
-                           digest=param_digest(model.named_parameters())), f)
+            json.dump(
+                dict(
+                    rank=rank,
+                    world_size=world_size,
+                    iter=runner.iter,
+                    names=names,
+                    wrapper=type(runner.model).__name__,
+                    self_balance=self_balance,
+                    digest=param_digest(model.named_parameters()),
+                ),
+                f,
+            )

@@ -1,4 +1,5 @@
 """Imports a script of tools/ as a module, so that tests call its functions and main()."""
+
 import importlib.util
 import os.path as osp
 from types import ModuleType

@@ -22,6 +22,7 @@ max |ours - ref| / max |ref|. The last lines say PASS or FAIL for each target of
 With --passes, a line under each row gives one call's wall milliseconds per pass of the ranking
 core (scan, histogram, gradient) and the rest (the P-sized steps, autograd, Python).
 """
+
 import argparse
 import ctypes
 import json
@@ -41,8 +42,9 @@ BIG = int(8e6)
 CASES = ('early', 'late')
 
 
-def loop_reference(logits: Tensor, targets: Tensor, errors: Tensor, delta: float = 1.0,
-                   eps: float = 1e-5) -> Outputs:
+def loop_reference(
+    logits: Tensor, targets: Tensor, errors: Tensor, delta: float = 1.0, eps: float = 1e-5
+) -> Outputs:
     """aLRP Loss and its error-driven gradients, one positive at a time (O(P * M))."""
     s, t = logits.reshape(-1), targets.reshape(-1)
     pos = torch.nonzero(t == 1).squeeze(1)
@@ -71,8 +73,9 @@ def loop_reference(logits: Tensor, targets: Tensor, errors: Tensor, delta: float
     order = torch.sort(s_pos, descending=True, stable=True).indices
     loss_loc = (torch.cumsum(errors[order], 0) / rank[order]).mean()
     grad_errors = torch.empty_like(errors)
-    grad_errors[order] = torch.flip(torch.cumsum(torch.flip(1 / rank[order], [0]), 0),
-                                    [0]) / num_pos
+    grad_errors[order] = (
+        torch.flip(torch.cumsum(torch.flip(1 / rank[order], [0]), 0), [0]) / num_pos
+    )
     return loss_cls / num_pos, loss_loc, grad, grad_errors
 
 
@@ -88,8 +91,9 @@ def floor_pass(logits: Tensor, targets: Tensor, errors: Tensor) -> Tensor:
     return torch.where(targets == 0, logits, 0)
 
 
-def make_batch(m: int, p: int, case: str, device: str, seed: int = 0,
-               labels: torch.dtype = torch.long):
+def make_batch(
+    m: int, p: int, case: str, device: str, seed: int = 0, labels: torch.dtype = torch.long
+):
     """M logits with P positives and 2% ignored, labels of dtype ``labels``. 'early': every
     negative inside the positives' reach (s_j >= min_i s_i - delta); 'late': 1% of the negatives
     there."""
@@ -156,11 +160,13 @@ def best_of(fn: Callable, args, device: str, repeat: int):
 
 
 def relative_errors(got: Outputs, ref: Outputs) -> Tuple[float, float]:
-    vals = max(abs(float(g) - float(r)) / max(abs(float(r)), 1e-30)
-               for g, r in zip(got[:2], ref[:2]))
-    grads = max(float((g.double() - r.double()).abs().max() /
-                      r.double().abs().max().clamp_min(1e-30))
-                for g, r in zip(got[2:], ref[2:]))
+    vals = max(
+        abs(float(g) - float(r)) / max(abs(float(r)), 1e-30) for g, r in zip(got[:2], ref[:2])
+    )
+    grads = max(
+        float((g.double() - r.double()).abs().max() / r.double().abs().max().clamp_min(1e-30))
+        for g, r in zip(got[2:], ref[2:])
+    )
     return vals, grads
 
 
@@ -176,8 +182,15 @@ def pass_seconds(args, device: str) -> Dict[str, float]:
     return passes
 
 
-def run_case(m: int, p: int, case: str, device: str, repeat: int,
-             labels: torch.dtype = torch.long, passes: bool = False) -> Dict[str, float]:
+def run_case(
+    m: int,
+    p: int,
+    case: str,
+    device: str,
+    repeat: int,
+    labels: torch.dtype = torch.long,
+    passes: bool = False,
+) -> Dict[str, float]:
     logits, targets, errors = make_batch(m, p, case, device, labels=labels)
     warm_up(logits, targets, errors, device)
     got, seconds, peak = best_of(ours, (logits, targets, errors), device, repeat)
@@ -189,17 +202,24 @@ def run_case(m: int, p: int, case: str, device: str, repeat: int,
         _, loop_seconds, _ = best_of(loop_reference, (logits, targets, errors), device, repeat)
     ref64 = loop_reference(logits.double(), targets, errors.double())
     val_err, grad_err = relative_errors(got, ref64)
-    return dict(ours_ms=seconds * 1e3, loop_ms=loop_seconds * 1e3, floor_ms=floor_seconds * 1e3,
-                speedup=loop_seconds / seconds, over_floor=seconds / floor_seconds,
-                bytes_per_logit=peak / m, val_err=val_err, grad_err=grad_err,
-                passes=per_pass)
+    return dict(
+        ours_ms=seconds * 1e3,
+        loop_ms=loop_seconds * 1e3,
+        floor_ms=floor_seconds * 1e3,
+        speedup=loop_seconds / seconds,
+        over_floor=seconds / floor_seconds,
+        bytes_per_logit=peak / m,
+        val_err=val_err,
+        grad_err=grad_err,
+        passes=per_pass,
+    )
 
 
 def warm_up(logits: Tensor, targets: Tensor, errors: Tensor, device: str) -> None:
     """Imports, CUDA context and Triton compilation out of the timing."""
     if device == 'cpu':
         logits, targets = logits[:1000], targets[:1000]
-        errors = errors[:int((targets == 1).sum())]
+        errors = errors[: int((targets == 1).sum())]
     ours(logits, targets, errors)
 
 
@@ -207,8 +227,12 @@ def cpu_peak_bytes(sizes: List[Tuple[int, int]], argv: List[str]) -> Dict[tuple,
     """Peak extra bytes of ours per row, measured in a child process whose glibc maps every
     large allocation afresh (:func:`map_large_allocations`): that setting makes each allocation
     fault its pages in, so the timed runs of this process keep glibc's default."""
-    out = subprocess.run([sys.executable, __file__, *argv, '--memory-only'], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, *argv, '--memory-only'],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     peaks = json.loads(out.strip().splitlines()[-1])
     return {(m, p, case): peaks[f'{m} {p} {case}'] for m, p in sizes for case in CASES}
 
@@ -229,23 +253,40 @@ def targets_met(results: Dict[tuple, Dict[str, float]], device: str) -> List[Tup
     """(text, ok) for each target of the issue that the table covers."""
     checks = []
     slowest = min(results.items(), key=lambda kv: kv[1]['speedup'])
-    checks.append((f'never slower than the loop: lowest speed-up {slowest[1]["speedup"]:.1f}x '
-                   f'(M={slowest[0][0]:.0e}, P={slowest[0][1]}, {slowest[0][2]}) >= 1x',
-                   slowest[1]['speedup'] >= 1))
+    checks.append(
+        (
+            f'never slower than the loop: lowest speed-up {slowest[1]["speedup"]:.1f}x '
+            f'(M={slowest[0][0]:.0e}, P={slowest[0][1]}, {slowest[0][2]}) >= 1x',
+            slowest[1]['speedup'] >= 1,
+        )
+    )
     worst = max(max(r['val_err'], r['grad_err']) for r in results.values())
-    checks.append((f'values and gradients within 1e-5 of the float64 reference on every row: '
-                   f'max {worst:.1e}', worst <= 1e-5))
+    checks.append(
+        (
+            f'values and gradients within 1e-5 of the float64 reference on every row: '
+            f'max {worst:.1e}',
+            worst <= 1e-5,
+        )
+    )
     for case, want in (('early', 300), ('late', 10)):
         r = results.get((BIG, 1000, case))
         if r:
-            checks.append((f"M=8e6 P=1000 {case}: {r['speedup']:.0f}x the loop >= {want}x",
-                           r['speedup'] >= want))
+            checks.append(
+                (
+                    f'M=8e6 P=1000 {case}: {r["speedup"]:.0f}x the loop >= {want}x',
+                    r['speedup'] >= want,
+                )
+            )
     for p in (100, 1000):
         for case in ('early', 'late'):
             r = results.get((BIG, p, case))
             if r:
-                checks.append((f"M=8e6 P={p} {case}: {r['over_floor']:.1f}x the floor pass <= 8x",
-                               r['over_floor'] <= 8))
+                checks.append(
+                    (
+                        f'M=8e6 P={p} {case}: {r["over_floor"]:.1f}x the floor pass <= 8x',
+                        r['over_floor'] <= 8,
+                    )
+                )
     big = {k: r for k, r in results.items() if k[0] >= 1e6}
     if big:
         most = max(r['bytes_per_logit'] for r in big.values())
@@ -253,10 +294,15 @@ def targets_met(results: Dict[tuple, Dict[str, float]], device: str) -> List[Tup
     for case in ('early', 'late'):
         r = results.get((int(31e6), 1200, case))
         if r:
-            checks.append((f"CUDA M=31e6 P=1200 {case}: {r['ours_ms']:.2f} ms <= 1 ms",
-                           r['ours_ms'] <= 1))
-            checks.append((f"CUDA M=31e6 P=1200 {case}: {r['over_floor']:.1f}x the floor pass "
-                           '<= 8x', r['over_floor'] <= 8))
+            checks.append(
+                (f'CUDA M=31e6 P=1200 {case}: {r["ours_ms"]:.2f} ms <= 1 ms', r['ours_ms'] <= 1)
+            )
+            checks.append(
+                (
+                    f'CUDA M=31e6 P=1200 {case}: {r["over_floor"]:.1f}x the floor pass <= 8x',
+                    r['over_floor'] <= 8,
+                )
+            )
     return checks
 
 
@@ -266,12 +312,21 @@ def main(argv=None) -> int:
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--threads', type=int, default=2, help='CPU threads (targets: 2)')
     parser.add_argument('--repeat', type=int, default=3, help='timed runs of ours (best)')
-    parser.add_argument('--backend', default=ranking_core.BACKEND,
-                        choices=['auto', 'cpp', 'triton', 'torch'], help='ranking core kernels')
-    parser.add_argument('--labels', default='int64', choices=['int64', 'int8'],
-                        help='label dtype (the issue\'s table: int64; the heads pass int8)')
-    parser.add_argument('--passes', action='store_true',
-                        help='also one call\'s milliseconds per pass of ours')
+    parser.add_argument(
+        '--backend',
+        default=ranking_core.BACKEND,
+        choices=['auto', 'cpp', 'triton', 'torch'],
+        help='ranking core kernels',
+    )
+    parser.add_argument(
+        '--labels',
+        default='int64',
+        choices=['int64', 'int8'],
+        help="label dtype (the issue's table: int64; the heads pass int8)",
+    )
+    parser.add_argument(
+        '--passes', action='store_true', help="also one call's milliseconds per pass of ours"
+    )
     parser.add_argument('--memory-only', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -291,11 +346,15 @@ def main(argv=None) -> int:
         memory_only(sizes, repeat, labels)
         return 0
     backend = ranking_core.select_backend(torch.device(device))
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ranking core '
-          f'backend {backend!r}, {args.labels} labels' +
-          (f', {torch.cuda.get_device_name()}' if device == 'cuda' else ''))
-    head = (f"{'M':>7} {'P':>5} {'case':5} {'ours ms':>9} {'loop ms':>9} {'loop/ours':>9} "
-            f"{'floor ms':>9} {'ours/floor':>10} {'B/logit':>8} {'val err':>8} {'grad err':>8}")
+    print(
+        f'torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ranking core '
+        f'backend {backend!r}, {args.labels} labels'
+        + (f', {torch.cuda.get_device_name()}' if device == 'cuda' else '')
+    )
+    head = (
+        f'{"M":>7} {"P":>5} {"case":5} {"ours ms":>9} {"loop ms":>9} {"loop/ours":>9} '
+        f'{"floor ms":>9} {"ours/floor":>10} {"B/logit":>8} {"val err":>8} {"grad err":>8}'
+    )
     print(head)
     print('-' * len(head))
     child_argv = sys.argv[1:] if argv is None else list(argv)
@@ -307,17 +366,23 @@ def main(argv=None) -> int:
             if peaks:
                 r['bytes_per_logit'] = peaks[m, p, case] / m
             results[m, p, case] = r
-            print(f"{m:>7.0e} {p:>5} {case:5} {r['ours_ms']:>9.2f} {r['loop_ms']:>9.0f} "
-                  f"{r['speedup']:>8.1f}x {r['floor_ms']:>9.2f} {r['over_floor']:>9.1f}x "
-                  f"{r['bytes_per_logit']:>8.1f} {r['val_err']:>8.1e} {r['grad_err']:>8.1e}",
-                  flush=True)
+            print(
+                f'{m:>7.0e} {p:>5} {case:5} {r["ours_ms"]:>9.2f} {r["loop_ms"]:>9.0f} '
+                f'{r["speedup"]:>8.1f}x {r["floor_ms"]:>9.2f} {r["over_floor"]:>9.1f}x '
+                f'{r["bytes_per_logit"]:>8.1f} {r["val_err"]:>8.1e} {r["grad_err"]:>8.1e}',
+                flush=True,
+            )
             if r['passes']:
-                print('    passes (ms, one call): ' + ', '.join(
-                    f'{name} {seconds * 1e3:.2f}' for name, seconds in r['passes'].items()))
+                print(
+                    '    passes (ms, one call): '
+                    + ', '.join(
+                        f'{name} {seconds * 1e3:.2f}' for name, seconds in r['passes'].items()
+                    )
+                )
     checks = targets_met(results, device)
     print()
     for text, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+        print(f'{"PASS" if ok else "FAIL"}  {text}')
     return 0 if all(ok for _, ok in checks) else 1
 
 

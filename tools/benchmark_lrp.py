@@ -8,6 +8,7 @@ from the COCO evaluation and oLRP of every class) is measured too.
 
     python tools/benchmark_lrp.py [--images 5000] [--classes 80] [--seed 0] [--repeats 1]
 """
+
 import argparse
 import contextlib
 import io
@@ -33,8 +34,13 @@ def random_boxes(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.concatenate([xy, xy + wh], axis=1)
 
 
-def generate(rng: np.random.Generator, num_images: int, num_classes: int, gts_per_image: float,
-             dets_per_image: int):
+def generate(
+    rng: np.random.Generator,
+    num_images: int,
+    num_classes: int,
+    gts_per_image: float,
+    dets_per_image: int,
+):
     """COCO ground-truth dict and mmdet data samples with ``pred_instances``."""
     images, annotations, samples = [], [], []
     for img_id in range(1, num_images + 1):
@@ -44,10 +50,16 @@ def generate(rng: np.random.Generator, num_images: int, num_classes: int, gts_pe
         gt_labels = rng.integers(0, num_classes, size=num_gts)
         for box, label in zip(gt_boxes, gt_labels):
             w, h = box[2:] - box[:2]
-            annotations.append(dict(
-                id=len(annotations) + 1, image_id=img_id, category_id=int(label) + 1,
-                bbox=[float(box[0]), float(box[1]), float(w), float(h)], area=float(w * h),
-                iscrowd=int(rng.random() < 0.01)))
+            annotations.append(
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=img_id,
+                    category_id=int(label) + 1,
+                    bbox=[float(box[0]), float(box[1]), float(w), float(h)],
+                    area=float(w * h),
+                    iscrowd=int(rng.random() < 0.01),
+                )
+            )
         copies = np.repeat(np.arange(num_gts), rng.integers(1, 4, size=num_gts))
         copies = copies[:dets_per_image]
         size = gt_boxes[copies, 2:] - gt_boxes[copies, :2]
@@ -55,17 +67,26 @@ def generate(rng: np.random.Generator, num_images: int, num_classes: int, gts_pe
         centre = centre + rng.normal(0, 0.1, size.shape) * size
         size = size * np.exp(rng.normal(0, 0.15, size.shape))
         noisy = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
-        labels = np.where(rng.random(copies.size) < 0.9, gt_labels[copies],
-                          rng.integers(0, num_classes, size=copies.size))
+        labels = np.where(
+            rng.random(copies.size) < 0.9,
+            gt_labels[copies],
+            rng.integers(0, num_classes, size=copies.size),
+        )
         num_random = dets_per_image - copies.size
         boxes = np.concatenate([noisy, random_boxes(rng, num_random)])
         labels = np.concatenate([labels, rng.integers(0, num_classes, size=num_random)])
         scores = np.concatenate([rng.beta(5, 2, copies.size), rng.beta(2, 5, num_random)])
-        samples.append(dict(
-            img_id=img_id, ori_shape=(HEIGHT, WIDTH),
-            pred_instances=dict(bboxes=torch.from_numpy(boxes).float(),
-                                scores=torch.from_numpy(scores).float(),
-                                labels=torch.from_numpy(labels))))
+        samples.append(
+            dict(
+                img_id=img_id,
+                ori_shape=(HEIGHT, WIDTH),
+                pred_instances=dict(
+                    bboxes=torch.from_numpy(boxes).float(),
+                    scores=torch.from_numpy(scores).float(),
+                    labels=torch.from_numpy(labels),
+                ),
+            )
+        )
     categories = [dict(id=k + 1, name=f'class{k}') for k in range(num_classes)]
     return dict(images=images, annotations=annotations, categories=categories), samples
 
@@ -98,13 +119,22 @@ def main() -> None:
     parser.add_argument('--gts-per-image', type=float, default=7.0)
     parser.add_argument('--dets-per-image', type=int, default=100)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--repeats', type=int, default=1,
-                        help='evaluations of each metric, alternating; the fastest is shown')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=1,
+        help='evaluations of each metric, alternating; the fastest is shown',
+    )
     args = parser.parse_args()
     MMLogger.get_instance('benchmark_lrp', log_level='WARNING')
 
-    gt, samples = generate(np.random.default_rng(args.seed), args.images, args.classes,
-                           args.gts_per_image, args.dets_per_image)
+    gt, samples = generate(
+        np.random.default_rng(args.seed),
+        args.images,
+        args.classes,
+        args.gts_per_image,
+        args.dets_per_image,
+    )
     classes = tuple(c['name'] for c in gt['categories'])
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         ann_file = osp.join(tmp, 'gt.json')
@@ -132,20 +162,28 @@ def main() -> None:
     if any(lrp_results[k] != v for k, v in coco_results.items()):
         raise RuntimeError('CocoLRPMetric and CocoMetric disagree on COCO AP')
     num_dets = sum(len(s['pred_instances']['scores']) for s in samples)
-    print(f"data: {args.images} images, {args.classes} classes, {len(gt['annotations'])} ground "
-          f'truths, {num_dets} detections (seed {args.seed}); fastest of {args.repeats} '
-          'evaluation(s) of each metric')
+    print(
+        f'data: {args.images} images, {args.classes} classes, {len(gt["annotations"])} ground '
+        f'truths, {num_dets} detections (seed {args.seed}); fastest of {args.repeats} '
+        'evaluation(s) of each metric'
+    )
     lrp = {k.split('_', 1)[1]: v for k, v in lrp_results.items() if 'LRP' in k}
-    print(f"bbox_mAP {coco_results['coco/bbox_mAP']:.3f}, bbox_moLRP {lrp['moLRP']:.3f} (loc "
-          f"{lrp['moLRP_loc']:.3f}, FP {lrp['moLRP_FP']:.3f}, FN {lrp['moLRP_FN']:.3f})")
+    print(
+        f'bbox_mAP {coco_results["coco/bbox_mAP"]:.3f}, bbox_moLRP {lrp["moLRP"]:.3f} (loc '
+        f'{lrp["moLRP_loc"]:.3f}, FP {lrp["moLRP_FP"]:.3f}, FN {lrp["moLRP_FN"]:.3f})'
+    )
     coco_clock = min(coco_clocks, key=lambda c: c.cpu)
-    rows = [('CocoMetric.evaluate', coco_clock),
-            ('CocoLRPMetric.evaluate', min(lrp_clocks, key=lambda c: c.cpu)),
-            ('  of which oLRP of all classes', min(lrp_part, key=lambda c: c.cpu))]
-    print(f"{'':32s}{'CPU s':>9s}{'x CocoMetric':>14s}{'wall s':>9s}{'x CocoMetric':>14s}")
+    rows = [
+        ('CocoMetric.evaluate', coco_clock),
+        ('CocoLRPMetric.evaluate', min(lrp_clocks, key=lambda c: c.cpu)),
+        ('  of which oLRP of all classes', min(lrp_part, key=lambda c: c.cpu)),
+    ]
+    print(f'{"":32s}{"CPU s":>9s}{"x CocoMetric":>14s}{"wall s":>9s}{"x CocoMetric":>14s}')
     for name, clock in rows:
-        print(f'{name:32s}{clock.cpu:9.2f}{clock.cpu / coco_clock.cpu:14.3f}'
-              f'{clock.wall:9.2f}{clock.wall / coco_clock.wall:14.3f}')
+        print(
+            f'{name:32s}{clock.cpu:9.2f}{clock.cpu / coco_clock.cpu:14.3f}'
+            f'{clock.wall:9.2f}{clock.wall / coco_clock.wall:14.3f}'
+        )
 
 
 if __name__ == '__main__':

@@ -14,6 +14,7 @@ Prints per case the median, mean and min seconds per iteration of each model, th
 aLRP / Focal of the medians and, on CUDA, each model's allocator peak and the PASS / FAIL of the
 target ratio (aLRP Loss RetinaNet's iteration at most 1.05 times Focal Loss RetinaNet's).
 """
+
 import argparse
 import copy
 import os.path as osp
@@ -33,8 +34,9 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 
 #: mmdet's RetinaNet config, shipped in the mmdet package (``mmdet::retinanet/...`` in configs).
-BASE_CONFIG = osp.join(get_installed_path('mmdet'), '.mim', 'configs', 'retinanet',
-                       'retinanet_r50_fpn_1x_coco.py')
+BASE_CONFIG = osp.join(
+    get_installed_path('mmdet'), '.mim', 'configs', 'retinanet', 'retinanet_r50_fpn_1x_coco.py'
+)
 FOCAL, ALRP = 'Focal Loss RetinaNet', 'aLRP Loss RetinaNet'
 #: The cases of the issue: (batch, height, width) per device.
 DEFAULT_CASES = {'cpu': [(2, 512, 512)], 'cuda': [(8, 512, 512), (4, 800, 1333)]}
@@ -51,10 +53,12 @@ def parse_case(text: str) -> Case:
         batch, height, width = (int(p) for p in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f'a case is BATCHxHEIGHTxWIDTH (e.g. 2x512x512), got {text!r}') from None
+            f'a case is BATCHxHEIGHTxWIDTH (e.g. 2x512x512), got {text!r}'
+        ) from None
     if batch < 1 or min(height, width) < 64:
         raise argparse.ArgumentTypeError(
-            f'a case needs a batch >= 1 and sides >= 64 px, got {text!r}')
+            f'a case needs a batch >= 1 and sides >= 64 px, got {text!r}'
+        )
     return batch, height, width
 
 
@@ -66,8 +70,10 @@ def build_models(device: str) -> Dict[str, torch.nn.Module]:
     alrp.bbox_head.pop('loss_bbox')
     alrp.bbox_head.type = 'aLRPRetinaHead'
     alrp.bbox_head.loss_cls = dict(type='aLRPLoss')
-    return {name: MODELS.build(model_cfg).to(device).train()
-            for name, model_cfg in ((FOCAL, focal), (ALRP, alrp))}
+    return {
+        name: MODELS.build(model_cfg).to(device).train()
+        for name, model_cfg in ((FOCAL, focal), (ALRP, alrp))
+    }
 
 
 def make_batch(batch: int, height: int, width: int, num_classes: int, seed: int = 0) -> dict:
@@ -76,23 +82,27 @@ def make_batch(batch: int, height: int, width: int, num_classes: int, seed: int 
     size = torch.tensor([width, height], dtype=torch.float32)
     inputs, samples = [], []
     for _ in range(batch):
-        inputs.append(torch.randint(0, 256, (3, height, width), generator=gen,
-                                    dtype=torch.uint8))
-        num = int(torch.randint(1, 5, (1, ), generator=gen))
+        inputs.append(torch.randint(0, 256, (3, height, width), generator=gen, dtype=torch.uint8))
+        num = int(torch.randint(1, 5, (1,), generator=gen))
         xy = torch.rand(num, 2, generator=gen) * size * 0.7
         wh = (torch.rand(num, 2, generator=gen) * 0.6 + 0.05) * size
         boxes = torch.cat([xy, torch.minimum(xy + wh, size - 1)], 1)
-        sample = DetDataSample(metainfo=dict(img_shape=(height, width),
-                                             ori_shape=(height, width), scale_factor=(1., 1.)))
+        sample = DetDataSample(
+            metainfo=dict(
+                img_shape=(height, width), ori_shape=(height, width), scale_factor=(1.0, 1.0)
+            )
+        )
         sample.gt_instances = InstanceData(
-            bboxes=boxes, labels=torch.randint(0, num_classes, (num, ), generator=gen))
+            bboxes=boxes, labels=torch.randint(0, num_classes, (num,), generator=gen)
+        )
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
 
 
 def make_optim(model: torch.nn.Module) -> OptimWrapper:
-    return OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9,
-                                        weight_decay=1e-4))
+    return OptimWrapper(
+        torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=1e-4)
+    )
 
 
 def time_step(model: torch.nn.Module, data: dict, optim: OptimWrapper, device: str) -> float:
@@ -106,8 +116,9 @@ def time_step(model: torch.nn.Module, data: dict, optim: OptimWrapper, device: s
     return time.perf_counter() - start
 
 
-def run_case(models: Dict[str, torch.nn.Module], case: Case, iters: int, warmup: int,
-             device: str) -> dict:
+def run_case(
+    models: Dict[str, torch.nn.Module], case: Case, iters: int, warmup: int, device: str
+) -> dict:
     """Times both models on one batch; returns ``times`` (seconds per iteration, by model),
     ``ratio`` (aLRP / Focal of the medians) and, on CUDA, ``peak_mib`` (allocator peak of a
     training iteration, by model)."""
@@ -127,37 +138,49 @@ def run_case(models: Dict[str, torch.nn.Module], case: Case, iters: int, warmup:
     for _ in range(iters):
         for name, model in models.items():
             times[name].append(time_step(model, data, optims[name], device))
-    result = dict(case=case, times=times,
-                  ratio=statistics.median(times[ALRP]) / statistics.median(times[FOCAL]))
+    result = dict(
+        case=case,
+        times=times,
+        ratio=statistics.median(times[ALRP]) / statistics.median(times[FOCAL]),
+    )
     if device == 'cuda':
         result['peak_mib'] = peak_mib
     return result
 
 
 def print_report(results: List[dict], device: str, iters: int) -> None:
-    where = (torch.cuda.get_device_name() if device == 'cuda' else
-             f'CPU, {torch.get_num_threads()} threads')
-    print(f'torch {torch.__version__}, {where}, {iters} timed iterations per model and case '
-          '(alternating)')
-    head = (f"{'case':>18} {'model':22} {'median s':>9} {'mean s':>8} {'min s':>8}"
-            + (f" {'peak MiB':>9}" if device == 'cuda' else ''))
+    where = (
+        torch.cuda.get_device_name()
+        if device == 'cuda'
+        else f'CPU, {torch.get_num_threads()} threads'
+    )
+    print(
+        f'torch {torch.__version__}, {where}, {iters} timed iterations per model and case '
+        '(alternating)'
+    )
+    head = f'{"case":>18} {"model":22} {"median s":>9} {"mean s":>8} {"min s":>8}' + (
+        f' {"peak MiB":>9}' if device == 'cuda' else ''
+    )
     print(head)
     print('-' * len(head))
     for result in results:
         batch, height, width = result['case']
         label = f'{batch} x {height} x {width}'
         for name, values in result['times'].items():
-            line = (f'{label:>18} {name:22} {statistics.median(values):>9.3f} '
-                    f'{statistics.mean(values):>8.3f} {min(values):>8.3f}')
+            line = (
+                f'{label:>18} {name:22} {statistics.median(values):>9.3f} '
+                f'{statistics.mean(values):>8.3f} {min(values):>8.3f}'
+            )
             if device == 'cuda':
-                line += f" {result['peak_mib'][name]:>9.0f}"
+                line += f' {result["peak_mib"][name]:>9.0f}'
             print(line)
             label = ''
     print()
     for result in results:
         batch, height, width = result['case']
-        line = (f'batch {batch} at {height} x {width}: aLRP / Focal = {result["ratio"]:.3f} '
-                '(medians)')
+        line = (
+            f'batch {batch} at {height} x {width}: aLRP / Focal = {result["ratio"]:.3f} (medians)'
+        )
         if device == 'cuda':
             verdict = 'PASS' if result['ratio'] <= CUDA_TARGET_RATIO else 'FAIL'
             line += f'  {verdict} (target <= {CUDA_TARGET_RATIO})'
@@ -166,15 +189,25 @@ def print_report(results: List[dict], device: str, iters: int) -> None:
 
 def main(argv=None) -> List[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--device', choices=('cpu', 'cuda'),
-                        default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--case', type=parse_case, action='append', dest='cases',
-                        metavar='BATCHxHEIGHTxWIDTH',
-                        help='a batch to time, repeatable (default: 2x512x512 on CPU; '
-                        '8x512x512 and 4x800x1333 on CUDA)')
+    parser.add_argument(
+        '--device', choices=('cpu', 'cuda'), default='cuda' if torch.cuda.is_available() else 'cpu'
+    )
+    parser.add_argument(
+        '--case',
+        type=parse_case,
+        action='append',
+        dest='cases',
+        metavar='BATCHxHEIGHTxWIDTH',
+        help='a batch to time, repeatable (default: 2x512x512 on CPU; '
+        '8x512x512 and 4x800x1333 on CUDA)',
+    )
     parser.add_argument('--iters', type=int, default=10, help='timed iterations per model')
-    parser.add_argument('--warmup', type=int, default=1,
-                        help='untimed iterations per model and case (at least 1 on CUDA)')
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=1,
+        help='untimed iterations per model and case (at least 1 on CUDA)',
+    )
     args = parser.parse_args(argv)
     if args.iters < 1 or args.warmup < 0:
         parser.error(f'--iters must be >= 1 and --warmup >= 0, got {args.iters}, {args.warmup}')

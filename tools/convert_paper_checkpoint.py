@@ -19,6 +19,7 @@ global. With ``--config`` the result is checked against the model that the confi
 a checkpoint of another architecture, or with keys missing, is refused with the keys at fault.
 Without it, the aLRP heads are found from the ``config`` text that mmdet 2.1 keeps in the meta.
 """
+
 import argparse
 import copy
 import os
@@ -84,27 +85,34 @@ def load_paper_checkpoint(filename: str) -> dict:
     except UnsafeCheckpointError as error:
         raise ConversionError(f'refused to load: {error}') from error
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
-        raise ConversionError(f'{filename} is not a PyTorch checkpoint that loads without '
-                              f'running code ({type(error).__name__}: {error})') from error
+        raise ConversionError(
+            f'{filename} is not a PyTorch checkpoint that loads without '
+            f'running code ({type(error).__name__}: {error})'
+        ) from error
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get('state_dict'), dict):
-        raise ConversionError(f'{filename} is not an MMDetection checkpoint: it has no '
-                              "'state_dict' dict")
+        raise ConversionError(
+            f"{filename} is not an MMDetection checkpoint: it has no 'state_dict' dict"
+        )
     not_tensors = [k for k, v in checkpoint['state_dict'].items() if not torch.is_tensor(v)]
     if not_tensors:
-        raise ConversionError(f'{filename}: the state_dict holds values that are not tensors '
-                              f'({_some(not_tensors)})')
+        raise ConversionError(
+            f'{filename}: the state_dict holds values that are not tensors ({_some(not_tensors)})'
+        )
     meta = checkpoint.get('meta') or {}
     version = str(meta.get('mmdet_version', ''))
     if version and not version.startswith('2.'):
-        raise ConversionError(f'{filename} was written by mmdet {version}; this tool converts '
-                              'the paper\'s mmdet 2.x checkpoints (mmdet 3 ones load as they are)')
+        raise ConversionError(
+            f'{filename} was written by mmdet {version}; this tool converts '
+            "the paper's mmdet 2.x checkpoints (mmdet 3 ones load as they are)"
+        )
     if 'dataset_meta' in meta or 'mmengine_version' in meta:
         raise ConversionError(f'{filename} is already an MMEngine (mmdet 3) checkpoint')
     return checkpoint
 
 
-def renamed(state_dict: Dict[str, torch.Tensor],
-            atss: bool = False) -> 'OrderedDict[str, torch.Tensor]':
+def renamed(
+    state_dict: Dict[str, torch.Tensor], atss: bool = False
+) -> 'OrderedDict[str, torch.Tensor]':
     """The state dict under mmdet 3's names (:data:`RENAMED_PREFIXES`, and
     :data:`ATSS_RENAMED_PREFIXES` for an ``atss`` RetinaNet head)."""
     prefixes = dict(RENAMED_PREFIXES, **(ATSS_RENAMED_PREFIXES if atss else {}))
@@ -112,7 +120,7 @@ def renamed(state_dict: Dict[str, torch.Tensor],
     for key, value in state_dict.items():
         for old, new in prefixes.items():
             if key.startswith(old):
-                key = new + key[len(old):]
+                key = new + key[len(old) :]
                 break
         out[key] = value
     return out
@@ -141,14 +149,18 @@ def build_model(config: str):
     return MODELS.build(model_cfg)
 
 
-def check_against(state_dict: Dict[str, torch.Tensor], expected: Dict[str, torch.Tensor],
-                  config: str) -> None:
+def check_against(
+    state_dict: Dict[str, torch.Tensor], expected: Dict[str, torch.Tensor], config: str
+) -> None:
     """Raises :class:`ConversionError` unless ``state_dict`` has exactly the keys and shapes of
     ``expected`` (the state dict of the model of ``config``)."""
     unexpected = set(state_dict) - set(expected)
     missing = set(expected) - set(state_dict)
-    reshaped = [f'{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}'
-                for k, v in expected.items() if k in state_dict and state_dict[k].shape != v.shape]
+    reshaped = [
+        f'{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}'
+        for k, v in expected.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
     if unexpected or reshaped:
         problems = []
         if unexpected:
@@ -157,11 +169,13 @@ def check_against(state_dict: Dict[str, torch.Tensor], expected: Dict[str, torch
             problems.append(f'shapes that differ (checkpoint vs model): {_some(reshaped)}')
         if missing:
             problems.append(f'keys it lacks: {_some(missing)}')
-        raise ConversionError(f'the checkpoint is of another architecture than {config}: '
-                              + '; '.join(problems))
+        raise ConversionError(
+            f'the checkpoint is of another architecture than {config}: ' + '; '.join(problems)
+        )
     if missing:
-        raise ConversionError(f'the checkpoint lacks keys of the model of {config}: '
-                              f'{_some(missing)}')
+        raise ConversionError(
+            f'the checkpoint lacks keys of the model of {config}: {_some(missing)}'
+        )
 
 
 def convert(checkpoint: dict, config: Optional[str] = None) -> dict:
@@ -173,8 +187,9 @@ def convert(checkpoint: dict, config: Optional[str] = None) -> dict:
     meta = dict(checkpoint.get('meta') or {})
     if config is not None:
         expected = build_model(config).state_dict()
-        atss = any(key.startswith(new) for key in expected
-                   for new in ATSS_RENAMED_PREFIXES.values())
+        atss = any(
+            key.startswith(new) for key in expected for new in ATSS_RENAMED_PREFIXES.values()
+        )
         state_dict = renamed(checkpoint['state_dict'], atss)
         for key, value in expected.items():  # the self-balance buffers, at their initial values
             if SELF_BALANCE in key and key not in state_dict:
@@ -187,8 +202,12 @@ def convert(checkpoint: dict, config: Optional[str] = None) -> dict:
             for name, value in SelfBalance().state_dict().items():
                 state_dict.setdefault(f'{prefix}{SELF_BALANCE}{name}', value)
     classes = meta.pop('CLASSES', None)
-    out_meta = dict(epoch=meta.get('epoch'), iter=meta.get('iter'), paper_meta=meta,
-                    converted_by='tools/convert_paper_checkpoint.py')
+    out_meta = dict(
+        epoch=meta.get('epoch'),
+        iter=meta.get('iter'),
+        paper_meta=meta,
+        converted_by='tools/convert_paper_checkpoint.py',
+    )
     if classes is not None:
         out_meta['dataset_meta'] = dict(classes=tuple(classes))
     return dict(meta=out_meta, state_dict=state_dict)
@@ -196,11 +215,15 @@ def convert(checkpoint: dict, config: Optional[str] = None) -> dict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Convert a checkpoint of the aLRP Loss paper (mmdet 2.1) to mmdet 3")
+        description='Convert a checkpoint of the aLRP Loss paper (mmdet 2.1) to mmdet 3'
+    )
     parser.add_argument('input', metavar='IN', help="the paper's checkpoint (.pth)")
     parser.add_argument('output', metavar='OUT', help='the converted checkpoint to write')
-    parser.add_argument('--config', help='our config of the same row: the result is checked '
-                        'against its model (no missing, unexpected or reshaped key)')
+    parser.add_argument(
+        '--config',
+        help='our config of the same row: the result is checked '
+        'against its model (no missing, unexpected or reshaped key)',
+    )
     return parser.parse_args(argv)
 
 
@@ -214,8 +237,10 @@ def main(argv=None) -> None:
         sys.exit(f'convert_paper_checkpoint: {error}')
     os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
     torch.save(converted, args.output)
-    print(f'wrote {args.output}: {len(converted["state_dict"])} tensors'
-          + (f', checked against {args.config}' if args.config else ''))
+    print(
+        f'wrote {args.output}: {len(converted["state_dict"])} tensors'
+        + (f', checked against {args.config}' if args.config else '')
+    )
 
 
 if __name__ == '__main__':

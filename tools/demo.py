@@ -19,6 +19,7 @@ and keeps its checkpoint. Writes to the work directory (work_dirs/demo):
 
 and prints the table and these paths.
 """
+
 import argparse
 import gc
 import json
@@ -52,8 +53,12 @@ MODELS = {
     'AP Loss': ('ap-loss_retinanet_r18-c16_shapes.py', 'ap_loss'),
 }
 #: Table columns -> the metric logged by CocoLRPMetric.
-METRICS = {'AP': 'coco/bbox_mAP', 'AP50': 'coco/bbox_mAP_50', 'AP75': 'coco/bbox_mAP_75',
-           'oLRP': 'coco/bbox_moLRP'}
+METRICS = {
+    'AP': 'coco/bbox_mAP',
+    'AP50': 'coco/bbox_mAP_50',
+    'AP75': 'coco/bbox_mAP_75',
+    'oLRP': 'coco/bbox_moLRP',
+}
 #: Dataset sizes: (train images, val images, image side in pixels).
 FULL_DATA = (1000, 200, 160)
 QUICK_DATA = (8, 4, 96)
@@ -61,21 +66,36 @@ NUM_SHOWN = 4
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train and evaluate aLRP Loss on the built-in '
-                                     'synthetic shapes, with plots')
-    parser.add_argument('--compare', action='store_true',
-                        help='also train Focal Loss and AP Loss, with the same budget')
-    parser.add_argument('--epochs', type=int, help='training epochs (default: the configs\')')
-    parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'demo'),
-                        help='where runs, plots and metrics go (default: work_dirs/demo)')
-    parser.add_argument('--data-root', help='dataset directory (default: data/synthetic_shapes, '
-                        'or <work-dir>/data with --quick)')
-    parser.add_argument('--quick', action='store_true',
-                        help=f'smoke test: {QUICK_DATA[0]} train and {QUICK_DATA[1]} val images, '
-                        'batches of 4, one epoch unless --epochs')
-    parser.add_argument('--threads', type=int,
-                        help='torch threads (default: the CPU cores less the training data '
-                        'loader\'s workers, at least 1)')
+    parser = argparse.ArgumentParser(
+        description='Train and evaluate aLRP Loss on the built-in synthetic shapes, with plots'
+    )
+    parser.add_argument(
+        '--compare',
+        action='store_true',
+        help='also train Focal Loss and AP Loss, with the same budget',
+    )
+    parser.add_argument('--epochs', type=int, help="training epochs (default: the configs')")
+    parser.add_argument(
+        '--work-dir',
+        default=osp.join(ROOT, 'work_dirs', 'demo'),
+        help='where runs, plots and metrics go (default: work_dirs/demo)',
+    )
+    parser.add_argument(
+        '--data-root',
+        help='dataset directory (default: data/synthetic_shapes, or <work-dir>/data with --quick)',
+    )
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help=f'smoke test: {QUICK_DATA[0]} train and {QUICK_DATA[1]} val images, '
+        'batches of 4, one epoch unless --epochs',
+    )
+    parser.add_argument(
+        '--threads',
+        type=int,
+        help='torch threads (default: the CPU cores less the training data '
+        "loader's workers, at least 1)",
+    )
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         parser.error(f'--epochs must be at least 1, got {args.epochs}')
@@ -84,13 +104,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.quick and args.epochs is None:
         args.epochs = 1
     if args.data_root is None:
-        args.data_root = (osp.join(args.work_dir, 'data') if args.quick else
-                          osp.join(ROOT, 'data', 'synthetic_shapes'))
+        args.data_root = (
+            osp.join(args.work_dir, 'data')
+            if args.quick
+            else osp.join(ROOT, 'data', 'synthetic_shapes')
+        )
     return args
 
 
-def demo_config(config_file: str, data_root: str, work_dir: str, epochs=None,
-                quick: bool = False) -> Config:
+def demo_config(
+    config_file: str, data_root: str, work_dir: str, epochs=None, quick: bool = False
+) -> Config:
     """A demo config with its data, work directory and, if given, number of epochs replaced.
 
     ``quick`` trains on batches of 4 without loader workers, logs every iteration and ends the
@@ -119,8 +143,7 @@ def demo_config(config_file: str, data_root: str, work_dir: str, epochs=None,
                 scheduler.end = epochs
     if quick:
         for split in ('train', 'val', 'test'):
-            cfg[f'{split}_dataloader'].update(batch_size=4, num_workers=0,
-                                              persistent_workers=False)
+            cfg[f'{split}_dataloader'].update(batch_size=4, num_workers=0, persistent_workers=False)
         cfg.default_hooks.logger.interval = 1
         for hook in cfg.get('custom_hooks', []):
             if hook.type == 'SelfBalanceHook':
@@ -156,8 +179,9 @@ def _train_and_evaluate(cfg: Config) -> dict:
     runner.train()
     minutes = (time.perf_counter() - start) / 60
     last_evaluation = read_scalars(cfg.work_dir)[1][-1]
-    result = {column: last_evaluation[key] for column, key in METRICS.items()
-              if key in last_evaluation}
+    result = {
+        column: last_evaluation[key] for column, key in METRICS.items() if key in last_evaluation
+    }
     result['train_minutes'] = round(minutes, 2)
     with open(osp.join(cfg.work_dir, 'last_checkpoint')) as f:
         result['checkpoint'] = f.read().strip()
@@ -169,8 +193,9 @@ def _train_and_evaluate(cfg: Config) -> dict:
     thresholds = olrp_thresholds(cfg.work_dir)
     result['predictions'] = []
     for out in outputs:
-        bboxes, scores, labels = (out.pred_instances[key].numpy()
-                                  for key in ('bboxes', 'scores', 'labels'))
+        bboxes, scores, labels = (
+            out.pred_instances[key].numpy() for key in ('bboxes', 'scores', 'labels')
+        )
         keep = scores >= thresholds[labels]
         result['predictions'].append((bboxes[keep], scores[keep], labels[keep]))
     del runner, model
@@ -184,8 +209,12 @@ def olrp_thresholds(run_dir: str) -> np.ndarray:
     detection of the class)."""
     with open(latest_run_file(run_dir, 'olrp_thresholds.json')) as f:
         classes = json.load(f)['classes']
-    return np.array([np.inf if c['threshold'] is None else c['threshold']
-                     for c in sorted(classes, key=lambda c: c['label'])])
+    return np.array(
+        [
+            np.inf if c['threshold'] is None else c['threshold']
+            for c in sorted(classes, key=lambda c: c['label'])
+        ]
+    )
 
 
 def shown_samples(data_root: str, results: Dict[str, dict]) -> list:
@@ -197,12 +226,16 @@ def shown_samples(data_root: str, results: Dict[str, dict]) -> list:
     samples = []
     for index, image in enumerate(sorted(coco['images'], key=lambda im: im['id'])[:num_shown]):
         anns = [a for a in coco['annotations'] if a['image_id'] == image['id']]
-        samples.append(dict(
-            image=mmcv.imread(osp.join(data_root, 'val', image['file_name']),
-                              channel_order='rgb'),
-            gt_bboxes=[[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in anns)],
-            gt_labels=[a['category_id'] - 1 for a in anns],
-            predictions={name: r['predictions'][index] for name, r in results.items()}))
+        samples.append(
+            dict(
+                image=mmcv.imread(
+                    osp.join(data_root, 'val', image['file_name']), channel_order='rgb'
+                ),
+                gt_bboxes=[[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in anns)],
+                gt_labels=[a['category_id'] - 1 for a in anns],
+                predictions={name: r['predictions'][index] for name, r in results.items()},
+            )
+        )
     return samples
 
 
@@ -210,8 +243,9 @@ def main(argv=None) -> Dict[str, dict]:
     start = time.perf_counter()
     args = parse_args(argv)
     num_train, num_val, image_size = QUICK_DATA if args.quick else FULL_DATA
-    paths = generate_synthetic_shapes(args.data_root, num_train=num_train, num_val=num_val,
-                                      image_size=image_size)
+    paths = generate_synthetic_shapes(
+        args.data_root, num_train=num_train, num_val=num_val, image_size=image_size
+    )
     data_root = paths['data_root']
     names = list(MODELS) if args.compare else list(MODELS)[:1]
     work_dir = osp.abspath(args.work_dir)
@@ -221,16 +255,23 @@ def main(argv=None) -> Dict[str, dict]:
         run_dirs[name] = osp.join(work_dir, run_name)
         cfg = demo_config(config_file, data_root, run_dirs[name], args.epochs, args.quick)
         threads = args.threads or training_threads(cfg.train_dataloader.num_workers)
-        print(f'\n==== {name}: training {config_file} in {run_dirs[name]} on {threads} torch '
-              f'thread(s)', flush=True)
+        print(
+            f'\n==== {name}: training {config_file} in {run_dirs[name]} on {threads} torch '
+            f'thread(s)',
+            flush=True,
+        )
         results[name] = train_and_evaluate(cfg, threads)
     curves = plot_training_curves(run_dirs, osp.join(work_dir, 'training_curves.png'))
     predictions = plot_predictions(
-        shown_samples(data_root, results), METAINFO['classes'], METAINFO['palette'],
+        shown_samples(data_root, results),
+        METAINFO['classes'],
+        METAINFO['palette'],
         osp.join(work_dir, 'predictions.png'),
-        caption='detections above the oLRP-optimal score threshold of their class')
-    table = {name: {k: v for k, v in r.items() if k != 'predictions'}
-             for name, r in results.items()}
+        caption='detections above the oLRP-optimal score threshold of their class',
+    )
+    table = {
+        name: {k: v for k, v in r.items() if k != 'predictions'} for name, r in results.items()
+    }
     metrics_file = osp.join(work_dir, 'metrics.json')
     with open(metrics_file, 'w') as f:
         json.dump(table, f, indent=2)
@@ -239,8 +280,10 @@ def main(argv=None) -> Dict[str, dict]:
     for name, r in table.items():
         print(f'checkpoint ({name}): {r["checkpoint"]}')
     print(f'training curves: {curves}\npredictions: {predictions}\nmetrics: {metrics_file}')
-    print(f'demo wall time: {(time.perf_counter() - start) / 60:.1f} minutes '
-          f'(data, training, evaluations and plots)')
+    print(
+        f'demo wall time: {(time.perf_counter() - start) / 60:.1f} minutes '
+        f'(data, training, evaluations and plots)'
+    )
     return table
 
 

@@ -5,6 +5,7 @@
 
 Does nothing when OUT_DIR already holds the dataset made with the same parameters.
 """
+
 import argparse
 
 from mmdet_alrp.demo.synthetic_shapes import generate_synthetic_shapes
@@ -19,9 +20,14 @@ def main(argv=None) -> None:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--force', action='store_true', help='write it even if it exists')
     args = parser.parse_args(argv)
-    paths = generate_synthetic_shapes(args.out_dir, num_train=args.num_train,
-                                      num_val=args.num_val, image_size=args.image_size,
-                                      seed=args.seed, force=args.force)
+    paths = generate_synthetic_shapes(
+        args.out_dir,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        image_size=args.image_size,
+        seed=args.seed,
+        force=args.force,
+    )
     for key, path in sorted(paths.items()):
         print(f'{key}: {path}')
 

@@ -22,6 +22,7 @@ table of the ops of N iterations.
     python tools/profile_demo.py --model 'Focal Loss' --num-workers 0
     python tools/profile_demo.py --checkpoint work_dirs/demo/alrp_loss/epoch_24.pth
 """
+
 import argparse
 import functools
 import importlib.util
@@ -40,8 +41,17 @@ from mmengine.runner import Runner
 from mmdet_alrp.demo import generate_synthetic_shapes
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-STAGES = ('data wait', 'preprocess', 'backbone+neck', 'head forward', 'anchors+targets', 'loss',
-          'backward', 'optim step', 'other')
+STAGES = (
+    'data wait',
+    'preprocess',
+    'backbone+neck',
+    'head forward',
+    'anchors+targets',
+    'loss',
+    'backward',
+    'optim step',
+    'other',
+)
 CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 
 
@@ -86,6 +96,7 @@ class StageTimer:
     def wrap(self, fn: Callable, stage: str) -> Callable:
         """``fn`` timed as ``stage``; a bound method stays one (MMEngine's schedulers wrap the
         optimizer's ``step`` through its ``__self__``)."""
+
         def timed(*args, **kwargs):
             start = self.now()
             try:
@@ -96,8 +107,9 @@ class StageTimer:
                     self._current[clock][stage] += end[clock] - start[clock]
 
         if hasattr(fn, '__self__'):
-            return types.MethodType(lambda _owner, *args, **kwargs: timed(*args, **kwargs),
-                                    fn.__self__)
+            return types.MethodType(
+                lambda _owner, *args, **kwargs: timed(*args, **kwargs), fn.__self__
+            )
         return timed
 
     def end_iteration(self, total: Optional[Dict[str, float]]) -> None:
@@ -115,7 +127,7 @@ class StageTimer:
             stages.pop('loss_by_feat', None)
             stages['other'] = total[clock] - sum(stages.values())
             for stage in STAGES:
-                self.seconds[clock][stage].append(stages.get(stage, 0.))
+                self.seconds[clock][stage].append(stages.get(stage, 0.0))
 
 
 class TimedLoader:
@@ -155,21 +167,22 @@ class ProfileHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         now = self.timer.now()
-        self.timer.end_iteration(None if self.last is None else
-                                 {clock: now[clock] - self.last[clock] for clock in now})
+        self.timer.end_iteration(
+            None if self.last is None else {clock: now[clock] - self.last[clock] for clock in now}
+        )
         self.last = now
         recorded = len(self.timer.seconds['wall'].get('other', []))
         if runner.iter + 1 == self.skip:
             self.timer.recording = True
             self.cpu['start'] = (now['wall'], self.cpu_seconds())
             if self.profile_iters:
-                self.profiler = torch.profiler.profile(activities=[
-                    torch.profiler.ProfilerActivity.CPU])
+                self.profiler = torch.profiler.profile(
+                    activities=[torch.profiler.ProfilerActivity.CPU]
+                )
                 self.profiler.__enter__()
         if self.profiler is not None and recorded == self.profile_iters:
             self.profiler.__exit__(None, None, None)
-            print(self.profiler.key_averages().table(sort_by='self_cpu_time_total',
-                                                     row_limit=30))
+            print(self.profiler.key_averages().table(sort_by='self_cpu_time_total', row_limit=30))
             self.profiler = None
 
     def after_train_epoch(self, runner) -> None:
@@ -179,8 +192,10 @@ class ProfileHook(Hook):
     @staticmethod
     def cpu_seconds() -> Dict[str, float]:
         pid = os.getpid()
-        return {'main process': process_cpu_seconds(pid),
-                'loader workers': sum(process_cpu_seconds(c) for c in child_pids(pid))}
+        return {
+            'main process': process_cpu_seconds(pid),
+            'loader workers': sum(process_cpu_seconds(c) for c in child_pids(pid)),
+        }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -192,16 +207,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data', 'synthetic_shapes'))
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'profile_demo'))
     parser.add_argument('--checkpoint', help='weights to start from (a late-training profile)')
-    parser.add_argument('--num-workers', type=int, help='train loader workers (default: the '
-                        "config's)")
-    parser.add_argument('--threads', type=int,
-                        help='torch threads (default: the demo\'s, see tools/demo.py)')
-    parser.add_argument('--torch-profile', type=int, default=0, metavar='N',
-                        help='print torch.profiler\'s op table of N recorded iterations')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config entries, as tools/train.py')
-    parser.add_argument('--quick', action='store_true',
-                        help="the demo's --quick data and batches (a smoke test)")
+    parser.add_argument(
+        '--num-workers', type=int, help="train loader workers (default: the config's)"
+    )
+    parser.add_argument(
+        '--threads', type=int, help="torch threads (default: the demo's, see tools/demo.py)"
+    )
+    parser.add_argument(
+        '--torch-profile',
+        type=int,
+        default=0,
+        metavar='N',
+        help="print torch.profiler's op table of N recorded iterations",
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='override config entries, as tools/train.py',
+    )
+    parser.add_argument(
+        '--quick', action='store_true', help="the demo's --quick data and batches (a smoke test)"
+    )
     args = parser.parse_args(argv)
     args.demo = demo
     return args
@@ -211,10 +239,12 @@ def main(argv=None) -> Dict[str, Dict[str, List[float]]]:
     args = parse_args(argv)
     demo = args.demo
     num_train, num_val, size = demo.QUICK_DATA if args.quick else demo.FULL_DATA
-    data_root = generate_synthetic_shapes(args.data_root, num_train=num_train, num_val=num_val,
-                                          image_size=size)['data_root']
-    cfg = demo.demo_config(demo.MODELS[args.model][0], data_root, args.work_dir, args.epochs,
-                           args.quick)
+    data_root = generate_synthetic_shapes(
+        args.data_root, num_train=num_train, num_val=num_val, image_size=size
+    )['data_root']
+    cfg = demo.demo_config(
+        demo.MODELS[args.model][0], data_root, args.work_dir, args.epochs, args.quick
+    )
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None  # no evaluation
     cfg.default_hooks.checkpoint.interval = args.epochs + 1
     cfg.default_hooks.checkpoint.save_last = False
@@ -249,21 +279,30 @@ def main(argv=None) -> Dict[str, Dict[str, List[float]]]:
 
     iters = len(timer.seconds['wall']['other'])
     total = {clock: sum(sum(v) for v in timer.seconds[clock].values()) for clock in CLOCKS}
-    print(f'\n{args.model}: {iters} iterations recorded (batch {cfg.train_dataloader.batch_size}, '
-          f'{cfg.train_dataloader.num_workers} loader workers, {torch.get_num_threads()} torch '
-          f'threads): {total["wall"] / iters:.3f} s an iteration, {total["cpu"] / iters:.3f} CPU '
-          's of the main process')
-    print(f"{'stage':16} {'wall s':>7} {'share':>6} {'CPU s':>7} {'share':>6}")
+    print(
+        f'\n{args.model}: {iters} iterations recorded (batch {cfg.train_dataloader.batch_size}, '
+        f'{cfg.train_dataloader.num_workers} loader workers, {torch.get_num_threads()} torch '
+        f'threads): {total["wall"] / iters:.3f} s an iteration, {total["cpu"] / iters:.3f} CPU '
+        's of the main process'
+    )
+    print(f'{"stage":16} {"wall s":>7} {"share":>6} {"CPU s":>7} {"share":>6}')
     for stage in STAGES:
-        print(f'{stage:16} ' + ' '.join(
-            f'{sum(timer.seconds[clock][stage]) / iters:>7.4f} '
-            f'{sum(timer.seconds[clock][stage]) / total[clock]:>6.1%}' for clock in CLOCKS))
+        print(
+            f'{stage:16} '
+            + ' '.join(
+                f'{sum(timer.seconds[clock][stage]) / iters:>7.4f} '
+                f'{sum(timer.seconds[clock][stage]) / total[clock]:>6.1%}'
+                for clock in CLOCKS
+            )
+        )
     (start, cpu_start), (end, cpu_end) = hook.cpu['start'], hook.cpu['end']
     cores = os.cpu_count()
     for who in cpu_start:
         used = cpu_end[who] - cpu_start[who]
-        print(f'{who}: {used / (end - start) / cores:.1%} of {cores} cores '
-              f'({used / iters:.3f} CPU s an iteration)')
+        print(
+            f'{who}: {used / (end - start) / cores:.1%} of {cores} cores '
+            f'({used / iters:.3f} CPU s an iteration)'
+        )
     return {clock: {stage: timer.seconds[clock][stage] for stage in STAGES} for clock in CLOCKS}
 
 

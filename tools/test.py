@@ -12,6 +12,7 @@ The metrics are logged and written to ``WORK_DIR/TIMESTAMP/TIMESTAMP.json``. Wit
 launcher other than ``none`` runs the processes on CPU with gloo (see
 :mod:`mmdet_alrp.engine.distributed`).
 """
+
 import argparse
 import copy
 
@@ -21,7 +22,8 @@ from mmdet.evaluation import DumpDetResults
 from mmdet_alrp.engine.cli import add_launch_args, build_runner, load_config, parse_launch_args
 
 DEFAULT_TTA_MODEL = dict(
-    type='DetTTAModel', tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+    type='DetTTAModel', tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,13 +33,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', help='directory of the logs and metrics')
     parser.add_argument('--out', help='dump the predictions to this .pkl file')
     parser.add_argument('--show', action='store_true', help='show the predictions')
-    parser.add_argument('--show-dir', help='save the drawn predictions in this directory, '
-                        'relative to WORK_DIR/TIMESTAMP')
+    parser.add_argument(
+        '--show-dir',
+        help='save the drawn predictions in this directory, relative to WORK_DIR/TIMESTAMP',
+    )
     parser.add_argument('--wait-time', type=float, default=2, help='seconds each image shows')
-    parser.add_argument('--tta', action='store_true', help='test-time augmentation: the '
-                        "config's tta_model and tta_pipeline, else a horizontal flip")
-    parser.add_argument('--no-strict', action='store_true', help='evaluate even a checkpoint '
-                        'that leaves model weights missing or of another shape (warned only)')
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help='test-time augmentation: the '
+        "config's tta_model and tta_pipeline, else a horizontal flip",
+    )
+    parser.add_argument(
+        '--no-strict',
+        action='store_true',
+        help='evaluate even a checkpoint '
+        'that leaves model weights missing or of another shape (warned only)',
+    )
     add_launch_args(parser, 'test_dataloader.batch_size=4')
     args = parse_launch_args(parser, argv)
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
@@ -50,8 +62,9 @@ def flip_tta_pipeline(pipeline: list) -> list:
     load, *steps, pack = copy.deepcopy(pipeline)
     if 'meta_keys' in pack:
         pack['meta_keys'] = tuple(pack['meta_keys']) + tuple(
-            key for key in ('flip', 'flip_direction') if key not in pack['meta_keys'])
-    flips = [dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)]
+            key for key in ('flip', 'flip_direction') if key not in pack['meta_keys']
+        )
+    flips = [dict(type='RandomFlip', prob=1.0), dict(type='RandomFlip', prob=0.0)]
     transforms = [[step] for step in steps] + [flips, [pack]]
     return [load, dict(type='TestTimeAug', transforms=transforms)]
 
@@ -60,14 +73,18 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='CheckpointCheckHook', strict=not args.no_strict)]
+        dict(type='CheckpointCheckHook', strict=not args.no_strict)
+    ]
     if args.show or args.show_dir:
         hooks = cfg.get('default_hooks', {})
         if 'visualization' not in hooks:
-            raise KeyError('--show and --show-dir need default_hooks.visualization '
-                           "(dict(type='DetVisualizationHook')) in the config")
-        hooks.visualization.update(draw=True, show=args.show, wait_time=args.wait_time,
-                                   test_out_dir=args.show_dir)
+            raise KeyError(
+                '--show and --show-dir need default_hooks.visualization '
+                "(dict(type='DetVisualizationHook')) in the config"
+            )
+        hooks.visualization.update(
+            draw=True, show=args.show, wait_time=args.wait_time, test_out_dir=args.show_dir
+        )
     if args.tta:
         dataset = cfg.test_dataloader.dataset
         dataset.pipeline = cfg.get('tta_pipeline') or flip_tta_pipeline(dataset.pipeline)

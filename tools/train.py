@@ -9,6 +9,7 @@ without training state (a plain state dict) is refused with a message that says 
 :mod:`mmdet_alrp.engine.checkpoint`). Without CUDA a launcher other than ``none`` runs the
 processes on CPU with gloo (see :mod:`mmdet_alrp.engine.distributed`).
 """
+
 import argparse
 
 from mmengine.config import Config
@@ -22,12 +23,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='config file')
     parser.add_argument('--work-dir', help='directory of the logs and checkpoints')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the learning rate with the total batch size '
-                        '(cfg.auto_scale_lr.base_batch_size)')
-    parser.add_argument('--resume', nargs='?', type=str, const='auto',
-                        help='resume from this checkpoint, or, without a path, from the latest '
-                        'checkpoint of the work directory')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate with the total batch size '
+        '(cfg.auto_scale_lr.base_batch_size)',
+    )
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint, or, without a path, from the latest '
+        'checkpoint of the work directory',
+    )
     add_launch_args(parser, 'train_cfg.max_epochs=1')
     return parse_launch_args(parser, argv)
 
@@ -49,7 +58,8 @@ def build_config(args: argparse.Namespace) -> Config:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='CheckpointCheckHook', strict=False)]
+        dict(type='CheckpointCheckHook', strict=False)
+    ]
     return cfg
 
 

@@ -16,8 +16,7 @@
 _base_ = './alrp-loss_faster-rcnn_r50_fpn_4xb8-100e_coco-500.py'
 
 stage_iou_thrs = [0.5, 0.6, 0.7]
-stage_target_stds = [[0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1],
-                     [0.033, 0.033, 0.067, 0.067]]
+stage_target_stds = [[0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067]]
 
 model = dict(
     type='CascadeRCNN',
@@ -30,7 +29,8 @@ model = dict(
             type='SingleRoIExtractor',
             roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
             out_channels=256,
-            featmap_strides=[4, 8, 16, 32]),
+            featmap_strides=[4, 8, 16, 32],
+        ),
         bbox_head=[
             dict(
                 type='aLRPBBoxHead',
@@ -38,22 +38,36 @@ model = dict(
                 fc_out_channels=1024,
                 roi_feat_size=7,
                 num_classes=80,
-                bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
-                                target_stds=target_stds),
+                bbox_coder=dict(
+                    type='DeltaXYWHBBoxCoder',
+                    target_means=[0.0, 0.0, 0.0, 0.0],
+                    target_stds=target_stds,
+                ),
                 reg_class_agnostic=True,
                 reg_decoded_bbox=True,
-                loss_cls=dict(type='aLRPLoss', tau=iou_thr))
+                loss_cls=dict(type='aLRPLoss', tau=iou_thr),
+            )
             for iou_thr, target_stds in zip(stage_iou_thrs, stage_target_stds)
-        ]),
+        ],
+    ),
     train_cfg=dict(
         rcnn=[
             dict(
-                assigner=dict(type='MaxIoUAssigner', pos_iou_thr=iou_thr, neg_iou_thr=iou_thr,
-                              min_pos_iou=iou_thr, match_low_quality=False, ignore_iof_thr=-1),
+                assigner=dict(
+                    type='MaxIoUAssigner',
+                    pos_iou_thr=iou_thr,
+                    neg_iou_thr=iou_thr,
+                    min_pos_iou=iou_thr,
+                    match_low_quality=False,
+                    ignore_iof_thr=-1,
+                ),
                 sampler=dict(type='PseudoSampler'),
                 pos_weight=-1,
-                debug=False)
+                debug=False,
+            )
             for iou_thr in stage_iou_thrs
-        ]))
+        ]
+    ),
+)
 
 optim_wrapper = dict(optimizer=dict(lr=0.012))

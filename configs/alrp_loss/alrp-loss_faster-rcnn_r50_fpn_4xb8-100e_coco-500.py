@@ -18,16 +18,25 @@ model = dict(
         bbox_coder=dict(target_stds=[0.1, 0.1, 0.2, 0.2]),
         reg_decoded_bbox=True,
         loss_cls=dict(_delete_=True, type='aLRPLoss', loss_weight=0.2, tau=0.7),
-        init_cfg=dict(type='Normal', layer='Conv2d', std=0.01,
-                      override=dict(type='Normal', name='rpn_cls', std=0.01, bias_prob=0.01))),
+        init_cfg=dict(
+            type='Normal',
+            layer='Conv2d',
+            std=0.01,
+            override=dict(type='Normal', name='rpn_cls', std=0.01, bias_prob=0.01),
+        ),
+    ),
     roi_head=dict(
         bbox_head=dict(
             type='aLRPBBoxHead',
             reg_class_agnostic=False,
             reg_decoded_bbox=True,
-            loss_cls=dict(_delete_=True, type='aLRPLoss', tau=0.5))),
+            loss_cls=dict(_delete_=True, type='aLRPLoss', tau=0.5),
+        )
+    ),
     train_cfg=dict(
         rpn=dict(sampler=dict(_delete_=True, type='PseudoSampler')),
-        rcnn=dict(sampler=dict(_delete_=True, type='PseudoSampler'))))
+        rcnn=dict(sampler=dict(_delete_=True, type='PseudoSampler')),
+    ),
+)
 
 optim_wrapper = dict(optimizer=dict(lr=0.012))

@@ -22,7 +22,8 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
-        pad_size_divisor=32),
+        pad_size_divisor=32,
+    ),
     backbone=dict(
         type='ResNet',
         depth=50,
@@ -32,7 +33,8 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'),
+    ),
     neck=dict(
         type='FPN',
         in_channels=[256, 512, 1024, 2048],
@@ -40,7 +42,8 @@ model = dict(
         start_level=1,
         add_extra_convs='on_output',
         num_outs=5,
-        relu_before_extra_convs=True),
+        relu_before_extra_convs=True,
+    ),
     bbox_head=dict(
         type='aLRPFCOSHead',
         num_classes=80,
@@ -48,12 +51,15 @@ model = dict(
         stacked_convs=4,
         feat_channels=256,
         strides=[8, 16, 32, 64, 128],
-        loss_cls=dict(type='aLRPLoss')),
+        loss_cls=dict(type='aLRPLoss'),
+    ),
     test_cfg=dict(
         nms_pre=1000,
         min_bbox_size=0,
         score_thr=0.05,
         nms=dict(type='nms', iou_threshold=0.5),
-        max_per_img=100))
+        max_per_img=100,
+    ),
+)
 
 optim_wrapper = dict(optimizer=dict(lr=0.008))

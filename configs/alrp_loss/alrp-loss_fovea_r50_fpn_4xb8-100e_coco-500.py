@@ -13,7 +13,13 @@ model = dict(
     bbox_head=dict(
         type='aLRPFoveaHead',
         # aLRP Loss localises through its own ranking: the inherited loss_bbox is not used
-        loss_cls=dict(_delete_=True, type='aLRPLoss', tau=0.5,
-                      self_balance=dict(type='SelfBalance', init_weight=50.))))
+        loss_cls=dict(
+            _delete_=True,
+            type='aLRPLoss',
+            tau=0.5,
+            self_balance=dict(type='SelfBalance', init_weight=50.0),
+        ),
+    )
+)
 
 optim_wrapper = dict(optimizer=dict(lr=0.008))

@@ -12,8 +12,9 @@ _base_ = [
 
 model = dict(
     backbone=dict(
-        depth=101,
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101')),
-    bbox_head=dict(anchor_generator=dict(scales_per_octave=3)))
+        depth=101, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101')
+    ),
+    bbox_head=dict(anchor_generator=dict(scales_per_octave=3)),
+)
 
 optim_wrapper = dict(optimizer=dict(lr=0.004))

@@ -3,6 +3,5 @@
 _base_ = './alrp-loss_retinanet-atss_r50_fpn_4xb8-100e_coco-500.py'
 
 model = dict(
-    backbone=dict(
-        depth=101,
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101')))
+    backbone=dict(depth=101, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101'))
+)

@@ -8,4 +8,6 @@ _base_ = './alrp-loss_retinanet-atss_x101-64x4d_fpn_4xb4-100e_coco-800.py'
 model = dict(
     backbone=dict(
         dcn=dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
-        stage_with_dcn=(False, True, True, True)))
+        stage_with_dcn=(False, True, True, True),
+    )
+)

@@ -9,4 +9,6 @@ model = dict(
         depth=101,
         groups=64,
         base_width=4,
-        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://resnext101_64x4d')))
+        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://resnext101_64x4d'),
+    )
+)

@@ -13,7 +13,12 @@ _base_ = [
 model = dict(
     bbox_head=dict(
         type='APLossFoveaHead',
-        loss_cls=dict(_delete_=True, type='APLoss',
-                      loss_bbox=dict(type='SmoothL1Loss', beta=0.11, loss_weight=1.0))))
+        loss_cls=dict(
+            _delete_=True,
+            type='APLoss',
+            loss_bbox=dict(type='SmoothL1Loss', beta=0.11, loss_weight=1.0),
+        ),
+    )
+)
 
 optim_wrapper = dict(optimizer=dict(lr=0.002))

@@ -14,10 +14,14 @@ _base_ = [
 model = dict(
     bbox_head=dict(
         type='APLossRetinaHead',
-        anchor_generator=dict(octave_base_scale=4, scales_per_octave=2,
-                              ratios=[0.5, 1.0, 2.0]),
+        anchor_generator=dict(octave_base_scale=4, scales_per_octave=2, ratios=[0.5, 1.0, 2.0]),
         bbox_coder=dict(target_stds=[0.1, 0.1, 0.2, 0.2]),
-        loss_cls=dict(_delete_=True, type='APLoss',
-                      loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0))))
+        loss_cls=dict(
+            _delete_=True,
+            type='APLoss',
+            loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0),
+        ),
+    )
+)
 
 optim_wrapper = dict(optimizer=dict(lr=0.002))

@@ -23,17 +23,22 @@ model = dict(
             ratios=[1.0],
             octave_base_scale=4,
             scales_per_octave=1,
-            strides=[4, 8, 16, 32]),
+            strides=[4, 8, 16, 32],
+        ),
         bbox_coder=dict(
             type='DeltaXYWHBBoxCoder',
-            target_means=[0., 0., 0., 0.],
-            target_stds=[0.1, 0.1, 0.2, 0.2]),
-        loss_cls=dict(type='aLRPLoss')),
+            target_means=[0.0, 0.0, 0.0, 0.0],
+            target_stds=[0.1, 0.1, 0.2, 0.2],
+        ),
+        loss_cls=dict(type='aLRPLoss'),
+    ),
     train_cfg=dict(
         _delete_=True,
         assigner=dict(type='ATSSAssigner', topk=9),
         allowed_border=-1,
         pos_weight=-1,
-        debug=False))
+        debug=False,
+    ),
+)
 
 custom_hooks = [dict(type='SelfBalanceHook', period=16)]

@@ -20,7 +20,9 @@ model = dict(
         norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
         strides=[4, 8, 16, 32],
         regress_ranges=((-1, 32), (32, 64), (64, 128), (128, 1e8)),
-        loss_cls=dict(type='aLRPLoss')),
-    train_cfg=dict(_delete_=True))
+        loss_cls=dict(type='aLRPLoss'),
+    ),
+    train_cfg=dict(_delete_=True),
+)
 
 custom_hooks = [dict(type='SelfBalanceHook', period=16)]

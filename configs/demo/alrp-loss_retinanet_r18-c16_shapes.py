@@ -11,7 +11,10 @@ _base_ = './_base_/retinanet_r18-c16_shapes.py'
 model = dict(
     bbox_head=dict(
         type='aLRPRetinaHead',
-        loss_cls=dict(_delete_=True, type='aLRPLoss',
-                      self_balance=dict(type='SelfBalance', init_weight=50.))))
+        loss_cls=dict(
+            _delete_=True, type='aLRPLoss', self_balance=dict(type='SelfBalance', init_weight=50.0)
+        ),
+    )
+)
 
 custom_hooks = [dict(type='SelfBalanceHook', period=16)]

@@ -8,6 +8,10 @@ _base_ = './_base_/retinanet_r18-c16_shapes.py'
 model = dict(
     bbox_head=dict(
         type='APLossRetinaHead',
-        loss_cls=dict(_delete_=True, type='APLoss',
-                      loss_bbox=dict(type='SmoothL1Loss', beta=0.11, loss_weight=4.0))))
-
+        loss_cls=dict(
+            _delete_=True,
+            type='APLoss',
+            loss_bbox=dict(type='SmoothL1Loss', beta=0.11, loss_weight=4.0),
+        ),
+    )
+)

@@ -6,5 +6,7 @@ _base_ = './faster-rcnn_r50_fpn_4xb8-100e_coco-500.py'
 model = dict(
     roi_head=dict(
         bbox_head=dict(
-            reg_decoded_bbox=True,
-            loss_bbox=dict(_delete_=True, type='GIoULoss', loss_weight=10.0))))
+            reg_decoded_bbox=True, loss_bbox=dict(_delete_=True, type='GIoULoss', loss_weight=10.0)
+        )
+    )
+)

@@ -16,6 +16,7 @@ Layout written by :func:`generate_synthetic_shapes` under ``out_dir``::
 Configs use ``metainfo=METAINFO`` (or ``dict(classes=CLASSES)``), ``data_root=out_dir``,
 ``ann_file='annotations/instances_train.json'`` and ``data_prefix=dict(img='train/')``.
 """
+
 import json
 import math
 import os
@@ -28,7 +29,8 @@ import numpy as np
 CLASSES = ('disc', 'square', 'triangle', 'ring', 'cross')
 METAINFO = dict(
     classes=CLASSES,
-    palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48), (145, 30, 180)])
+    palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48), (145, 30, 180)],
+)
 
 MIN_DIAMETER = 11  # the smallest shape's box side is then about 8 px
 MAX_DIAMETER = 100
@@ -40,8 +42,14 @@ _SPLITS = ('train', 'val')
 _TRIES = 30
 
 
-def _shape_mask(kind: str, diameter: float, centre: Tuple[float, float], angle: float,
-                grid: Tuple[np.ndarray, np.ndarray], ratio: float) -> Tuple[np.ndarray, float]:
+def _shape_mask(
+    kind: str,
+    diameter: float,
+    centre: Tuple[float, float],
+    angle: float,
+    grid: Tuple[np.ndarray, np.ndarray],
+    ratio: float,
+) -> Tuple[np.ndarray, float]:
     """The shape's pixels (pixel centres inside it) and its full area in pixels.
 
     ``diameter`` is the diameter of the shape's circumscribed circle; ``ratio`` (0..1) sets the
@@ -75,8 +83,9 @@ def _shape_mask(kind: str, diameter: float, centre: Tuple[float, float], angle: 
     return mask, 3 * math.sqrt(3) / 4 * radius * radius
 
 
-def _background(rng: np.random.Generator, size: int,
-                grid: Tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def _background(
+    rng: np.random.Generator, size: int, grid: Tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
     """A float32 (size, size, 3) RGB background in 0..255."""
     ys, xs = grid
     cells = int(rng.integers(3, 9))
@@ -95,8 +104,13 @@ def _background(rng: np.random.Generator, size: int,
     for _ in range(int(rng.integers(0, 4))):  # clutter lines
         p1, p2 = rng.integers(0, size, 2), rng.integers(0, size, 2)
         colour = rng.uniform(0, 255, 3).tolist()
-        cv2.line(image, (int(p1[0]), int(p1[1])), (int(p2[0]), int(p2[1])), colour,
-                 int(rng.integers(1, 3)))
+        cv2.line(
+            image,
+            (int(p1[0]), int(p1[1])),
+            (int(p2[0]), int(p2[1])),
+            colour,
+            int(rng.integers(1, 3)),
+        )
     return image
 
 
@@ -112,13 +126,16 @@ def _render_image(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, List
             label = int(rng.integers(len(CLASSES)))
             diameter = math.exp(rng.uniform(math.log(MIN_DIAMETER), math.log(max_diameter)))
             centre = (rng.uniform(0, size), rng.uniform(0, size))
-            mask, area = _shape_mask(CLASSES[label], diameter, centre, rng.uniform(0, 2 * math.pi),
-                                     grid, rng.random())
+            mask, area = _shape_mask(
+                CLASSES[label], diameter, centre, rng.uniform(0, 2 * math.pi), grid, rng.random()
+            )
             pixels = int(mask.sum())
             if pixels < MIN_INSIDE * area:
                 continue
-            if all((vis & ~mask).sum() >= (1 - MAX_HIDDEN) * full.sum()
-                   for vis, full in zip(visible, masks)):
+            if all(
+                (vis & ~mask).sum() >= (1 - MAX_HIDDEN) * full.sum()
+                for vis, full in zip(visible, masks)
+            ):
                 break
         else:
             continue
@@ -126,24 +143,34 @@ def _render_image(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, List
         masks.append(mask)
         rows, cols = np.nonzero(mask)
         x1, y1 = int(cols.min()), int(rows.min())
-        objects.append(dict(category_id=label + 1, area=float(pixels),
-                            bbox=[x1, y1, int(cols.max()) + 1 - x1, int(rows.max()) + 1 - y1]))
+        objects.append(
+            dict(
+                category_id=label + 1,
+                area=float(pixels),
+                bbox=[x1, y1, int(cols.max()) + 1 - x1, int(rows.max()) + 1 - y1],
+            )
+        )
         colour = rng.uniform(0, 255, 3).astype(np.float32)
         background = image[mask].mean(axis=0)
         if np.abs(colour - background).sum() < 120:  # keep the shape visible
             colour = np.where(background > 127, colour * 0.35, 255 - (255 - colour) * 0.35)
         theta = rng.uniform(0, 2 * math.pi)
-        shade = 1 + rng.uniform(0, 0.4) * (
-            (grid[1][mask] - centre[0]) * math.cos(theta)
-            + (grid[0][mask] - centre[1]) * math.sin(theta)) / diameter
+        shade = (
+            1
+            + rng.uniform(0, 0.4)
+            * (
+                (grid[1][mask] - centre[0]) * math.cos(theta)
+                + (grid[0][mask] - centre[1]) * math.sin(theta)
+            )
+            / diameter
+        )
         image[mask] = colour * shade[:, None]
     image *= rng.uniform(0.85, 1.15, 3).astype(np.float32)  # colour jitter
     image += rng.normal(0, rng.uniform(2, 10), image.shape).astype(np.float32)
     return np.clip(image, 0, 255).astype(np.uint8), objects
 
 
-def _write_split(root: str, split: str, num_images: int, size: int, seed: int,
-                 quality: int) -> str:
+def _write_split(root: str, split: str, num_images: int, size: int, seed: int, quality: int) -> str:
     """Renders one split; returns the path of its annotation file."""
     os.makedirs(osp.join(root, split), exist_ok=True)
     images, annotations = [], []
@@ -158,19 +185,27 @@ def _write_split(root: str, split: str, num_images: int, size: int, seed: int,
         images.append(dict(id=index + 1, file_name=file_name, width=size, height=size))
         for obj in objects:
             annotations.append(dict(id=len(annotations) + 1, image_id=index + 1, iscrowd=0, **obj))
-    categories = [dict(id=i + 1, name=name, supercategory='shape')
-                  for i, name in enumerate(CLASSES)]
+    categories = [
+        dict(id=i + 1, name=name, supercategory='shape') for i, name in enumerate(CLASSES)
+    ]
     ann_file = osp.join(root, 'annotations', f'instances_{split}.json')
     os.makedirs(osp.dirname(ann_file), exist_ok=True)
     with open(ann_file, 'w') as f:
-        json.dump(dict(images=images, annotations=annotations, categories=categories), f,
-                  sort_keys=True)
+        json.dump(
+            dict(images=images, annotations=annotations, categories=categories), f, sort_keys=True
+        )
     return ann_file
 
 
-def generate_synthetic_shapes(out_dir: str, num_train: int = 1000, num_val: int = 200,
-                              image_size: int = 160, seed: int = 0, jpeg_quality: int = 92,
-                              force: bool = False) -> Dict[str, str]:
+def generate_synthetic_shapes(
+    out_dir: str,
+    num_train: int = 1000,
+    num_val: int = 200,
+    image_size: int = 160,
+    seed: int = 0,
+    jpeg_quality: int = 92,
+    force: bool = False,
+) -> Dict[str, str]:
     """Writes the dataset under ``out_dir`` unless it is already there with these parameters.
 
     The same parameters give byte-identical files; image ``i`` of a split depends only on
@@ -190,9 +225,16 @@ def generate_synthetic_shapes(out_dir: str, num_train: int = 1000, num_val: int 
     for split in _SPLITS:
         paths[f'{split}_ann_file'] = osp.join(root, 'annotations', f'instances_{split}.json')
         paths[f'{split}_img_dir'] = osp.join(root, split)
-    manifest = dict(generator='mmdet_alrp.demo.synthetic_shapes', version=_VERSION,
-                    classes=list(CLASSES), num_train=num_train, num_val=num_val,
-                    image_size=image_size, seed=seed, jpeg_quality=jpeg_quality)
+    manifest = dict(
+        generator='mmdet_alrp.demo.synthetic_shapes',
+        version=_VERSION,
+        classes=list(CLASSES),
+        num_train=num_train,
+        num_val=num_val,
+        image_size=image_size,
+        seed=seed,
+        jpeg_quality=jpeg_quality,
+    )
     if not force and _is_complete(paths, manifest, counts):
         return paths
     if osp.exists(paths['manifest']):
@@ -214,5 +256,9 @@ def _is_complete(paths: Dict[str, str], manifest: dict, counts: Dict[str, int]) 
         return False
     return all(
         osp.isfile(paths[f'{split}_ann_file'])
-        and all(osp.isfile(osp.join(paths[f'{split}_img_dir'], f'{i:06d}.jpg'))
-                for i in range(counts[split])) for split in _SPLITS)
+        and all(
+            osp.isfile(osp.join(paths[f'{split}_img_dir'], f'{i:06d}.jpg'))
+            for i in range(counts[split])
+        )
+        for split in _SPLITS
+    )

@@ -4,6 +4,7 @@ the ground truth, final metrics side by side.
 Figures are drawn on :class:`matplotlib.figure.Figure` objects and saved with the Agg canvas, so
 no display and no pyplot state are involved.
 """
+
 import glob
 import json
 import os
@@ -18,11 +19,19 @@ from matplotlib.patches import Rectangle
 #: [(scalar key, line style, label)]).
 CURVE_PANELS = (
     ('training loss (sum of the loss terms)', 'iteration', 'linear', [('loss', '-', '')]),
-    ('aLRP Loss parts', 'iteration', 'linear',
-     [('alrp_cls', '-', 'classification'), ('alrp_loc', '--', 'localisation')]),
+    (
+        'aLRP Loss parts',
+        'iteration',
+        'linear',
+        [('alrp_cls', '-', 'classification'), ('alrp_loc', '--', 'localisation')],
+    ),
     ('self-balance weight SB', 'iteration', 'log', [('sb_weight', '-', '')]),
-    ('COCO AP on the val set', 'epoch', 'linear',
-     [('coco/bbox_mAP', '-o', 'AP'), ('coco/bbox_mAP_50', '--s', 'AP50')]),
+    (
+        'COCO AP on the val set',
+        'epoch',
+        'linear',
+        [('coco/bbox_mAP', '-o', 'AP'), ('coco/bbox_mAP_50', '--s', 'AP50')],
+    ),
 )
 
 
@@ -79,8 +88,14 @@ def plot_training_curves(runs: Dict[str, str], out_file: str) -> str:
                 points = [(r['step'], r[key]) for r in records if key in r]
                 if points:
                     xs, ys = zip(*points)
-                    ax.plot(xs, ys, style, color=f'C{colour}', markersize=4,
-                            label=' '.join(filter(None, (name, label))))
+                    ax.plot(
+                        xs,
+                        ys,
+                        style,
+                        color=f'C{colour}',
+                        markersize=4,
+                        label=' '.join(filter(None, (name, label))),
+                    )
                     drawn = True
         ax.set_title(title)
         ax.set_xlabel(x_key)
@@ -89,13 +104,25 @@ def plot_training_curves(runs: Dict[str, str], out_file: str) -> str:
             ax.set_yscale(y_scale)
             ax.legend(fontsize='small')
         else:
-            ax.text(0.5, 0.5, 'not logged by these runs', ha='center', va='center',
-                    transform=ax.transAxes, color='grey')
+            ax.text(
+                0.5,
+                0.5,
+                'not logged by these runs',
+                ha='center',
+                va='center',
+                transform=ax.transAxes,
+                color='grey',
+            )
     return _save(fig, out_file)
 
 
-def plot_predictions(samples: Sequence[dict], class_names: Sequence[str],
-                     palette: Sequence[Sequence[int]], out_file: str, caption: str = '') -> str:
+def plot_predictions(
+    samples: Sequence[dict],
+    class_names: Sequence[str],
+    palette: Sequence[Sequence[int]],
+    out_file: str,
+    caption: str = '',
+) -> str:
     """A grid of images: one column per image, its ground truth in the first row, each model's
     detections (as given: filter them first) in the next rows.
 
@@ -125,13 +152,21 @@ def plot_predictions(samples: Sequence[dict], class_names: Sequence[str],
             for index, (box, label) in enumerate(zip(np.asarray(bboxes), np.asarray(labels))):
                 colour = np.asarray(palette[int(label)]) / 255
                 x1, y1, x2, y2 = box
-                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color=colour,
-                                       linewidth=1.5))
+                ax.add_patch(
+                    Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color=colour, linewidth=1.5)
+                )
                 text = class_names[int(label)]
                 if scores is not None:
                     text += f' {scores[index]:.2f}'
-                ax.text(x1, y1, text, fontsize=6, color='white', va='bottom',
-                        bbox=dict(facecolor=colour, alpha=0.7, pad=0.5, linewidth=0))
+                ax.text(
+                    x1,
+                    y1,
+                    text,
+                    fontsize=6,
+                    color='white',
+                    va='bottom',
+                    bbox=dict(facecolor=colour, alpha=0.7, pad=0.5, linewidth=0),
+                )
     return _save(fig, out_file)
 
 
@@ -139,8 +174,9 @@ def format_table(rows: Dict[str, Dict[str, float]], columns: Sequence[str]) -> s
     """A plain-text table: one row per run, the given columns (a missing value shows as
     ``-``, floats with 3 decimals)."""
     header = ['model'] + list(columns)
-    body = [[name] + [_cell(values.get(column)) for column in columns]
-            for name, values in rows.items()]
+    body = [
+        [name] + [_cell(values.get(column)) for column in columns] for name, values in rows.items()
+    ]
     widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
 
     def line(cells: List[str]) -> str:

@@ -15,6 +15,7 @@ this module makes it the loader of MMEngine's local files; :mod:`.remote_checkpo
 the loader of the remote ones (``http(s)://``, ``torchvision://``, ``open-mmlab://``,
 ``mmcls://`` and the torch hub cache).
 """
+
 import io
 import os
 import os.path as osp
@@ -39,7 +40,8 @@ def history_buffer_getattr(obj, name: str):
     if obj is not HistoryBuffer or name not in HISTORY_BUFFER_STATISTICS:
         raise pickle.UnpicklingError(
             f'getattr({obj!r}, {name!r}) is not allowed: mmdet_alrp lets weights-only loading '
-            f'call getattr only for the methods {HISTORY_BUFFER_STATISTICS} of HistoryBuffer')
+            f'call getattr only for the methods {HISTORY_BUFFER_STATISTICS} of HistoryBuffer'
+        )
     return getattr(obj, name)
 
 
@@ -71,7 +73,8 @@ def unsafe_globals_message(filename: str, unsafe: List[str]) -> str:
         f'{", ".join(unsafe)}. Nothing of the file was run. '
         'mmdet_alrp allows only the types MMEngine itself writes. If you trust this file, '
         'allow these globals before loading it, e.g. in a module of custom_imports: '
-        'torch.serialization.add_safe_globals([<the class or function>]).')
+        'torch.serialization.add_safe_globals([<the class or function>]).'
+    )
 
 
 def _check_container(stream: BinaryIO, source: str) -> None:
@@ -80,12 +83,14 @@ def _check_container(stream: BinaryIO, source: str) -> None:
     if size == 0:
         raise CorruptCheckpointError(
             f'{source} is empty (0 bytes): it is not a checkpoint (an interrupted download or '
-            'save?); delete it and download or save it again')
+            'save?); delete it and download or save it again'
+        )
     stream.seek(0)
     if stream.read(4) == ZIP_MAGIC and not zipfile.is_zipfile(stream):
         raise CorruptCheckpointError(
             f'{source} is a truncated or damaged zip archive ({size} bytes, no central '
-            'directory): delete it and download or save it again')
+            'directory): delete it and download or save it again'
+        )
     stream.seek(0)
 
 
@@ -101,8 +106,7 @@ def _single_file_of_zip(stream: BinaryIO) -> Optional[bytes]:
     return None
 
 
-def load_weights_only(file: Union[str, BinaryIO], map_location=None,
-                      source: Optional[str] = None):
+def load_weights_only(file: Union[str, BinaryIO], map_location=None, source: Optional[str] = None):
     """Loads a checkpoint with ``torch.load(weights_only=True)`` and the allow-list in force.
 
     Args:
@@ -118,15 +122,18 @@ def load_weights_only(file: Union[str, BinaryIO], map_location=None,
         CorruptCheckpointError: the file is empty, truncated or not a checkpoint.
     """
     source = source or (file if isinstance(file, str) else repr(file))
-    with (open(file, 'rb') if isinstance(file, str) else nullcontext(file)) as stream:
+    with open(file, 'rb') if isinstance(file, str) else nullcontext(file) as stream:
         _check_container(stream, source)
         inner = _single_file_of_zip(stream)
         if inner is not None:
             return load_weights_only(io.BytesIO(inner), map_location, f'{source} (the file in it)')
         stream.seek(0)
         try:
-            return torch.load(file if isinstance(file, str) else stream,
-                              map_location=map_location, weights_only=True)
+            return torch.load(
+                file if isinstance(file, str) else stream,
+                map_location=map_location,
+                weights_only=True,
+            )
         except Exception as error:  # the unpickler fails with errors of many types
             refused, whole = refused_globals(stream)
             if refused:
@@ -134,17 +141,20 @@ def load_weights_only(file: Union[str, BinaryIO], map_location=None,
             if not whole or isinstance(error, EOFError) or _ends_early(error):
                 raise CorruptCheckpointError(
                     f'{source} is truncated or is not a checkpoint ({type(error).__name__}: '
-                    f'{str(error)[:200]}); delete it and download or save it again') from error
+                    f'{str(error)[:200]}); delete it and download or save it again'
+                ) from error
             if isinstance(error, pickle.UnpicklingError):
                 raise UnsafeCheckpointError(
-                    f'{source} was refused by weights-only loading: {error}') from error
+                    f'{source} was refused by weights-only loading: {error}'
+                ) from error
             raise
 
 
 def _ends_early(error: Exception) -> bool:
     """Whether torch's error says that the file ends before its storages do."""
-    return isinstance(error, RuntimeError) and ('EOF' in str(error) or
-                                                'corrupt' in str(error).lower())
+    return isinstance(error, RuntimeError) and (
+        'EOF' in str(error) or 'corrupt' in str(error).lower()
+    )
 
 
 @CheckpointLoader.register_scheme(prefixes='', force=True)

@@ -1,5 +1,6 @@
 """What ``tools/train.py`` and ``tools/test.py`` share: the launcher arguments, the config read
 from the command line and the runner built from it."""
+
 import argparse
 import os
 import os.path as osp
@@ -22,15 +23,24 @@ def add_launch_args(parser: argparse.ArgumentParser, cfg_options_example: str) -
         parser (ArgumentParser): the parser of the tool.
         cfg_options_example (str): a ``KEY=VALUE`` shown in the help of ``--cfg-options``.
     """
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help=f'override config settings, e.g. {cfg_options_example}')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help=f'override config settings, e.g. {cfg_options_example}',
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
-def parse_launch_args(parser: argparse.ArgumentParser,
-                      argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_launch_args(
+    parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None
+) -> argparse.Namespace:
     """Parses ``argv`` (the command line when None) and exports ``--local_rank`` as
     ``LOCAL_RANK`` unless the launcher already set it."""
     args = parser.parse_args(argv)

@@ -5,6 +5,7 @@ and the runner wraps the model in DDP with ``device_ids=[LOCAL_RANK]``, which a 
 refuses. :func:`setup_cpu_distributed` covers both when CUDA is absent, so that
 ``tools/dist_train.sh CONFIG 2`` also runs on a laptop, e.g. to debug multi-process code.
 """
+
 import contextlib
 from typing import Iterator
 
@@ -49,8 +50,11 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     cfg.env_cfg = dict(env_cfg, dist_cfg=dist_cfg)  # what the runner logs
     wrapper = cfg.get('model_wrapper_cfg')
     if wrapper is None:
-        wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
-                       find_unused_parameters=cfg.get('find_unused_parameters', False))
+        wrapper = dict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+        )
     wrapper_type = wrapper.get('type', 'MMDistributedDataParallel')
     if isinstance(wrapper_type, str):
         wrapper_type = MODEL_WRAPPERS.get(wrapper_type)

@@ -7,6 +7,7 @@ only parses opcodes, and returns every global (class or function) a ``GLOBAL``, 
 ``STACK_GLOBAL`` opcode would import. :func:`weights_only_admits` asks torch's weights-only
 unpickler itself whether it admits one global: it unpickles a pickle holding that global alone.
 """
+
 import _compat_pickle
 import io
 import pickle
@@ -23,8 +24,15 @@ LEGACY_PICKLES = 5
 #: The name given to a STACK_GLOBAL whose module and name are not plain strings of the pickle.
 UNRESOLVED_GLOBAL = '<a global whose name the pickle computes>'
 
-STRING_OPCODES = {'STRING', 'BINSTRING', 'SHORT_BINSTRING', 'UNICODE', 'SHORT_BINUNICODE',
-                  'BINUNICODE', 'BINUNICODE8'}
+STRING_OPCODES = {
+    'STRING',
+    'BINSTRING',
+    'SHORT_BINSTRING',
+    'UNICODE',
+    'SHORT_BINUNICODE',
+    'BINUNICODE',
+    'BINUNICODE8',
+}
 GET_OPCODES = {'GET', 'BINGET', 'LONG_BINGET'}
 PUT_OPCODES = {'PUT', 'BINPUT', 'LONG_BINPUT'}
 NO_PUSH_OPCODES = {'PROTO', 'FRAME', 'STOP', 'MEMOIZE'} | PUT_OPCODES

@@ -9,6 +9,7 @@ cache (``$TORCH_HOME/hub/checkpoints``, file named as the URL's) and load the ca
 :func:`load_weights_only`. Names resolve as MMEngine resolves them; ``torchvision://`` names of
 MMEngine's list of torchvision 0.12 weights need no torchvision install.
 """
+
 import os
 import os.path as osp
 from typing import Optional
@@ -57,8 +58,9 @@ def cached_download(url: str, model_dir: Optional[str] = None, progress: bool = 
 
 
 @CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), force=True)
-def load_from_http(filename: str, map_location=None, model_dir: Optional[str] = None,
-                   progress: bool = os.isatty(0)):
+def load_from_http(
+    filename: str, map_location=None, model_dir: Optional[str] = None, progress: bool = os.isatty(0)
+):
     """Loads a checkpoint from a URL through the torch hub cache, weights only. Under
     distributed training rank 0 downloads it first, the other ranks then read the cache.
 

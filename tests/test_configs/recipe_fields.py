@@ -16,6 +16,7 @@ A recipe field is a dotted path of the paper's resolved config (``model.*``, ``t
 Our path syntax: keys joined by ``.``; ``name[3]`` indexes a list, ``name[type=Resize]`` picks
 the element of a list whose ``type`` is ``Resize``.
 """
+
 import copy
 import inspect
 import math
@@ -24,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import mmcv.ops
-from mmdet.registry import HOOKS, METRICS, MODELS, OPTIM_WRAPPERS, TASK_UTILS, TRANSFORMS
 
 import mmdet_alrp  # noqa: F401  (the defaults of our classes are read from their registry)
+from mmdet.registry import HOOKS, METRICS, MODELS, OPTIM_WRAPPERS, TASK_UTILS, TRANSFORMS
 
 #: mmdet 2.1 / the paper's type names that our configs spell otherwise
 TYPE_NAMES = {
@@ -37,8 +38,14 @@ TYPE_NAMES = {
     'step': 'MultiStepLR',
     'linear': 'LinearLR',
 }
-RANKING_HEADS = ('APLossRetinaHead', 'APLossFoveaHead', 'aLRPLossRetinaHead',
-                 'aLRPLossFoveaHead', 'aLRPLossRPNHead', 'aLRPLossShared2FCBBoxHead')
+RANKING_HEADS = (
+    'APLossRetinaHead',
+    'APLossFoveaHead',
+    'aLRPLossRetinaHead',
+    'aLRPLossFoveaHead',
+    'aLRPLossRPNHead',
+    'aLRPLossShared2FCBBoxHead',
+)
 ALRP_HEADS = tuple(head for head in RANKING_HEADS if head.startswith('aLRP'))
 AP_HEADS = tuple(head for head in RANKING_HEADS if head.startswith('AP'))
 
@@ -58,82 +65,106 @@ REGRESSION_AVERAGING = {
     'Shared2FCBBoxHead': 'sum / number of sampled priors (positives + negatives)',
 }
 
-GIOU_IN_OUR_CODE = ('our aLRP heads take no loss_bbox: the localisation error of a positive is '
-                    '(1 - GIoU) / (2 (1 - tau)), computed by mmdet_alrp/models/losses/'
-                    'loc_error.py with mmdet\'s bbox_overlaps (eps 1e-6, as GIoULoss\'s); '
-                    'the normaliser is checked through tau (code.*.localisation_error_normaliser)')
-FORMATTING = ('formatting only: PackDetInputs packs the image, boxes and labels for the model '
-              '(mmdet 3 has no DefaultFormatBundle / ImageToTensor / Collect)')
+GIOU_IN_OUR_CODE = (
+    'our aLRP heads take no loss_bbox: the localisation error of a positive is '
+    '(1 - GIoU) / (2 (1 - tau)), computed by mmdet_alrp/models/losses/'
+    "loc_error.py with mmdet's bbox_overlaps (eps 1e-6, as GIoULoss's); "
+    'the normaliser is checked through tau (code.*.localisation_error_normaliser)'
+)
+FORMATTING = (
+    'formatting only: PackDetInputs packs the image, boxes and labels for the model '
+    '(mmdet 3 has no DefaultFormatBundle / ImageToTensor / Collect)'
+)
 
 #: The fields that MMDetection 3 cannot express or has no use for, with the reason. Keys are
 #: patterns of recipe fields; a value is the reason, or (condition on the recipe, reason).
 NO_COUNTERPART: Dict[str, Any] = {
-    r'model\.neck\.extra_convs_on_inputs':
+    r'model\.neck\.extra_convs_on_inputs': (
         'deprecated in mmdet 2.x and gone in mmdet 3: add_extra_convs="on_input" says the same '
-        '(checked as model.neck.add_extra_convs)',
-    r'model\.(bbox_head|rpn_head)\.background_label_effective':
+        '(checked as model.neck.add_extra_convs)'
+    ),
+    r'model\.(bbox_head|rpn_head)\.background_label_effective': (
         'mmdet 3 heads take no background_label: the background index is num_classes, 80, the '
-        'value the paper resolves to',
-    r'model\.(bbox_head|rpn_head|roi_head\.bbox_head)\.loss_bbox\..*':
-        (lambda recipe, path: _head_type(recipe, path) in ALRP_HEADS, GIOU_IN_OUR_CODE),
+        'value the paper resolves to'
+    ),
+    r'model\.(bbox_head|rpn_head|roi_head\.bbox_head)\.loss_bbox\..*': (
+        lambda recipe, path: _head_type(recipe, path) in ALRP_HEADS,
+        GIOU_IN_OUR_CODE,
+    ),
     r'code\..*\.localisation_error': GIOU_IN_OUR_CODE,
-    r'model\.roi_head\.bbox_head\.use_sigmoid':
-        (lambda recipe, path: _head_type(recipe, path) in ALRP_HEADS,
-         'aLRPBBoxHead always has one sigmoid logit per class and no background column (the '
-         'paper hard-codes use_sigmoid in its aLRP R-CNN head); checked on the built model in '
-         'test_configs.py (fc_cls width)'),
-    r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.nms_across_levels':
-        'mmdet 3\'s RPN always applies NMS per level (batched by level ids), which is what '
-        'nms_across_levels=False meant',
-    r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.nms_post':
+    r'model\.roi_head\.bbox_head\.use_sigmoid': (
+        lambda recipe, path: _head_type(recipe, path) in ALRP_HEADS,
+        'aLRPBBoxHead always has one sigmoid logit per class and no background column (the '
+        'paper hard-codes use_sigmoid in its aLRP R-CNN head); checked on the built model in '
+        'test_configs.py (fc_cls width)',
+    ),
+    r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.nms_across_levels': (
+        "mmdet 3's RPN always applies NMS per level (batched by level ids), which is what "
+        'nms_across_levels=False meant'
+    ),
+    r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.nms_post': (
         'mmdet 3 keeps max_per_img proposals after the per-level NMS; mmdet 2.1 kept nms_post '
         'per level then max_num overall, the same proposals when nms_post >= max_num (1000 = '
-        '1000); max_num is checked as max_per_img',
-    r'data\.train_pipeline\.Resize\.multiscale_mode':
-        'mmdet 3\'s Resize takes one scale; "range" over the one scale given is that scale',
-    r'data\.train_pipeline\.Resize\.ratio_range':
-        'mmdet 3\'s Resize has no ratio_range (RandomResize has); the paper leaves it None',
+        '1000); max_num is checked as max_per_img'
+    ),
+    r'data\.train_pipeline\.Resize\.multiscale_mode': (
+        'mmdet 3\'s Resize takes one scale; "range" over the one scale given is that scale'
+    ),
+    r'data\.train_pipeline\.Resize\.ratio_range': (
+        "mmdet 3's Resize has no ratio_range (RandomResize has); the paper leaves it None"
+    ),
     r'data\.(train|test)_pipeline\.(DefaultFormatBundle|ImageToTensor|Collect)\..*': FORMATTING,
-    r'code\.bbox_head\.target_clamp':
-        'hard-coded in mmdet 3.3\'s FoveaHead as in mmdet 2.1\'s (the log-distance targets are '
-        'clamped to [1/16, 16] in FoveaHead._get_targets_single)',
-    r'code\..*\.cls_avg_factor':
-        'mmdet 3.3\'s FoveaHead, RPNHead and BBoxHead average the classification loss as mmdet '
-        '2.1\'s did (positives + images; sampled anchors; RoIs of non-zero weight)',
-    r'code\..*\.eps':
-        (lambda recipe, path: recipe[path] is None,
-         'the paper\'s AP Loss has no eps, and neither has ours (APLoss takes delta only)'),
+    r'code\.bbox_head\.target_clamp': (
+        "hard-coded in mmdet 3.3's FoveaHead as in mmdet 2.1's (the log-distance targets are "
+        'clamped to [1/16, 16] in FoveaHead._get_targets_single)'
+    ),
+    r'code\..*\.cls_avg_factor': (
+        "mmdet 3.3's FoveaHead, RPNHead and BBoxHead average the classification loss as mmdet "
+        "2.1's did (positives + images; sampled anchors; RoIs of non-zero weight)"
+    ),
+    r'code\..*\.eps': (
+        lambda recipe, path: recipe[path] is None,
+        "the paper's AP Loss has no eps, and neither has ours (APLoss takes delta only)",
+    ),
 }
 
 #: The fields in which we deliberately differ: pattern -> (our path, our value, reason).
 DELIBERATE: Dict[str, Tuple[str, Any, str]] = {
     r'code\.(bbox_head|rpn_head|roi_head\.bbox_head)\.SB_period_iterations': (
-        'custom_hooks[type=SelfBalanceHook].period', None,
+        'custom_hooks[type=SelfBalanceHook].period',
+        None,
         'SB is updated once an epoch (period None). The paper hard-codes 3665 iterations: one '
         'epoch of COCO train2017 at 32 images an iteration, so half an epoch for the 800-scale '
         'rows (16 images an iteration). Also by design: SB averages the losses of every rank '
-        '(all-reduced; each of the paper\'s GPUs kept its own), and SB is saved in checkpoints'),
+        "(all-reduced; each of the paper's GPUs kept its own), and SB is saved in checkpoints",
+    ),
     r'schedule\.evaluation\.interval': (
-        'train_cfg.val_interval', 5,
+        'train_cfg.val_interval',
+        5,
         'evaluated on minival every 5 epochs (and after the last), not after every epoch: '
-        'evaluation does not change the training, and the paper reports the last epoch\'s model'),
+        "evaluation does not change the training, and the paper reports the last epoch's model",
+    ),
     r'model\.(bbox_head|rpn_head)\.reg_decoded_bbox': (
-        '{head}.reg_decoded_bbox', True,
+        '{head}.reg_decoded_bbox',
+        True,
         'only for the aLRP heads (the others compare as usual): the paper encodes the targets '
         'with the coder and decodes targets and deltas inside the loss around a unit box at the '
         'origin; ours decode both around the anchor. GIoU does not change under the per-axis '
         'scaling and shift between the two, and the log-ratio clip (16/1000) is the same, so '
-        'the localisation errors are equal'),
+        'the localisation errors are equal',
+    ),
 }
 DELIBERATE_WHEN = {
-    r'model\.(bbox_head|rpn_head)\.reg_decoded_bbox':
-        lambda recipe, path: _head_type(recipe, path) in ALRP_HEADS,
+    r'model\.(bbox_head|rpn_head)\.reg_decoded_bbox': lambda recipe, path: (
+        _head_type(recipe, path) in ALRP_HEADS
+    ),
 }
 
 
 @dataclass
 class Rule:
     """A recipe field pattern and how our config holds it."""
+
     pattern: str
     ours: Sequence[str] = ()  # our paths, in which \1, \2 are the pattern's groups
     expect: Callable[[Any, dict], Any] = lambda value, recipe: value
@@ -188,8 +219,10 @@ def _gpus_and_images(cfg: dict, name: str) -> Tuple[int, int]:
     if found is None:
         return None, None
     gpus, images = int(found.group(1)), int(found.group(2))
-    if (cfg['train_dataloader']['batch_size'] != images
-            or cfg['auto_scale_lr']['base_batch_size'] != gpus * images):
+    if (
+        cfg['train_dataloader']['batch_size'] != images
+        or cfg['auto_scale_lr']['base_batch_size'] != gpus * images
+    ):
         return None, None
     return gpus, images
 
@@ -228,84 +261,129 @@ RULES: List[Rule] = [
     Rule(r'model\.type', ['model.type']),
     Rule(r'model\.pretrained', ['model.backbone.init_cfg.checkpoint']),
     Rule(r'model\.backbone\.dcn\.deformable_groups', ['model.backbone.dcn.deform_groups']),
-    Rule(r'model\.backbone\.stem_channels', compute=lambda cfg, name, match: (
-        resolve(cfg, 'model.backbone.stem_channels')
-        or resolve(cfg, 'model.backbone.base_channels'))),
+    Rule(
+        r'model\.backbone\.stem_channels',
+        compute=lambda cfg, name, match: (
+            resolve(cfg, 'model.backbone.stem_channels')
+            or resolve(cfg, 'model.backbone.base_channels')
+        ),
+    ),
     Rule(r'model\.(backbone|neck)\.(.+)', [r'model.\1.\2']),
     Rule(r'model\.' + HEADS + r'\.type', [r'model.\1.type'], our_type),
     Rule(r'model\.bbox_head\.deformable_groups', ['model.bbox_head.deform_groups']),
     Rule(r'model\.rpn_head\.head_weight', ['model.rpn_head.loss_cls.loss_weight']),
-    Rule(r'model\.roi_head\.bbox_head\.use_sigmoid',
-         ['model.roi_head.bbox_head.loss_cls.use_sigmoid']),
-    Rule(r'model\.roi_head\.bbox_head\.(num_\w+_(?:convs|fcs)|with_avg_pool|with_cls|with_reg)',
-         compute=_built_roi_bbox_head),
+    Rule(
+        r'model\.roi_head\.bbox_head\.use_sigmoid',
+        ['model.roi_head.bbox_head.loss_cls.use_sigmoid'],
+    ),
+    Rule(
+        r'model\.roi_head\.bbox_head\.(num_\w+_(?:convs|fcs)|with_avg_pool|with_cls|with_reg)',
+        compute=_built_roi_bbox_head,
+    ),
     # the AP Loss heads' regression loss lives in their APLoss
-    Rule(r'model\.' + HEADS + r'\.loss_bbox\.(.+)', [r'model.\1.loss_cls.loss_bbox.\2'],
-         when=lambda recipe, field: _head_type(recipe, field) in AP_HEADS),
-    Rule(r'model\.roi_head\.bbox_roi_extractor\.roi_layer\.out_size',
-         ['model.roi_head.bbox_roi_extractor.roi_layer.output_size']),
-    Rule(r'model\.roi_head\.bbox_roi_extractor\.roi_layer\.sample_num',
-         ['model.roi_head.bbox_roi_extractor.roi_layer.sampling_ratio']),
+    Rule(
+        r'model\.' + HEADS + r'\.loss_bbox\.(.+)',
+        [r'model.\1.loss_cls.loss_bbox.\2'],
+        when=lambda recipe, field: _head_type(recipe, field) in AP_HEADS,
+    ),
+    Rule(
+        r'model\.roi_head\.bbox_roi_extractor\.roi_layer\.out_size',
+        ['model.roi_head.bbox_roi_extractor.roi_layer.output_size'],
+    ),
+    Rule(
+        r'model\.roi_head\.bbox_roi_extractor\.roi_layer\.sample_num',
+        ['model.roi_head.bbox_roi_extractor.roi_layer.sampling_ratio'],
+    ),
     Rule(r'model\.(.+)', [r'model.\1']),
-
     Rule(r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.max_num', [r'model.\1.max_per_img']),
     Rule(r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.nms_thr', [r'model.\1.nms.iou_threshold']),
     Rule(r'(test_cfg(?:\.rcnn)?)\.nms\.iou_thr', [r'model.\1.nms.iou_threshold']),
     Rule(r'((?:train|test)_cfg\..+)', [r'model.\1']),
-
     Rule(r'data\.samples_per_gpu', ['train_dataloader.batch_size']),
     Rule(r'data\.workers_per_gpu', ['train_dataloader.num_workers']),
-    Rule(r'data\.(?:img_norm_cfg|(?:train|test)_pipeline\.Normalize)\.(mean|std)',
-         [r'model.data_preprocessor.\1']),
-    Rule(r'data\.(?:img_norm_cfg|(?:train|test)_pipeline\.Normalize)\.to_rgb',
-         ['model.data_preprocessor.bgr_to_rgb']),
-    Rule(r'data\.train_pipeline', expect=_pipeline_types,
-         compute=_types_of('train_dataloader.dataset.pipeline')),
-    Rule(r'data\.test_pipeline', expect=lambda v, r: _pipeline_types(v, r, test=True),
-         compute=_types_of('test_dataloader.dataset.pipeline')),
-    Rule(r'data\.train_pipeline\.Resize\.img_scale',
-         ['train_dataloader.dataset.pipeline[type=Resize].scale']),
-    Rule(r'data\.train_pipeline\.RandomFlip\.flip_ratio',
-         ['train_dataloader.dataset.pipeline[type=RandomFlip].prob']),
-    Rule(r'data\.train_pipeline\.(\w+)\.(\w+)',
-         [r'train_dataloader.dataset.pipeline[type=\1].\2']),
-    Rule(r'data\.test_pipeline\.MultiScaleFlipAug\.img_scale',
-         [f'{split}_dataloader.dataset.pipeline[type=Resize].scale' for split in ('val', 'test')]),
-    Rule(r'data\.test_pipeline\.MultiScaleFlipAug\.flip', expect=lambda v, r: v,
-         compute=lambda cfg, name, match: any(
-             step['type'] == 'RandomFlip'
-             for step in cfg['test_dataloader']['dataset']['pipeline'])),
-    Rule(r'data\.test_pipeline\.Resize\.keep_ratio',
-         [f'{split}_dataloader.dataset.pipeline[type=Resize].keep_ratio'
-          for split in ('val', 'test')]),
+    Rule(
+        r'data\.(?:img_norm_cfg|(?:train|test)_pipeline\.Normalize)\.(mean|std)',
+        [r'model.data_preprocessor.\1'],
+    ),
+    Rule(
+        r'data\.(?:img_norm_cfg|(?:train|test)_pipeline\.Normalize)\.to_rgb',
+        ['model.data_preprocessor.bgr_to_rgb'],
+    ),
+    Rule(
+        r'data\.train_pipeline',
+        expect=_pipeline_types,
+        compute=_types_of('train_dataloader.dataset.pipeline'),
+    ),
+    Rule(
+        r'data\.test_pipeline',
+        expect=lambda v, r: _pipeline_types(v, r, test=True),
+        compute=_types_of('test_dataloader.dataset.pipeline'),
+    ),
+    Rule(
+        r'data\.train_pipeline\.Resize\.img_scale',
+        ['train_dataloader.dataset.pipeline[type=Resize].scale'],
+    ),
+    Rule(
+        r'data\.train_pipeline\.RandomFlip\.flip_ratio',
+        ['train_dataloader.dataset.pipeline[type=RandomFlip].prob'],
+    ),
+    Rule(r'data\.train_pipeline\.(\w+)\.(\w+)', [r'train_dataloader.dataset.pipeline[type=\1].\2']),
+    Rule(
+        r'data\.test_pipeline\.MultiScaleFlipAug\.img_scale',
+        [f'{split}_dataloader.dataset.pipeline[type=Resize].scale' for split in ('val', 'test')],
+    ),
+    Rule(
+        r'data\.test_pipeline\.MultiScaleFlipAug\.flip',
+        expect=lambda v, r: v,
+        compute=lambda cfg, name, match: any(
+            step['type'] == 'RandomFlip' for step in cfg['test_dataloader']['dataset']['pipeline']
+        ),
+    ),
+    Rule(
+        r'data\.test_pipeline\.Resize\.keep_ratio',
+        [
+            f'{split}_dataloader.dataset.pipeline[type=Resize].keep_ratio'
+            for split in ('val', 'test')
+        ],
+    ),
     Rule(r'data\.test_pipeline\.Pad\.size_divisor', ['model.data_preprocessor.pad_size_divisor']),
     Rule(r'data\.test_pipeline\.Pad\.pad_val', ['model.data_preprocessor.pad_value']),
     Rule(r'data\.(train|val|test)\.(ann_file|img_prefix)', compute=_data_file),
-
     Rule(r'schedule\.optimizer\.(\w+)', [r'optim_wrapper.optimizer.\1']),
     Rule(r'schedule\.grad_clip', ['optim_wrapper.clip_grad']),
-    Rule(r'schedule\.lr_config\.policy', expect=lambda v, r: (our_type(v, r), True),
-         compute=lambda cfg, name, match: (resolve(cfg, 'param_scheduler[1].type'),
-                                           resolve(cfg, 'param_scheduler[1].by_epoch'))),
+    Rule(
+        r'schedule\.lr_config\.policy',
+        expect=lambda v, r: (our_type(v, r), True),
+        compute=lambda cfg, name, match: (
+            resolve(cfg, 'param_scheduler[1].type'),
+            resolve(cfg, 'param_scheduler[1].by_epoch'),
+        ),
+    ),
     Rule(r'schedule\.lr_config\.gamma', ['param_scheduler[1].gamma']),
     Rule(r'schedule\.lr_config\.warmup', ['param_scheduler[0].type'], our_type),
-    Rule(r'schedule\.lr_config\.warmup_iters', expect=lambda v, r: (False, 0, v),
-         compute=lambda cfg, name, match: tuple(
-             resolve(cfg, f'param_scheduler[0].{key}') for key in ('by_epoch', 'begin', 'end'))),
+    Rule(
+        r'schedule\.lr_config\.warmup_iters',
+        expect=lambda v, r: (False, 0, v),
+        compute=lambda cfg, name, match: tuple(
+            resolve(cfg, f'param_scheduler[0].{key}') for key in ('by_epoch', 'begin', 'end')
+        ),
+    ),
     Rule(r'schedule\.lr_config\.warmup_ratio', ['param_scheduler[0].start_factor']),
     Rule(r'schedule\.lr_config\.step', ['param_scheduler[type=MultiStepLR].milestones']),
     Rule(r'schedule\.total_epochs', ['train_cfg.max_epochs']),
     Rule(r'schedule\.evaluation\.metric', ['val_evaluator.metric', 'test_evaluator.metric']),
     Rule(r'schedule\.checkpoint_config\.interval', ['default_hooks.checkpoint.interval']),
     Rule(r'schedule\.num_gpus', compute=lambda cfg, name, match: _gpus_and_images(cfg, name)[0]),
-    Rule(r'schedule\.images_per_gpu',
-         compute=lambda cfg, name, match: _gpus_and_images(cfg, name)[1]),
-
+    Rule(
+        r'schedule\.images_per_gpu', compute=lambda cfg, name, match: _gpus_and_images(cfg, name)[1]
+    ),
     Rule(r'code\.' + HEADS + r'\.(delta|eps)', [r'model.\1.loss_cls.\2']),
-    Rule(r'code\.' + HEADS + r'\.SB_weight_init',
-         [r'model.\1.loss_cls.self_balance.init_weight']),
-    Rule(r'code\.' + HEADS + r'\.localisation_error_normaliser', [r'model.\1.loss_cls.tau'],
-         lambda value, recipe: 1 - value / 2),
+    Rule(r'code\.' + HEADS + r'\.SB_weight_init', [r'model.\1.loss_cls.self_balance.init_weight']),
+    Rule(
+        r'code\.' + HEADS + r'\.localisation_error_normaliser',
+        [r'model.\1.loss_cls.tau'],
+        lambda value, recipe: 1 - value / 2,
+    ),
     Rule(r'code\.' + HEADS + r'\.decode_wh_ratio_clip', compute=_decode_wh_ratio_clip),
     Rule(r'code\.' + HEADS + r'\.head_weight', [r'model.\1.loss_cls.loss_weight']),
     Rule(r'code\.' + HEADS + r'\.init_std', [r'model.\1.init_cfg.std']),
@@ -357,8 +435,10 @@ def _step(node, part: str, parent_key: str):
     if isinstance(node, dict) and name in node:
         node = node[name]
     else:
-        node = class_default(node.get('type', IMPLICIT_TYPES.get(parent_key))
-                             if isinstance(node, dict) else None, name)
+        node = class_default(
+            node.get('type', IMPLICIT_TYPES.get(parent_key)) if isinstance(node, dict) else None,
+            name,
+        )
     if select_key is not None:
         matches = [item for item in node if item.get(select_key) == select_value]
         if len(matches) != 1:
@@ -425,6 +505,7 @@ class Check:
     """How one recipe field of one row is held: ``paths`` of our config that must read
     ``expected`` (or ``compute`` of the config), or ``reason`` for a field with no
     counterpart."""
+
     field: str
     expected: Any = None
     paths: Sequence[str] = ()
@@ -457,17 +538,23 @@ def check_of(recipe: dict, field: str) -> Check:
         match = re.fullmatch(rule.pattern, field)
         if match and (rule.when is None or rule.when(recipe, field)):
             compute = rule.compute
-            return Check(field, expected=rule.expect(value, recipe),
-                         paths=[match.expand(path) for path in rule.ours],
-                         compute=None if compute is None else (
-                             lambda cfg, name, compute=compute, match=match:
-                             compute(cfg, name, match)))
-    raise AssertionError(f'no rule for the recipe field {field}: map it in RULES or list it in '
-                         'NO_COUNTERPART with the reason')
+            return Check(
+                field,
+                expected=rule.expect(value, recipe),
+                paths=[match.expand(path) for path in rule.ours],
+                compute=None
+                if compute is None
+                else (lambda cfg, name, compute=compute, match=match: compute(cfg, name, match)),
+            )
+    raise AssertionError(
+        f'no rule for the recipe field {field}: map it in RULES or list it in '
+        'NO_COUNTERPART with the reason'
+    )
 
 
-def mismatches(cfg: dict, name: str, recipe: dict, fields: Optional[Sequence[str]] = None
-               ) -> List[str]:
+def mismatches(
+    cfg: dict, name: str, recipe: dict, fields: Optional[Sequence[str]] = None
+) -> List[str]:
     """Every recipe field (or those of ``fields``) that our config ``cfg`` (named ``name``)
     holds otherwise, one line each."""
     found = []
@@ -476,13 +563,18 @@ def mismatches(cfg: dict, name: str, recipe: dict, fields: Optional[Sequence[str
         if check.reason is not None and not check.paths:
             continue
         try:
-            values = ([check.compute(cfg, name)] if check.compute is not None else
-                      [resolve(cfg, path) for path in check.paths])
+            values = (
+                [check.compute(cfg, name)]
+                if check.compute is not None
+                else [resolve(cfg, path) for path in check.paths]
+            )
         except Missing as error:
             found.append(f'{field}: our config has no {error}')
             continue
         for where, ours in zip(check.paths or ['(computed)'], values):
             if not same(ours, check.expected):
-                found.append(f'{field}: the paper has {recipe[field]!r} (ours should read '
-                             f'{check.expected!r} at {where}), ours has {ours!r}')
+                found.append(
+                    f'{field}: the paper has {recipe[field]!r} (ours should read '
+                    f'{check.expected!r} at {where}), ours has {ours!r}'
+                )
     return found

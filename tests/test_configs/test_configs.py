@@ -6,6 +6,7 @@ Configs are discovered by glob (configs/_base_/ excluded), so a config added lat
 with no edit here. Models are built without pretrained weights and run on CPU on 2 generated
 128 x 128 images.
 """
+
 import copy
 import json
 import random
@@ -23,15 +24,17 @@ import mmdet_alrp  # noqa: F401  (registers our modules, as the configs' custom_
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.testing import demo_mm_inputs
-
 from mmdet_alrp.models.losses import SelfBalance
 
 from .recipe_fields import ALRP_HEADS, RANKING_HEADS, our_type
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / 'configs'
-CONFIGS = sorted(path.relative_to(CONFIG_DIR).as_posix() for path in CONFIG_DIR.rglob('*.py')
-                 if '_base_' not in path.relative_to(CONFIG_DIR).parts)
+CONFIGS = sorted(
+    path.relative_to(CONFIG_DIR).as_posix()
+    for path in CONFIG_DIR.rglob('*.py')
+    if '_base_' not in path.relative_to(CONFIG_DIR).parts
+)
 
 IMAGE_SIZE = 128
 
@@ -64,7 +67,7 @@ def cpu_model_cfg(cfg: Config) -> dict:
     model = copy.deepcopy(cfg.model)
     model.backbone.init_cfg = None
     model.init_cfg = None
-    model_test_cfg(model).score_thr = 0.
+    model_test_cfg(model).score_thr = 0.0
     if 'rpn' in model.test_cfg:  # fewer proposals than on COCO, for the CPU
         model.train_cfg.rpn_proposal.update(nms_pre=500, max_per_img=200)
         model.test_cfg.rpn.update(nms_pre=500, max_per_img=100)
@@ -78,8 +81,9 @@ def transforms_without_loading(pipeline: list) -> list:
 def generated_sample(height: int = 240, width: int = 320, seed: int = 0) -> dict:
     """A random image with 3 boxes, as LoadImageFromFile and LoadAnnotations leave it."""
     rng = np.random.RandomState(seed)
-    boxes = np.array([[20, 30, 120, 150], [150, 40, 300, 200], [60, 100, 200, 230]],
-                     dtype=np.float32)
+    boxes = np.array(
+        [[20, 30, 120, 150], [150, 40, 300, 200], [60, 100, 200, 230]], dtype=np.float32
+    )
     return dict(
         img=rng.randint(0, 256, (height, width, 3), dtype=np.uint8),
         img_shape=(height, width),
@@ -88,7 +92,8 @@ def generated_sample(height: int = 240, width: int = 320, seed: int = 0) -> dict
         img_id=0,
         gt_bboxes=HorizontalBoxes(boxes),
         gt_bboxes_labels=np.array([0, 5, 79], dtype=np.int64),
-        gt_ignore_flags=np.zeros(3, dtype=bool))
+        gt_ignore_flags=np.zeros(3, dtype=bool),
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -157,8 +162,7 @@ def test_model_trains_one_step_and_predicts(name):
         check_built_model(model, ROWS[name]['recipe'])
 
     num_classes = box_head_cfg(cfg.model).num_classes
-    data = demo_mm_inputs(2, (3, IMAGE_SIZE, IMAGE_SIZE), num_items=[3, 2],
-                          num_classes=num_classes)
+    data = demo_mm_inputs(2, (3, IMAGE_SIZE, IMAGE_SIZE), num_items=[3, 2], num_classes=num_classes)
     optim_wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
     head = model.roi_head.bbox_head if hasattr(model, 'roi_head') else model.bbox_head
     cls_weight = [p for n, p in head.named_parameters() if 'cls' in n and n.endswith('weight')][-1]
@@ -168,7 +172,8 @@ def test_model_trains_one_step_and_predicts(name):
     for param_name, param in model.named_parameters():
         if param.requires_grad:
             param.register_post_accumulate_grad_hook(
-                lambda _, param_name=param_name: no_grad_yet.discard(param_name))
+                lambda _, param_name=param_name: no_grad_yet.discard(param_name)
+            )
     model.train()
     log_vars = model.train_step(data, optim_wrapper)
     assert not no_grad_yet, f'parameters without a gradient: {sorted(no_grad_yet)}'
@@ -213,8 +218,12 @@ def check_built_model(model, recipe: dict) -> None:
     paper_head = recipe[head_key + '.type']
     assert type(head).__name__ == our_type(paper_head, recipe)
     assert type(head.loss_cls).__name__ == (
-        'aLRPLoss' if paper_head in ALRP_HEADS else 'APLoss' if paper_head in RANKING_HEADS
-        else recipe[head_key + '.loss_cls.type'])
+        'aLRPLoss'
+        if paper_head in ALRP_HEADS
+        else 'APLoss'
+        if paper_head in RANKING_HEADS
+        else recipe[head_key + '.loss_cls.type']
+    )
     if two_stage:
         anchors = priors_per_location(recipe, 'rpn_head')
         assert model.rpn_head.prior_generator.num_base_priors == [anchors] * 5
@@ -231,8 +240,9 @@ def check_built_model(model, recipe: dict) -> None:
         # the paper's RetinaNet head; on ATSS's targets our aLRPATSSHead, named atss_*, without
         # normalisation or per-level scales
         atss = type(head).__name__ == 'aLRPATSSHead'
-        cls_conv, reg_conv = ((head.atss_cls, head.atss_reg) if atss else
-                              (head.retina_cls, head.retina_reg))
+        cls_conv, reg_conv = (
+            (head.atss_cls, head.atss_reg) if atss else (head.retina_cls, head.retina_reg)
+        )
         assert (cls_conv.out_channels, reg_conv.out_channels) == (anchors * 80, anchors * 4)
         if atss:
             assert all(isinstance(scale, torch.nn.Identity) for scale in head.scales)
@@ -244,8 +254,10 @@ def check_built_model(model, recipe: dict) -> None:
     assert type(backbone).__name__ == recipe['model.backbone.type']
     assert backbone.depth == recipe['model.backbone.depth']
     if recipe['model.backbone.type'] == 'ResNeXt':
-        assert (backbone.groups, backbone.base_width) == (recipe['model.backbone.groups'],
-                                                          recipe['model.backbone.base_width'])
+        assert (backbone.groups, backbone.base_width) == (
+            recipe['model.backbone.groups'],
+            recipe['model.backbone.base_width'],
+        )
     deform = [m for m in backbone.modules() if type(m).__name__ == 'ModulatedDeformConv2dPack']
     assert bool(deform) == (recipe.get('model.backbone.dcn.type') == 'DCNv2')
 
@@ -257,8 +269,10 @@ def check_tta_model(cfg: Config, model, data: dict) -> None:
     flipped['inputs'] = [img.flip(-1) for img in flipped['inputs']]
     for sample in flipped['data_samples']:
         sample.set_metainfo(dict(flip=True, flip_direction='horizontal'))
-    views = dict(inputs=[data['inputs'], flipped['inputs']],
-                 data_samples=[data['data_samples'], flipped['data_samples']])
+    views = dict(
+        inputs=[data['inputs'], flipped['inputs']],
+        data_samples=[data['data_samples'], flipped['data_samples']],
+    )
     with torch.no_grad():
         merged = tta.test_step(views)
     assert len(merged) == len(data['inputs'])
@@ -315,8 +329,9 @@ def test_test_and_tta_pipelines_run_on_a_generated_image(name):
     assert len(views['inputs']) == 2 * len(scales)
     shapes = {tuple(sample.img_shape) for sample in views['data_samples']}
     assert shapes == {rescaled_shape(240, 320, scale) for scale in scales}
-    assert sorted(sample.flip for sample in views['data_samples']) == \
-        [False] * len(scales) + [True] * len(scales)
+    assert sorted(sample.flip for sample in views['data_samples']) == [False] * len(scales) + [
+        True
+    ] * len(scales)
 
 
 def test_tta_row_uses_the_documented_scales():
@@ -325,7 +340,7 @@ def test_tta_row_uses_the_documented_scales():
     resizes = cfg.tta_pipeline[1].transforms[0]
     assert [tuple(t.scale) for t in resizes] == TTA_SCALES_800
     assert all(t.keep_ratio for t in resizes)
-    assert [t.prob for t in cfg.tta_pipeline[1].transforms[1]] == [1., 0.]
+    assert [t.prob for t in cfg.tta_pipeline[1].transforms[1]] == [1.0, 0.0]
 
 
 def write_tiny_coco(root: Path, num_images: int = 2) -> None:
@@ -334,6 +349,7 @@ def write_tiny_coco(root: Path, num_images: int = 2) -> None:
     from mmengine.fileio import dump
 
     from mmdet.datasets import CocoDataset
+
     classes = CocoDataset.METAINFO['classes']
     rng = np.random.RandomState(0)
     for split in ('train', 'val'):
@@ -341,32 +357,49 @@ def write_tiny_coco(root: Path, num_images: int = 2) -> None:
         images, annotations = [], []
         for image_id in range(1, num_images + 1):
             name = f'{image_id:03d}.jpg'
-            mmcv.imwrite(rng.randint(0, 256, (120, 160, 3), dtype=np.uint8),
-                         str(root / split / name))
+            mmcv.imwrite(
+                rng.randint(0, 256, (120, 160, 3), dtype=np.uint8), str(root / split / name)
+            )
             images.append(dict(id=image_id, file_name=name, height=120, width=160))
             for box_id, (x, y, w, h) in enumerate([(10, 20, 60, 50), (80, 30, 70, 80)]):
-                annotations.append(dict(
-                    id=len(annotations) + 1, image_id=image_id, category_id=box_id + 1,
-                    bbox=[x, y, w, h], area=w * h, iscrowd=0))
-        dump(dict(images=images, annotations=annotations,
-                  categories=[dict(id=i + 1, name=name) for i, name in enumerate(classes)]),
-             str(root / f'{split}.json'))
+                annotations.append(
+                    dict(
+                        id=len(annotations) + 1,
+                        image_id=image_id,
+                        category_id=box_id + 1,
+                        bbox=[x, y, w, h],
+                        area=w * h,
+                        iscrowd=0,
+                    )
+                )
+        dump(
+            dict(
+                images=images,
+                annotations=annotations,
+                categories=[dict(id=i + 1, name=name) for i, name in enumerate(classes)],
+            ),
+            str(root / f'{split}.json'),
+        )
 
 
 def test_recipe_runs_one_epoch_with_the_runner(tmp_path):
     """The whole recipe of a row (data loaders, schedule, hooks, SB update, COCO AP and oLRP
     evaluation, checkpoints) through MMEngine's Runner, on 2 generated images."""
     from mmengine.runner import Runner
+
     write_tiny_coco(tmp_path / 'coco')
     cfg = load('alrp_loss/alrp-loss_retinanet-atss_r50_fpn_4xb8-100e_coco-500.py')
     cfg.model.backbone.init_cfg = None
-    cfg.model.test_cfg.score_thr = 0.  # an untrained model's boxes, for the evaluation
+    cfg.model.test_cfg.score_thr = 0.0  # an untrained model's boxes, for the evaluation
     cfg.work_dir = str(tmp_path / 'work_dir')
     cfg.train_cfg.update(max_epochs=1, val_interval=1)
     for split, loader in (('train', cfg.train_dataloader), ('val', cfg.val_dataloader)):
         loader.update(batch_size=2, num_workers=0, persistent_workers=False)
-        loader.dataset.update(data_root=str(tmp_path / 'coco'), ann_file=f'{split}.json',
-                              data_prefix=dict(img=f'{split}/'))
+        loader.dataset.update(
+            data_root=str(tmp_path / 'coco'),
+            ann_file=f'{split}.json',
+            data_prefix=dict(img=f'{split}/'),
+        )
         loader.dataset.pop('filter_cfg', None)
     cfg.val_evaluator.ann_file = str(tmp_path / 'coco' / 'val.json')
     cfg.test_dataloader, cfg.test_evaluator = cfg.val_dataloader, cfg.val_evaluator

@@ -2,6 +2,7 @@
 root model-index.yml importing them, one entry per config, with the paper's results, weights and
 logs (configs/paper_recipes.json) or, for the demo, the results the README measured; an entry
 with no results (a detector the paper has none for, a demo config not measured) says why."""
+
 import itertools
 import json
 import re
@@ -13,8 +14,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / 'configs'
-CONFIGS = sorted(path.relative_to(ROOT).as_posix() for path in CONFIG_DIR.rglob('*.py')
-                 if '_base_' not in path.relative_to(CONFIG_DIR).parts)
+CONFIGS = sorted(
+    path.relative_to(ROOT).as_posix()
+    for path in CONFIG_DIR.rglob('*.py')
+    if '_base_' not in path.relative_to(CONFIG_DIR).parts
+)
 ROWS = json.loads((CONFIG_DIR / 'paper_recipes.json').read_text())['rows']
 FOLDERS = sorted({Path(config).parent.as_posix() for config in CONFIGS})
 
@@ -53,7 +57,8 @@ def test_entries_name_existing_configs_of_their_folder_and_collection(folder):
     collections = {collection['Name'] for collection in data['Collections']}
     for collection in data['Collections']:
         assert {'Training Data', 'Training Resources', 'Architecture'} <= set(
-            collection['Metadata'])
+            collection['Metadata']
+        )
         assert collection['Paper']['URL'].startswith('https://arxiv.org/abs/')
     for model in data['Models']:
         assert (ROOT / model['Config']).is_file(), model['Config']
@@ -63,14 +68,17 @@ def test_entries_name_existing_configs_of_their_folder_and_collection(folder):
 
 def results_of(model: dict) -> dict:
     """{(dataset, metric): value} of a metafile entry."""
-    return {(result['Dataset'], metric): value for result in model['Results']
-            for metric, value in result['Metrics'].items()}
+    return {
+        (result['Dataset'], metric): value
+        for result in model['Results']
+        for metric, value in result['Metrics'].items()
+    }
 
 
 @pytest.mark.parametrize('name', sorted(ROWS))
 def test_paper_rows_carry_the_papers_results_weights_and_recipe(name):
     row = ROWS[name]
-    model, = [model for _, model in entries() if model['Config'] == f'configs/{name}']
+    (model,) = [model for _, model in entries() if model['Config'] == f'configs/{name}']
     expected = {('COCO', 'box AP'): row['results']['ap_minival']}
     if 'ap_test_dev' in row['results']:
         expected[('COCO test-dev', 'box AP')] = row['results']['ap_test_dev']
@@ -89,8 +97,9 @@ def test_paper_rows_carry_the_papers_results_weights_and_recipe(name):
 def config_header(config: str) -> str:
     """The comment lines that open a config file, joined."""
     lines = (ROOT / config).read_text().splitlines()
-    return ' '.join(line.lstrip('# ') for line in itertools.takewhile(
-        lambda line: line.startswith('#'), lines))
+    return ' '.join(
+        line.lstrip('# ') for line in itertools.takewhile(lambda line: line.startswith('#'), lines)
+    )
 
 
 @pytest.mark.parametrize('folder', FOLDERS)
@@ -101,22 +110,28 @@ def test_entries_have_results_or_say_why_they_have_none(folder):
         has_results = bool(model.get('Results'))
         assert has_results != ('No Results' in model['Metadata']), model['Name']
         if folder != 'configs/demo':
-            assert has_results == (model['Config'][len('configs/'):] in ROWS), model['Name']
+            assert has_results == (model['Config'][len('configs/') :] in ROWS), model['Name']
         if not has_results:
             assert 'Weights' not in model and 'Log' not in model, model['Name']
             header = config_header(model['Config'])
-            assert ('NOT A ROW OF THE PAPER' in header and 'no weights' in header
-                    if folder != 'configs/demo' else 'no results' in header), model['Config']
+            assert (
+                'NOT A ROW OF THE PAPER' in header and 'no weights' in header
+                if folder != 'configs/demo'
+                else 'no results' in header
+            ), model['Config']
 
 
 def readme_demo_results() -> dict:
     """{config: (AP, oLRP)} of the README's `make demo-compare` table."""
     text = (ROOT / 'README.md').read_text()
-    table = text[text.index('`make demo-compare` (the three losses'):]
+    table = text[text.index('`make demo-compare` (the three losses') :]
     found = {}
     for line in table.splitlines():
-        match = re.match(r'\| [\w ]+ \| ([\d.]+) \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| [\d.]+ \| '
-                         r'`(configs/demo/[^`]+)` \|', line)
+        match = re.match(
+            r'\| [\w ]+ \| ([\d.]+) \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| [\d.]+ \| '
+            r'`(configs/demo/[^`]+)` \|',
+            line,
+        )
         if match:
             found[match.group(3)] = (float(match.group(1)), float(match.group(2)))
         elif found:
@@ -130,5 +145,7 @@ def test_demo_entries_carry_the_results_the_readme_measured():
     assert sorted(measured) == sorted(model['Config'] for model in demo)
     for model in demo:
         ap, olrp = measured[model['Config']]
-        assert results_of(model) == {('synthetic shapes', 'box AP'): pytest.approx(100 * ap),
-                                     ('synthetic shapes', 'box oLRP'): pytest.approx(100 * olrp)}
+        assert results_of(model) == {
+            ('synthetic shapes', 'box AP'): pytest.approx(100 * ap),
+            ('synthetic shapes', 'box oLRP'): pytest.approx(100 * olrp),
+        }

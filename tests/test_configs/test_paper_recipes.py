@@ -5,6 +5,7 @@ constants of its heads (in mmdet 2.1's names); ``recipe_fields.py`` says where e
 in our MMDetection 3 configs, or why it has no counterpart there. The check is itself tested: a
 change of any one value that a config holds makes it fail (mutation tests).
 """
+
 import copy
 import json
 from pathlib import Path
@@ -14,8 +15,15 @@ from mmengine.config import Config
 
 import mmdet_alrp  # noqa: F401  (registers our modules, whose class defaults the check reads)
 
-from .recipe_fields import (DELIBERATE, NO_COUNTERPART, Missing, assign, check_of, mismatches,
-                            resolve)
+from .recipe_fields import (
+    DELIBERATE,
+    NO_COUNTERPART,
+    Missing,
+    assign,
+    check_of,
+    mismatches,
+    resolve,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES_FILE = ROOT / 'configs' / 'paper_recipes.json'
@@ -65,8 +73,9 @@ def test_every_no_counterpart_and_deliberate_entry_is_used():
             check = check_of(row['recipe'], field)
             if check.reason is not None:
                 used.add(check.reason)
-    reasons = {entry[-1] if isinstance(entry, tuple) else entry
-               for entry in NO_COUNTERPART.values()}
+    reasons = {
+        entry[-1] if isinstance(entry, tuple) else entry for entry in NO_COUNTERPART.values()
+    }
     reasons |= {reason for _, _, reason in DELIBERATE.values()}
     assert reasons == used
 
@@ -92,6 +101,7 @@ def _without(step_type):
     def drop(cfg):
         pipeline = cfg['train_dataloader']['dataset']['pipeline']
         pipeline[:] = [step for step in pipeline if step['type'] != step_type]
+
     return drop
 
 
@@ -122,13 +132,22 @@ COMPUTED_MUTATIONS = [
     (ATSS, 'schedule.lr_config.policy', _set('param_scheduler[1].by_epoch', False)),
     (ATSS, 'schedule.num_gpus', _set('auto_scale_lr.base_batch_size', 16)),
     (ATSS, 'schedule.images_per_gpu', _set('train_dataloader.batch_size', 4)),
-    (ATSS, 'code.bbox_head.cls_bias_init_prior',
-     _set('model.bbox_head.init_cfg', dict(type='Normal', layer='Conv2d', std=0.01))),
+    (
+        ATSS,
+        'code.bbox_head.cls_bias_init_prior',
+        _set('model.bbox_head.init_cfg', dict(type='Normal', layer='Conv2d', std=0.01)),
+    ),
     (AP_RETINA, 'code.bbox_head.regression_averaging', _set('model.bbox_head.type', 'RetinaHead')),
-    (FASTER_ALRP, 'code.rpn_head.cls_bias_init_prior',
-     _set('model.rpn_head.init_cfg.override.bias_prob', 0.5)),
-    (FASTER, 'model.roi_head.bbox_head.num_shared_fcs',
-     _set('model.roi_head.bbox_head.type', 'Shared4Conv1FCBBoxHead')),
+    (
+        FASTER_ALRP,
+        'code.rpn_head.cls_bias_init_prior',
+        _set('model.rpn_head.init_cfg.override.bias_prob', 0.5),
+    ),
+    (
+        FASTER,
+        'model.roi_head.bbox_head.num_shared_fcs',
+        _set('model.roi_head.bbox_head.type', 'Shared4Conv1FCBBoxHead'),
+    ),
 ]
 
 

@@ -3,6 +3,7 @@
 Every relation H(s_j - s_i) is an explicit entry of a P x M matrix, and AP Loss's interpolation
 is the sequential running maximum over positives in ascending score. For small M only.
 """
+
 import numpy as np
 
 
@@ -17,7 +18,7 @@ def relations(scores, targets, delta):
     pos = np.flatnonzero(t == 1)
     neg = t == 0
     rel = smoothed_step(s[None, :] - s[pos][:, None], delta)
-    pos_rel = rel[:, pos] * (1 - np.eye(len(pos)))          # k != i
+    pos_rel = rel[:, pos] * (1 - np.eye(len(pos)))  # k != i
     fp = rel[:, neg].sum(1)
     rank_pos = 1 + pos_rel.sum(1)
     return s, pos, neg, rel, pos_rel, fp, rank_pos, rank_pos + fp

@@ -1,4 +1,5 @@
 """Hypothesis strategies for ranking-loss batches: sizes, ties, ignored labels, scales, deltas."""
+
 import numpy as np
 import torch
 from hypothesis import strategies as st
@@ -13,13 +14,13 @@ def ranking_batches(draw, with_errors=False, min_pos=0, dtype=torch.float32):
     kind = draw(st.sampled_from(['normal', 'ties', 'huge', 'tiny', 'separated']))
     if kind == 'normal':
         scores = rng.normal(size=m) * draw(st.sampled_from([0.1, 1.0, 4.0]))
-    elif kind == 'ties':   # few distinct values, many exact ties across labels
+    elif kind == 'ties':  # few distinct values, many exact ties across labels
         scores = rng.choice(np.array([-1.5, -0.5, 0.0, 0.25, 0.5, 2.0]), size=m)
     elif kind == 'huge':
         scores = rng.normal(size=m) * 1e5
     elif kind == 'tiny':
         scores = rng.normal(size=m) * 1e-7
-    else:                  # saturated relations: clusters far apart
+    else:  # saturated relations: clusters far apart
         scores = rng.choice(np.array([-50.0, 0.0, 50.0]), size=m) + rng.normal(size=m) * 0.3
     p_pos = draw(st.sampled_from([0.02, 0.1, 0.4, 0.9]))
     p_ign = draw(st.sampled_from([0.0, 0.2]))
@@ -32,6 +33,8 @@ def ranking_batches(draw, with_errors=False, min_pos=0, dtype=torch.float32):
     targets_t = torch.tensor(targets, dtype=torch.long)
     errors = None
     if with_errors:
-        errors = torch.tensor(rng.random(int((targets == 1).sum())) *
-                              draw(st.sampled_from([0.0, 1.0, 10.0])), dtype=dtype)
+        errors = torch.tensor(
+            rng.random(int((targets == 1).sum())) * draw(st.sampled_from([0.0, 1.0, 10.0])),
+            dtype=dtype,
+        )
     return scores_t, targets_t, errors, delta

@@ -6,6 +6,7 @@ Triton's interpreter), each with the relevant-negative filter on and off. The fi
 numpy only: ``make test-core-oldest-torch`` runs it on torch 2.0 without mmdet, where the package
 ``alrp_core`` is imported on its own (the tests of the built kernels then skip).
 """
+
 import importlib.util
 import os
 import subprocess
@@ -22,11 +23,11 @@ from hypothesis import strategies as st
 from alrp_core import alrp_loss, ap_loss
 from alrp_core import ranking as ranking_core
 
-# `make install` builds the C++ op and installs triton; the torch-only run has neither (nor mmdet).
-FULL_INSTALL = importlib.util.find_spec('mmdet') is not None
-
 from .oracle import relations
 from .strategies import ranking_batches
+
+# `make install` builds the C++ op and installs triton; the torch-only run has neither (nor mmdet).
+FULL_INSTALL = importlib.util.find_spec('mmdet') is not None
 
 CPU = torch.device('cpu')
 # The backend fixtures set module attributes that stay the same for every example.
@@ -51,13 +52,29 @@ def backend(request, monkeypatch):
     return request.param
 
 
-@pytest.mark.skipif(TRITON_HERE or not FULL_INSTALL,
-                    reason='the Triton cases run in this process (or no triton)')
+@pytest.mark.skipif(
+    TRITON_HERE or not FULL_INSTALL, reason='the Triton cases run in this process (or no triton)'
+)
 def test_triton_kernels_in_the_interpreter():
     run = subprocess.run(
-        [sys.executable, '-m', 'pytest', __file__, '-o', 'addopts=', '-q', '-p',
-         'no:cacheprovider', '-k', 'triton'], env=dict(os.environ, TRITON_INTERPRET='1'), capture_output=True, text=True,
-        cwd=Path(__file__).resolve().parents[3])
+        [
+            sys.executable,
+            '-m',
+            'pytest',
+            __file__,
+            '-o',
+            'addopts=',
+            '-q',
+            '-p',
+            'no:cacheprovider',
+            '-k',
+            'triton',
+        ],
+        env=dict(os.environ, TRITON_INTERPRET='1'),
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert ' passed' in run.stdout and ' failed' not in run.stdout
 
@@ -82,16 +99,22 @@ def core_outputs(scores, targets, delta, scale=1.5):
 
 def assert_matches_oracle(scores, targets, delta, rtol, scale=1.5):
     batch, ranks, grad, weights, pos_grad = core_outputs(scores, targets, delta, scale)
-    s, pos, neg, rel, _, fp, rank_pos, _ = relations(scores.double().cpu().numpy(),
-                                                     targets.long().cpu().numpy(), delta)
+    s, pos, neg, rel, _, fp, rank_pos, _ = relations(
+        scores.double().cpu().numpy(), targets.long().cpu().numpy(), delta
+    )
     ref = np.zeros_like(s)
     ref[neg] = scale * (weights @ rel[:, neg])
     ref[pos] = scale * pos_grad
-    np.testing.assert_allclose(ranks.false_positives.cpu().numpy(), fp, rtol=rtol,
-                               atol=rtol * max(fp.max(initial=0), 1))
+    np.testing.assert_allclose(
+        ranks.false_positives.cpu().numpy(), fp, rtol=rtol, atol=rtol * max(fp.max(initial=0), 1)
+    )
     np.testing.assert_allclose(ranks.rank_pos.cpu().numpy(), rank_pos, rtol=rtol)
-    np.testing.assert_allclose(grad.double().cpu().numpy(), ref, rtol=rtol,
-                               atol=rtol * max(np.abs(ref).max(initial=0), 1e-12))
+    np.testing.assert_allclose(
+        grad.double().cpu().numpy(),
+        ref,
+        rtol=rtol,
+        atol=rtol * max(np.abs(ref).max(initial=0), 1e-12),
+    )
     return batch, grad
 
 
@@ -130,8 +153,9 @@ def test_kernels_agree_with_the_torch_reference(backend, filter_negatives, seed,
     monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')
     monkeypatch.setattr(ranking_core, 'FILTER_NEGATIVES', True)
     _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets, 0.5)
-    torch.testing.assert_close(ranks.false_positives, ref_ranks.false_positives, rtol=1e-10,
-                               atol=1e-9)
+    torch.testing.assert_close(
+        ranks.false_positives, ref_ranks.false_positives, rtol=1e-10, atol=1e-9
+    )
     torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-9)
 
 
@@ -139,10 +163,15 @@ def test_interval_lookup_on_boundaries_ties_and_crowded_cells(backend, filter_ne
     # Tied positives, negatives exactly on s_i -/+ delta (they belong to the upper interval),
     # a cluster of 300 positives within 1e-4 next to a far one (hundreds of boundaries in one
     # grid cell: the binary-search path), and scores beyond both ends.
-    pos = torch.cat([torch.tensor([0.0, 0.0, 1.0, 1.0, 250.0]),
-                     2.0 + torch.arange(300) * 3e-7])
-    neg = torch.cat([pos - 0.5, pos + 0.5, torch.tensor([-1e4, -0.5000001, 1e4, 250.49]),
-                     torch.linspace(-1, 3, 4001)])
+    pos = torch.cat([torch.tensor([0.0, 0.0, 1.0, 1.0, 250.0]), 2.0 + torch.arange(300) * 3e-7])
+    neg = torch.cat(
+        [
+            pos - 0.5,
+            pos + 0.5,
+            torch.tensor([-1e4, -0.5000001, 1e4, 250.49]),
+            torch.linspace(-1, 3, 4001),
+        ]
+    )
     scores = torch.cat([pos, neg])
     targets = torch.cat([torch.ones(pos.numel()), torch.zeros(neg.numel())]).long()
     assert_matches_oracle(scores, targets, 0.5, rtol=2e-5)
@@ -159,7 +188,7 @@ def test_no_relevant_negative(backend, filter_negatives):
 
 def test_no_positive(backend, filter_negatives):
     batch = ranking_core.prepare_batch(torch.randn(50), torch.zeros(50, dtype=torch.long))
-    assert batch.num_pos == 0 and batch.pos_index.shape == (0, )
+    assert batch.num_pos == 0 and batch.pos_index.shape == (0,)
     empty = ranking_core.prepare_batch(torch.zeros(0), torch.zeros(0, dtype=torch.long))
     assert empty.num_pos == 0
 
@@ -178,7 +207,9 @@ def test_label_dtypes(backend, dtype):
 def test_checks_name_the_problem_on_each_path(backend):
     with pytest.raises(ValueError, match='NaN or Inf in logits'):
         ranking_core.prepare_batch(torch.tensor([0.0, float('inf')]), torch.tensor([1, 0]))
-    with pytest.raises(ValueError, match=r'labels outside \{1, 0, -1\} in targets \(found -1 to 3\)'):
+    with pytest.raises(
+        ValueError, match=r'labels outside \{1, 0, -1\} in targets \(found -1 to 3\)'
+    ):
         ranking_core.prepare_batch(torch.zeros(3), torch.tensor([1, -1, 3]))
     with pytest.raises(ValueError, match='delta must be positive'):
         ranking_core.prepare_batch(torch.zeros(3), torch.tensor([1, 0, 0]), delta=0.0)
@@ -233,12 +264,16 @@ def test_sorted_histogram_equals_index_add(batch):
     x = scores[targets == 0] - pos.min()
     hist = ranking_core.sorted_histogram(x, intervals.bounds, intervals.num_bins)
     k = intervals.locate(x)
-    count = torch.zeros(intervals.num_bins, dtype=torch.float64).index_add_(0, k, torch.ones_like(x))
+    count = torch.zeros(intervals.num_bins, dtype=torch.float64).index_add_(
+        0, k, torch.ones_like(x)
+    )
     moment = torch.zeros_like(count).index_add_(0, k, x)
     moment[0] = 0
-    moment[intervals.dummy - 1:] = 0
+    moment[intervals.dummy - 1 :] = 0
     torch.testing.assert_close(hist[0], count)
-    torch.testing.assert_close(hist[1], moment, rtol=1e-9, atol=1e-9 * (1 + float(x.abs().max()) if x.numel() else 1))
+    torch.testing.assert_close(
+        hist[1], moment, rtol=1e-9, atol=1e-9 * (1 + float(x.abs().max()) if x.numel() else 1)
+    )
 
 
 def test_prefix_sums_by_bin_and_counts():
@@ -246,12 +281,20 @@ def test_prefix_sums_by_bin_and_counts():
     values = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0])
     assert bins.prefix_sums(values).tolist() == [2.0, 10.0, 10.0, 31.0, 31.0]
     assert bins.prefix_sums(torch.stack([values, -values], 1))[:, 1].tolist() == [
-        -2.0, -10.0, -10.0, -31.0, -31.0]
+        -2.0,
+        -10.0,
+        -10.0,
+        -31.0,
+        -31.0,
+    ]
     assert ranking_core.bin_counts(torch.tensor([2, 2, 0]), 4).tolist() == [1, 0, 2, 0]
     seq = torch.tensor([0.0, 1.0, 1.0, 2.0])
     values = torch.tensor([-1.0, 1.0, 0.5, 2.0, 3.0, 1.0])
-    assert ranking_core.count_at_or_below(seq, values).tolist() == \
-        torch.searchsorted(seq, values, right=True).tolist() == [0, 3, 1, 4, 4, 3]
+    assert (
+        ranking_core.count_at_or_below(seq, values).tolist()
+        == torch.searchsorted(seq, values, right=True).tolist()
+        == [0, 3, 1, 4, 4, 3]
+    )
 
 
 def test_update_is_computed_in_backward_and_scaled(backend):
@@ -273,6 +316,7 @@ def test_update_is_computed_in_backward_and_scaled(backend):
 @pytest.mark.parametrize('case', ['early', 'late'])
 def test_alrp_and_ap_loss_on_each_path(backend, filter_negatives, case):
     from .oracle import alrp_oracle, ap_oracle
+
     scores, targets = random_batch(4000, 7, p_pos=0.02)
     if case == 'late':
         scores[targets == 0] -= 10 * (torch.rand(int((targets == 0).sum())) < 0.95)
@@ -281,18 +325,21 @@ def test_alrp_and_ap_loss_on_each_path(backend, filter_negatives, case):
     with torch.autocast('cpu', dtype=torch.bfloat16):  # a custom Function: computed in float32
         loss_cls, loss_loc = alrp_loss(logits, targets, errors)
     loss_cls.backward()
-    ref_cls, ref_loc, ref_grad, _ = alrp_oracle(scores.double().numpy(), targets.numpy(),
-                                                errors.double().numpy())
+    ref_cls, ref_loc, ref_grad, _ = alrp_oracle(
+        scores.double().numpy(), targets.numpy(), errors.double().numpy()
+    )
     assert loss_cls.dtype == torch.float32
     assert loss_cls.item() == pytest.approx(ref_cls, rel=1e-5)
     assert loss_loc.item() == pytest.approx(ref_loc, rel=1e-5)
-    np.testing.assert_allclose(logits.grad.double().numpy(), ref_grad, rtol=1e-5,
-                               atol=1e-5 * np.abs(ref_grad).max())
+    np.testing.assert_allclose(
+        logits.grad.double().numpy(), ref_grad, rtol=1e-5, atol=1e-5 * np.abs(ref_grad).max()
+    )
     logits.grad = None
     ap_loss(logits, targets).backward()
     ref_ap, ref_ap_grad = ap_oracle(scores.double().numpy(), targets.numpy())
-    np.testing.assert_allclose(logits.grad.double().numpy(), ref_ap_grad, rtol=1e-5,
-                               atol=1e-5 * np.abs(ref_ap_grad).max())
+    np.testing.assert_allclose(
+        logits.grad.double().numpy(), ref_ap_grad, rtol=1e-5, atol=1e-5 * np.abs(ref_ap_grad).max()
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
@@ -321,13 +368,15 @@ def test_cuda_paths_match_the_cpu(cuda_backend, filter_negatives, monkeypatch):
     syncs = [w for w in caught if 'synchroniz' in str(w.message)]
     assert len(syncs) == 1, [str(w.message) for w in syncs]  # the one of prepare_batch
     assert batch.backend == cuda_backend
-    torch.testing.assert_close(cuda_ranks.false_positives.cpu(), ranks.false_positives,
-                               rtol=1e-9, atol=1e-8)
+    torch.testing.assert_close(
+        cuda_ranks.false_positives.cpu(), ranks.false_positives, rtol=1e-9, atol=1e-8
+    )
     torch.testing.assert_close(cuda_grad.cpu(), grad, rtol=1e-6, atol=1e-9)
     if cuda_backend == 'torch':  # the compaction that torch < 2.6 uses on CUDA
         mask = targets == 1
-        assert torch.equal(ranking_core.compact_by_cumsum(mask, num_pos).cpu(),
-                           torch.nonzero(mask.cpu())[:, 0])
+        assert torch.equal(
+            ranking_core.compact_by_cumsum(mask, num_pos).cpu(), torch.nonzero(mask.cpu())[:, 0]
+        )
 
 
 def key_bytes_oracle(scores, targets):
@@ -342,7 +391,8 @@ def key_bytes_oracle(scores, targets):
 def kernel_scan(scores, targets):
     """(stats, keys) of the selected kernel backend's scan."""
     stats, _, state = ranking_core._SCANS[ranking_core.select_backend(scores.device)](
-        scores, targets, 1.0, True)
+        scores, targets, 1.0, True
+    )
     return stats, state[0]
 
 
@@ -353,8 +403,14 @@ def test_scan_key_bytes(backend, dtype):
     # Level edges (s * 8 + 130 an integer), their neighbours, both clamped ends, and every label.
     edges = torch.arange(-17.0, 17.0, 0.125, dtype=dtype)
     tiny = torch.finfo(dtype).eps * 16
-    scores = torch.cat([edges, edges - tiny, edges + tiny, torch.tensor(
-        [-1e30, 1e30, 0.0, -0.0, -15.875, 15.5, 15.625], dtype=dtype)])
+    scores = torch.cat(
+        [
+            edges,
+            edges - tiny,
+            edges + tiny,
+            torch.tensor([-1e30, 1e30, 0.0, -0.0, -15.875, 15.5, 15.625], dtype=dtype),
+        ]
+    )
     targets = torch.zeros(scores.numel(), dtype=torch.long)
     targets[::7] = 1
     targets[3::11] = -1
@@ -392,20 +448,22 @@ def chunked_batch(chunk):
     dense chunk), (5) a partial chunk with the positives and ignored logits. Positives at 1.0 and
     2.5 with delta 1: the lowest boundary is 0.0, its key level [-0.125, 0)."""
     gen = torch.Generator().manual_seed(3)
-    parts = [torch.rand(chunk, generator=gen) * -5 - 6,
-             torch.rand(chunk, generator=gen) * 4 - 0.5,
-             torch.rand(chunk, generator=gen) * -5 - 6,
-             torch.rand(chunk, generator=gen) * -5 - 6,
-             -torch.rand(chunk, generator=gen) * 0.1 - 1e-6,
-             torch.rand(chunk // 2, generator=gen) * 6 - 3]
+    parts = [
+        torch.rand(chunk, generator=gen) * -5 - 6,
+        torch.rand(chunk, generator=gen) * 4 - 0.5,
+        torch.rand(chunk, generator=gen) * -5 - 6,
+        torch.rand(chunk, generator=gen) * -5 - 6,
+        -torch.rand(chunk, generator=gen) * 0.1 - 1e-6,
+        torch.rand(chunk // 2, generator=gen) * 6 - 3,
+    ]
     parts[2][::4096] = torch.linspace(0.0, 3.5, parts[2][::4096].numel())
     parts[3][::8] = -torch.rand(chunk // 8, generator=gen) * 0.1 - 1e-6
     parts[5][:3] = torch.tensor([1.0, 2.5, 1.0])
     scores = torch.cat(parts)
     targets = torch.zeros(scores.numel(), dtype=torch.long)
     start = 5 * chunk
-    targets[start:start + 3] = 1
-    targets[start + 3::5] = -1
+    targets[start : start + 3] = 1
+    targets[start + 3 :: 5] = -1
     return scores, targets
 
 
@@ -422,16 +480,17 @@ def test_cpp_chunks_skipped_sparse_and_dense(filter_negatives, monkeypatch):
         third = slice(2 * chunk, 3 * chunk)
         sparse = int(((scores[third] >= 0) & (targets[third] == 0)).sum())
         assert counts.tolist()[:5] == [0, -1, sparse, 0, -1]
-        assert intervals[4 * chunk:5 * chunk].tolist() == [ranks.intervals.dummy] * chunk
-        binned = 2 * chunk + offsets[2 * chunk:2 * chunk + sparse].long()
+        assert intervals[4 * chunk : 5 * chunk].tolist() == [ranks.intervals.dummy] * chunk
+        binned = 2 * chunk + offsets[2 * chunk : 2 * chunk + sparse].long()
         assert torch.equal(binned, torch.nonzero(scores[third] >= 0)[:, 0] + 2 * chunk)
     else:  # every negative binned: dense where most of a chunk is negative
         assert counts.tolist() == [-1] * 6
-    assert torch.all(grad[:chunk] == 0) and torch.all(grad[3 * chunk:5 * chunk] == 0)
+    assert torch.all(grad[:chunk] == 0) and torch.all(grad[3 * chunk : 5 * chunk] == 0)
     monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')
     _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets, 1.0)
-    torch.testing.assert_close(ranks.false_positives, ref_ranks.false_positives, rtol=1e-10,
-                               atol=1e-9)
+    torch.testing.assert_close(
+        ranks.false_positives, ref_ranks.false_positives, rtol=1e-10, atol=1e-9
+    )
     torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-9)
 
 

@@ -1,12 +1,13 @@
 """alrp_core depends on torch alone: it imports and computes both losses with mmdet, mmcv and
 mmengine made unimportable (a child interpreter whose import system refuses them)."""
+
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CHILD = '''
+CHILD = """
 import importlib.abc, sys
 
 class Refuse(importlib.abc.MetaPathFinder):
@@ -27,12 +28,13 @@ ap = alrp_core.ap_loss(logits, targets)
 (loss_cls + ap).backward()
 blocked = [m for m in sys.modules if m.split('.')[0] in ('mmdet', 'mmcv', 'mmengine', 'mmdet_alrp')]
 print(round(loss_cls.item(), 6), round(loss_loc.item(), 6), round(ap.item(), 6), blocked)
-'''
+"""
 
 
 def test_core_imports_and_runs_without_mmdet():
-    result = subprocess.run([sys.executable, '-c', CHILD], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, '-c', CHILD], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     loss_cls, loss_loc, ap, blocked = result.stdout.split(maxsplit=3)
     # Hand-computed, delta = 1, H(x) = clamp(x / 2 + 1/2, 0, 1): positive 2.0 has rank 1 (FP 0);

@@ -10,7 +10,6 @@ from pycocotools.coco import COCO
 
 from mmdet.datasets import CocoDataset
 from mmdet.utils import register_all_modules
-
 from mmdet_alrp.demo import CLASSES, METAINFO, generate_synthetic_shapes
 from mmdet_alrp.demo.synthetic_shapes import MAX_OBJECTS, _shape_mask
 
@@ -28,14 +27,16 @@ def read_tree(root):
 
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory):
-    return generate_synthetic_shapes(str(tmp_path_factory.mktemp('shapes')), num_train=60,
-                                     num_val=10, image_size=160, seed=3)
+    return generate_synthetic_shapes(
+        str(tmp_path_factory.mktemp('shapes')), num_train=60, num_val=10, image_size=160, seed=3
+    )
 
 
 def test_same_seed_gives_identical_bytes(tmp_path):
     def make(name, seed):
-        return read_tree(generate_synthetic_shapes(str(tmp_path / name), 6, 3, 64,
-                                                   seed=seed)['data_root'])
+        return read_tree(
+            generate_synthetic_shapes(str(tmp_path / name), 6, 3, 64, seed=seed)['data_root']
+        )
 
     first, second, other = make('a', 1), make('b', 1), make('c', 2)
     assert len(first) == 6 + 3 + 2 + 1  # images, two annotation files, the manifest
@@ -100,8 +101,13 @@ def test_mmdet_coco_dataset_with_train_pipeline(dataset):
         dict(type='RandomFlip', prob=0.5),
         dict(type='PackDetInputs'),
     ]
-    coco = CocoDataset(data_root=dataset['data_root'], ann_file='annotations/instances_train.json',
-                       data_prefix=dict(img='train/'), metainfo=METAINFO, pipeline=pipeline)
+    coco = CocoDataset(
+        data_root=dataset['data_root'],
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/'),
+        metainfo=METAINFO,
+        pipeline=pipeline,
+    )
     assert len(coco) == 60 and coco.metainfo['classes'] == CLASSES
     for index in range(3):
         item = coco[index]
@@ -123,15 +129,21 @@ def test_shape_area_and_extent(kind):
         mask, area = _shape_mask(kind, 60.0, (50.0, 50.0), angle, (grid[0], grid[1]), ratio)
         assert mask.sum() == pytest.approx(area, rel=0.1)  # thin arms: pixel quantisation
         rows, cols = np.nonzero(mask)
-        assert ((rows + 0.5 - 50) ** 2 + (cols + 0.5 - 50) ** 2).max() <= 30 ** 2
+        assert ((rows + 0.5 - 50) ** 2 + (cols + 0.5 - 50) ** 2).max() <= 30**2
         assert rows.max() - rows.min() + 1 >= 0.65 * 60
 
 
 def test_the_plugin_does_not_import_the_demo():
     """``import mmdet_alrp`` (what configs' custom_imports do) leaves the demo code out."""
-    code = ('import sys, mmdet_alrp; '
-            'print(sorted(m for m in sys.modules if m.startswith("mmdet_alrp.demo")))')
-    run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                         cwd=osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    code = (
+        'import sys, mmdet_alrp; '
+        'print(sorted(m for m in sys.modules if m.startswith("mmdet_alrp.demo")))'
+    )
+    run = subprocess.run(
+        [sys.executable, '-c', code],
+        capture_output=True,
+        text=True,
+        cwd=osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ['[]']

@@ -1,5 +1,6 @@
 """MMEngine checkpoints load under torch's weights-only unpickler once mmdet_alrp is imported;
 other globals stay refused, with an error that names them."""
+
 import pickle
 
 import pytest
@@ -55,7 +56,8 @@ def test_allow_list_is_exactly_what_mmengine_writes(checkpoint):
         for entry in MMENGINE_CHECKPOINT_GLOBALS:
             torch.serialization.clear_safe_globals()
             torch.serialization.add_safe_globals(
-                [other for other in MMENGINE_CHECKPOINT_GLOBALS if other is not entry])
+                [other for other in MMENGINE_CHECKPOINT_GLOBALS if other is not entry]
+            )
             with pytest.raises(pickle.UnpicklingError):
                 torch.load(checkpoint, weights_only=True)
     finally:

@@ -3,6 +3,7 @@ served from 127.0.0.1, model names resolved to the torch hub cache, a backbone's
 ``tools/test.py``, ``--resume`` and ``load_from``. Each crafted file would create a marker file
 when unpickled; the tests assert that the marker never appears and that the error names the
 global the file imports. Legitimate files from the same sources still load."""
+
 import functools
 import http.server
 import os.path as osp
@@ -34,7 +35,7 @@ class CreatesMarker:
         self.marker = marker
 
     def __reduce__(self):
-        return exec, (f'open({self.marker!r}, "w").close()', )
+        return exec, (f'open({self.marker!r}, "w").close()',)
 
 
 def save(obj, path: str, fmt: str) -> str:
@@ -132,13 +133,16 @@ def test_url_is_refused(served, hub_cache, marker, fmt):
         CheckpointLoader.load_checkpoint(f'{base}/evil.pth')
 
 
-@pytest.mark.parametrize('name, url', [
-    ('torchvision://resnet50', lambda: get_torchvision_urls()['resnet50']),
-    ('modelzoo://resnet50', lambda: get_torchvision_urls()['resnet50']),
-    ('open-mmlab://resnext101_64x4d', lambda: get_external_models()['resnext101_64x4d']),
-    ('openmmlab://resnext101_64x4d', lambda: get_external_models()['resnext101_64x4d']),
-    ('mmcls://resnet50', lambda: get_mmcls_models()['resnet50']),
-])
+@pytest.mark.parametrize(
+    'name, url',
+    [
+        ('torchvision://resnet50', lambda: get_torchvision_urls()['resnet50']),
+        ('modelzoo://resnet50', lambda: get_torchvision_urls()['resnet50']),
+        ('open-mmlab://resnext101_64x4d', lambda: get_external_models()['resnext101_64x4d']),
+        ('openmmlab://resnext101_64x4d', lambda: get_external_models()['resnext101_64x4d']),
+        ('mmcls://resnet50', lambda: get_mmcls_models()['resnet50']),
+    ],
+)
 @pytest.mark.parametrize('fmt', FORMATS)
 def test_model_name_in_hub_cache_is_refused(hub_cache, marker, name, url, fmt):
     save(evil(marker), str(hub_cache / cached_name(url())), fmt)
@@ -150,6 +154,7 @@ def test_model_name_in_hub_cache_is_refused(hub_cache, marker, name, url, fmt):
 def get_torchvision_urls() -> dict:
     """MMEngine's torchvision names, without importing torchvision."""
     from mmengine.fileio import load
+
     return load(TORCHVISION_URLS)
 
 
@@ -168,8 +173,9 @@ def backbone_url(name: str) -> str:
 @pytest.mark.parametrize('name', sorted(BACKBONES))
 def test_backbone_init_cfg_refuses_cached_file(hub_cache, marker, name):
     save(evil(marker), str(hub_cache / cached_name(backbone_url(name))), 'legacy')
-    backbone = MODELS.build(dict(BACKBONES[name], init_cfg=dict(type='Pretrained',
-                                                                checkpoint=name)))
+    backbone = MODELS.build(
+        dict(BACKBONES[name], init_cfg=dict(type='Pretrained', checkpoint=name))
+    )
     with pytest.raises(UnsafeCheckpointError) as error:
         backbone.init_weights()
     assert_names_payload(error)
@@ -180,31 +186,37 @@ def test_pretrained_backbone_still_loads(hub_cache, name):
     """A legitimate (partial) state dict in the cache, under the name the config gives, ends up
     in the backbone."""
     conv1 = torch.randn(64, 3, 7, 7, generator=torch.Generator().manual_seed(0))
-    torch.save(dict(state_dict={'conv1.weight': conv1}),
-               str(hub_cache / cached_name(backbone_url(name))))
-    backbone = MODELS.build(dict(BACKBONES[name], init_cfg=dict(type='Pretrained',
-                                                                checkpoint=name)))
+    torch.save(
+        dict(state_dict={'conv1.weight': conv1}), str(hub_cache / cached_name(backbone_url(name)))
+    )
+    backbone = MODELS.build(
+        dict(BACKBONES[name], init_cfg=dict(type='Pretrained', checkpoint=name))
+    )
     backbone.init_weights()
     assert torch.equal(backbone.conv1.weight.detach(), conv1)
 
 
 def test_legitimate_url_loads_through_the_cache(served, hub_cache):
     folder, base = served
-    weights = dict(state_dict=dict(w=torch.arange(3.)), meta=dict(epoch=1))
+    weights = dict(state_dict=dict(w=torch.arange(3.0)), meta=dict(epoch=1))
     torch.save(weights, str(folder / 'good.pth'))
     loaded = CheckpointLoader.load_checkpoint(f'{base}/good.pth')
-    assert torch.equal(loaded['state_dict']['w'], torch.arange(3.))
+    assert torch.equal(loaded['state_dict']['w'], torch.arange(3.0))
     assert loaded['meta'] == dict(epoch=1)
     (folder / 'good.pth').unlink()  # the second load reads the cache
-    assert torch.equal(CheckpointLoader.load_checkpoint(f'{base}/good.pth')['state_dict']['w'],
-                       torch.arange(3.))
+    assert torch.equal(
+        CheckpointLoader.load_checkpoint(f'{base}/good.pth')['state_dict']['w'], torch.arange(3.0)
+    )
 
 
 def test_mmcls_name_keeps_the_backbone(hub_cache):
-    torch.save(dict(state_dict={'backbone.conv1.weight': torch.ones(1), 'head.fc': torch.ones(1)}),
-               str(hub_cache / cached_name(get_mmcls_models()['resnet50'])))
+    torch.save(
+        dict(state_dict={'backbone.conv1.weight': torch.ones(1), 'head.fc': torch.ones(1)}),
+        str(hub_cache / cached_name(get_mmcls_models()['resnet50'])),
+    )
     assert list(CheckpointLoader.load_checkpoint('mmcls://resnet50')['state_dict']) == [
-        'conv1.weight']
+        'conv1.weight'
+    ]
 
 
 def test_torchvision_names_need_no_torchvision():
@@ -262,4 +274,3 @@ def test_training_refuses_file(tiny_config, marker, tmp_path, how):
     with pytest.raises(UnsafeCheckpointError) as error:
         load_tool('train').main(argv)
     assert_names_payload(error)
-

@@ -1,4 +1,5 @@
 """Small COCO ground truths and detections built in memory for the evaluation tests."""
+
 import contextlib
 import io
 
@@ -17,14 +18,25 @@ def build_coco(images, num_cats):
         images=[dict(id=i + 1, width=100, height=100, file_name='') for i in range(len(images))],
         categories=[dict(id=c, name=f'c{c}') for c in range(1, num_cats + 1)],
         annotations=[
-            dict(id=0, image_id=i + 1, category_id=cat, bbox=list(box), iscrowd=int(crowd),
-                 area=box[2] * box[3])
-            for i, image in enumerate(images) for box, cat, crowd in image['gts']
-        ])
+            dict(
+                id=0,
+                image_id=i + 1,
+                category_id=cat,
+                bbox=list(box),
+                iscrowd=int(crowd),
+                area=box[2] * box[3],
+            )
+            for i, image in enumerate(images)
+            for box, cat, crowd in image['gts']
+        ],
+    )
     for n, ann in enumerate(gt.dataset['annotations']):
         ann['id'] = n + 1
-    results = [dict(image_id=i + 1, category_id=cat, bbox=list(box), score=score)
-               for i, image in enumerate(images) for box, cat, score in image['dets']]
+    results = [
+        dict(image_id=i + 1, category_id=cat, bbox=list(box), score=score)
+        for i, image in enumerate(images)
+        for box, cat, score in image['dets']
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
         dt = gt.loadRes(results)
@@ -56,8 +68,12 @@ def random_scene(rng, num_imgs, num_cats):
                 box = (rng.uniform(0, 100 - w), rng.uniform(0, 100 - h), w, h)
                 gts.append((box, cat, rng.random() < 0.15))
                 for _ in range(rng.integers(0, 3)):
-                    noisy = (box[0] + rng.normal(0, 0.1 * w), box[1] + rng.normal(0, 0.1 * h),
-                             w * np.exp(rng.normal(0, 0.15)), h * np.exp(rng.normal(0, 0.15)))
+                    noisy = (
+                        box[0] + rng.normal(0, 0.1 * w),
+                        box[1] + rng.normal(0, 0.1 * h),
+                        w * np.exp(rng.normal(0, 0.15)),
+                        h * np.exp(rng.normal(0, 0.15)),
+                    )
                     dets.append((noisy, cat, round(float(rng.uniform(0.3, 1.0)), 2)))
             for _ in range(rng.integers(0, 4)):
                 w, h = rng.uniform(5, 40, size=2)
@@ -70,5 +86,10 @@ def random_scene(rng, num_imgs, num_cats):
 
 def class_view(images, cat):
     """The scene of one category as the oracle takes it: [(dets, gts)] per image."""
-    return [([(box, s) for box, c, s in image['dets'] if c == cat],
-             [(box, crowd) for box, c, crowd in image['gts'] if c == cat]) for image in images]
+    return [
+        (
+            [(box, s) for box, c, s in image['dets'] if c == cat],
+            [(box, crowd) for box, c, crowd in image['gts'] if c == cat],
+        )
+        for image in images
+    ]

@@ -79,7 +79,11 @@ def brute_force_olrp(images, tau=0.5, max_dets=100):
             continue
         if not found or lrp < best['olrp'] - 1e-12:
             found = True
-            best = dict(olrp=lrp, loc=loc / num_tp if num_tp else float('nan'),
-                        fp=num_fp / (num_tp + num_fp), fn=(num_gts - num_tp) / num_gts,
-                        threshold=s)
+            best = dict(
+                olrp=lrp,
+                loc=loc / num_tp if num_tp else float('nan'),
+                fp=num_fp / (num_tp + num_fp),
+                fn=(num_gts - num_tp) / num_gts,
+                threshold=s,
+            )
     return best

@@ -5,6 +5,7 @@ key names and shapes follow the paper's modules (torchvision-style ResNet / ResN
 meta holds what mmdet 2.1 and mmcv 0.6 write, and the file is saved in torch's legacy
 (non-zip) format, as the torch of that time wrote it.
 """
+
 import math
 from collections import OrderedDict
 from typing import Dict, Sequence, Tuple
@@ -21,12 +22,13 @@ NUM_CLASSES = 80
 
 def _bn(prefix: str, channels: int, shapes: Shapes) -> None:
     for name in ('weight', 'bias', 'running_mean', 'running_var'):
-        shapes[f'{prefix}.{name}'] = (channels, )
+        shapes[f'{prefix}.{name}'] = (channels,)
     shapes[f'{prefix}.num_batches_tracked'] = ()
 
 
-def resnet(depth: int, groups: int = 1, base_width: int = 64,
-           dcn_stages: Sequence[int] = ()) -> Shapes:
+def resnet(
+    depth: int, groups: int = 1, base_width: int = 64, dcn_stages: Sequence[int] = ()
+) -> Shapes:
     """ResNet / ResNeXt (Bottleneck, ``pytorch`` style) keys and shapes; DCNv2 in the stages
     ``dcn_stages`` (0-based) adds ``conv2.conv_offset`` (27 offset and mask channels)."""
     shapes: Shapes = {'conv1.weight': (64, 3, 7, 7)}
@@ -42,7 +44,7 @@ def resnet(depth: int, groups: int = 1, base_width: int = 64,
             shapes[f'{p}.conv2.weight'] = (width, width // groups, 3, 3)
             if stage in dcn_stages:
                 shapes[f'{p}.conv2.conv_offset.weight'] = (27, width, 3, 3)
-                shapes[f'{p}.conv2.conv_offset.bias'] = (27, )
+                shapes[f'{p}.conv2.conv_offset.bias'] = (27,)
             _bn(f'{p}.bn2', width, shapes)
             shapes[f'{p}.conv3.weight'] = (planes * 4, width, 1, 1)
             _bn(f'{p}.bn3', planes * 4, shapes)
@@ -55,7 +57,7 @@ def resnet(depth: int, groups: int = 1, base_width: int = 64,
 
 def _conv(prefix: str, out: int, inp: int, k: int, shapes: Shapes) -> None:
     shapes[f'{prefix}.weight'] = (out, inp, k, k)
-    shapes[f'{prefix}.bias'] = (out, )
+    shapes[f'{prefix}.bias'] = (out,)
 
 
 def fpn(single_stage: bool) -> Shapes:
@@ -106,10 +108,10 @@ def rcnn_bbox_head(background_column: bool) -> Shapes:
     shapes: Shapes = {}
     for i, inp in enumerate((256 * 7 * 7, 1024)):
         shapes[f'shared_fcs.{i}.weight'] = (1024, inp)
-        shapes[f'shared_fcs.{i}.bias'] = (1024, )
+        shapes[f'shared_fcs.{i}.bias'] = (1024,)
     classes = NUM_CLASSES + 1 if background_column else NUM_CLASSES
-    shapes['fc_cls.weight'], shapes['fc_cls.bias'] = (classes, 1024), (classes, )
-    shapes['fc_reg.weight'], shapes['fc_reg.bias'] = (NUM_CLASSES * 4, 1024), (NUM_CLASSES * 4, )
+    shapes['fc_cls.weight'], shapes['fc_cls.bias'] = (classes, 1024), (classes,)
+    shapes['fc_reg.weight'], shapes['fc_reg.bias'] = (NUM_CLASSES * 4, 1024), (NUM_CLASSES * 4,)
     return shapes
 
 
@@ -120,19 +122,31 @@ def prefixed(prefix: str, shapes: Shapes) -> Shapes:
 def paper_shapes(recipe: dict) -> Shapes:
     """The keys and shapes of the paper's checkpoint of a row of configs/paper_recipes.json."""
     dcn = recipe.get('model.backbone.stage_with_dcn') or [False] * 4
-    shapes = prefixed('backbone.', resnet(
-        recipe['model.backbone.depth'], recipe.get('model.backbone.groups', 1),
-        recipe.get('model.backbone.base_width', 64),
-        [i for i, with_dcn in enumerate(dcn) if with_dcn]))
+    shapes = prefixed(
+        'backbone.',
+        resnet(
+            recipe['model.backbone.depth'],
+            recipe.get('model.backbone.groups', 1),
+            recipe.get('model.backbone.base_width', 64),
+            [i for i, with_dcn in enumerate(dcn) if with_dcn],
+        ),
+    )
     two_stage = 'model.rpn_head.type' in recipe
     shapes.update(prefixed('neck.', fpn(single_stage=not two_stage)))
     if two_stage:
         shapes.update(prefixed('rpn_head.', rpn_head()))
-        shapes.update(prefixed('roi_head.bbox_head.', rcnn_bbox_head(
-            background_column=not recipe['model.roi_head.bbox_head.type'].startswith('aLRP'))))
+        shapes.update(
+            prefixed(
+                'roi_head.bbox_head.',
+                rcnn_bbox_head(
+                    background_column=not recipe['model.roi_head.bbox_head.type'].startswith('aLRP')
+                ),
+            )
+        )
     elif 'model.bbox_head.anchor_generator.ratios' in recipe:
         anchors = recipe['model.bbox_head.anchor_generator.scales_per_octave'] * len(
-            recipe['model.bbox_head.anchor_generator.ratios'])
+            recipe['model.bbox_head.anchor_generator.ratios']
+        )
         shapes.update(prefixed('bbox_head.', retina_head(anchors)))
     else:
         shapes.update(prefixed('bbox_head.', fovea_head()))
@@ -155,23 +169,36 @@ def random_state_dict(shapes: Shapes, seed: int = 0) -> 'OrderedDict[str, torch.
 def paper_meta(recipe: dict) -> dict:
     """The meta of an mmdet 2.1 checkpoint: mmdet's train.py (mmdet_version, config, CLASSES),
     mmcv 0.6's runner (epoch, iter) and save_checkpoint (mmcv_version, time)."""
-    heads = [recipe[f'model.{head}.type'] for head in ('bbox_head', 'rpn_head',
-                                                       'roi_head.bbox_head')
-             if f'model.{head}.type' in recipe]
-    config = (f"model = dict(\n    type='{recipe['model.type']}',\n"
-              + ''.join(f"    head=dict(type='{head}'),\n" for head in heads) + ')\n')
+    heads = [
+        recipe[f'model.{head}.type']
+        for head in ('bbox_head', 'rpn_head', 'roi_head.bbox_head')
+        if f'model.{head}.type' in recipe
+    ]
+    config = (
+        f"model = dict(\n    type='{recipe['model.type']}',\n"
+        + ''.join(f"    head=dict(type='{head}'),\n" for head in heads)
+        + ')\n'
+    )
     if 'train_cfg.assigner.type' in recipe:
         config += f"train_cfg = dict(assigner=dict(type='{recipe['train_cfg.assigner.type']}'))\n"
-    return dict(mmdet_version='2.1.0+5a2c25f', config=config,
-                CLASSES=tuple(CocoDataset.METAINFO['classes']), epoch=100, iter=366500,
-                mmcv_version='0.6.2', time='Thu Jul 30 12:00:00 2020')
+    return dict(
+        mmdet_version='2.1.0+5a2c25f',
+        config=config,
+        CLASSES=tuple(CocoDataset.METAINFO['classes']),
+        epoch=100,
+        iter=366500,
+        mmcv_version='0.6.2',
+        time='Thu Jul 30 12:00:00 2020',
+    )
 
 
 def write_paper_checkpoint(path: str, recipe: dict, seed: int = 0) -> dict:
     """Writes the paper-layout checkpoint of ``recipe``'s row to ``path``; returns it."""
     state_dict = random_state_dict(paper_shapes(recipe), seed)
-    checkpoint = dict(meta=paper_meta(recipe), state_dict=state_dict,
-                      optimizer=dict(state={}, param_groups=[dict(lr=0.0, momentum=0.9,
-                                                                  params=[0, 1])]))
+    checkpoint = dict(
+        meta=paper_meta(recipe),
+        state_dict=state_dict,
+        optimizer=dict(state={}, param_groups=[dict(lr=0.0, momentum=0.9, params=[0, 1])]),
+    )
     torch.save(checkpoint, path, _use_new_zipfile_serialization=False)
     return checkpoint

@@ -1,11 +1,12 @@
 """tools/benchmark_train.py in a tiny mode: both RetinaNets train on the same batch, and the
 figures and ratio it prints are the ones it measured."""
+
 import statistics
 
 import pytest
+import torch
 
 from tests.tool_loader import load_tool
-import torch
 
 
 @pytest.fixture(scope='module')
@@ -14,8 +15,7 @@ def bench():
 
 
 def test_tiny_run_prints_its_figures_and_ratio(bench, capsys):
-    results = bench.main(['--device', 'cpu', '--case', '1x64x96', '--iters', '2',
-                          '--warmup', '0'])
+    results = bench.main(['--device', 'cpu', '--case', '1x64x96', '--iters', '2', '--warmup', '0'])
     out = capsys.readouterr().out
 
     assert [r['case'] for r in results] == [(1, 64, 96)]
@@ -52,10 +52,16 @@ def test_both_models_learn_from_the_step(bench):
         assert all(moved)
 
 
-@pytest.mark.parametrize('case, error', [
-    ('2x512', 'a case is BATCHxHEIGHTxWIDTH'), ('2x512x512x3', 'a case is BATCHxHEIGHTxWIDTH'),
-    ('ax512x512', 'a case is BATCHxHEIGHTxWIDTH'), ('0x512x512', 'a batch >= 1 and sides >= 64'),
-    ('2x32x512', 'a batch >= 1 and sides >= 64')])
+@pytest.mark.parametrize(
+    'case, error',
+    [
+        ('2x512', 'a case is BATCHxHEIGHTxWIDTH'),
+        ('2x512x512x3', 'a case is BATCHxHEIGHTxWIDTH'),
+        ('ax512x512', 'a case is BATCHxHEIGHTxWIDTH'),
+        ('0x512x512', 'a batch >= 1 and sides >= 64'),
+        ('2x32x512', 'a batch >= 1 and sides >= 64'),
+    ],
+)
 def test_bad_case_is_refused_with_its_form(bench, case, error, capsys):
     with pytest.raises(SystemExit):
         bench.main(['--device', 'cpu', '--case', case])

@@ -1,13 +1,14 @@
 """tools/test.py refuses a checkpoint that does not fit the model (unless --no-strict), and
 tools/train.py --resume a file without training state, with messages that say so."""
+
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmdet_alrp.demo import generate_synthetic_shapes
-from tests.tool_loader import load_tool
 from tests.tiny_detector import write_tiny_config
+from tests.tool_loader import load_tool
 
 CLASSIFIER = 'bbox_head.retina_cls.weight'
 
@@ -37,11 +38,16 @@ def test_fitting_checkpoint_is_evaluated(trained, tmp_path):
     load_tool('test').main([config, checkpoint, '--work-dir', str(tmp_path)])
 
 
-@pytest.mark.parametrize('edit, message', [
-    (lambda sd: sd.pop(CLASSIFIER), rf'1 model weights missing from it \({CLASSIFIER}\)'),
-    (lambda sd: sd.update({CLASSIFIER: torch.zeros(5, 16, 3, 3)}),
-     rf'1 of another shape \({CLASSIFIER} \(5, 16, 3, 3\) in the checkpoint'),
-])
+@pytest.mark.parametrize(
+    'edit, message',
+    [
+        (lambda sd: sd.pop(CLASSIFIER), rf'1 model weights missing from it \({CLASSIFIER}\)'),
+        (
+            lambda sd: sd.update({CLASSIFIER: torch.zeros(5, 16, 3, 3)}),
+            rf'1 of another shape \({CLASSIFIER} \(5, 16, 3, 3\) in the checkpoint',
+        ),
+    ],
+)
 def test_checkpoint_that_does_not_fit_is_refused(trained, tmp_path, edit, message):
     config, checkpoint = trained
     path = edited(checkpoint, tmp_path / 'bad.pth', edit)
@@ -64,6 +70,16 @@ def test_resume_of_a_plain_state_dict_says_so(trained, tmp_path, plain):
 
 def test_resume_of_a_training_checkpoint_still_works(trained, tmp_path):
     config, checkpoint = trained
-    load_tool('train').main([config, '--resume', checkpoint, '--work-dir', str(tmp_path),
-                             '--cfg-options', 'train_cfg.max_iters=3', 'train_cfg.val_interval=3'])
+    load_tool('train').main(
+        [
+            config,
+            '--resume',
+            checkpoint,
+            '--work-dir',
+            str(tmp_path),
+            '--cfg-options',
+            'train_cfg.max_iters=3',
+            'train_cfg.val_interval=3',
+        ]
+    )
     assert torch.load(str(tmp_path / 'iter_3.pth'), weights_only=True)['meta']['iter'] == 3

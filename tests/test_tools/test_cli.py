@@ -1,4 +1,5 @@
 """The flags of tools/train.py and tools/test.py, as they change the config."""
+
 import os.path as osp
 
 import pytest
@@ -34,8 +35,10 @@ def test_train_defaults(train, config):
 def test_train_reads_any_mmdet_config(train):
     """A stock MMDetection config (no custom_imports) goes through our tool as well."""
     import mmdet
-    config = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', 'retinanet',
-                      'retinanet_r50_fpn_1x_coco.py')
+
+    config = osp.join(
+        osp.dirname(mmdet.__file__), '.mim', 'configs', 'retinanet', 'retinanet_r50_fpn_1x_coco.py'
+    )
     if not osp.isfile(config):
         pytest.skip('this mmdet install ships no configs')
     cfg = train.build_config(train.parse_args([config, '--resume']))
@@ -44,9 +47,21 @@ def test_train_reads_any_mmdet_config(train):
 
 
 def test_train_flags(train, config):
-    cfg = train.build_config(train.parse_args([
-        config, '--work-dir', 'out', '--amp', '--auto-scale-lr', '--launcher', 'pytorch',
-        '--cfg-options', 'train_cfg.max_iters=7']))
+    cfg = train.build_config(
+        train.parse_args(
+            [
+                config,
+                '--work-dir',
+                'out',
+                '--amp',
+                '--auto-scale-lr',
+                '--launcher',
+                'pytorch',
+                '--cfg-options',
+                'train_cfg.max_iters=7',
+            ]
+        )
+    )
     assert cfg.work_dir == 'out' and cfg.launcher == 'pytorch'
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
@@ -54,8 +69,9 @@ def test_train_flags(train, config):
     assert cfg.train_cfg.max_iters == 7
 
 
-@pytest.mark.parametrize('argv, load_from', [(['--resume'], None),
-                                             (['--resume', 'a/iter_2.pth'], 'a/iter_2.pth')])
+@pytest.mark.parametrize(
+    'argv, load_from', [(['--resume'], None), (['--resume', 'a/iter_2.pth'], 'a/iter_2.pth')]
+)
 def test_train_resume(train, config, argv, load_from):
     cfg = train.build_config(train.parse_args([config] + argv))
     assert cfg.resume is True and cfg.load_from == load_from
@@ -68,8 +84,11 @@ def test_train_auto_scale_lr_needs_base_batch_size(train, config):
 
 
 def test_test_flags(test, config):
-    cfg = test.build_config(test.parse_args([
-        config, 'model.pth', '--work-dir', 'out', '--show-dir', 'shown', '--wait-time', '0.5']))
+    cfg = test.build_config(
+        test.parse_args(
+            [config, 'model.pth', '--work-dir', 'out', '--show-dir', 'shown', '--wait-time', '0.5']
+        )
+    )
     assert cfg.load_from == 'model.pth' and cfg.work_dir == 'out'
     vis = cfg.default_hooks.visualization
     assert vis.draw and not vis.show and vis.test_out_dir == 'shown' and vis.wait_time == 0.5
@@ -88,14 +107,19 @@ def test_test_tta_defaults_to_flip(test, config):
     assert load.type == 'LoadImageFromFile' and tta.type == 'TestTimeAug'
     resize, annotations, flips, pack = tta.transforms
     assert [t.type for t in resize + annotations] == ['Resize', 'LoadAnnotations']
-    assert [(t.type, t.prob) for t in flips] == [('RandomFlip', 1.), ('RandomFlip', 0.)]
+    assert [(t.type, t.prob) for t in flips] == [('RandomFlip', 1.0), ('RandomFlip', 0.0)]
     assert {'flip', 'flip_direction', 'img_id'} <= set(pack[0].meta_keys)
 
 
 def test_test_tta_uses_config_pipeline(test, tmp_path):
-    config = write_tiny_config(str(tmp_path / 'tta.py'), '/data/shapes', extra=(
-        "tta_model = dict(type='DetTTAModel', tta_cfg=dict(max_per_img=7))\n"
-        "tta_pipeline = [dict(type='LoadImageFromFile')]\n"))
+    config = write_tiny_config(
+        str(tmp_path / 'tta.py'),
+        '/data/shapes',
+        extra=(
+            "tta_model = dict(type='DetTTAModel', tta_cfg=dict(max_per_img=7))\n"
+            "tta_pipeline = [dict(type='LoadImageFromFile')]\n"
+        ),
+    )
     cfg = test.build_config(test.parse_args([config, 'model.pth', '--tta']))
     assert [t.type for t in cfg.test_dataloader.dataset.pipeline] == ['LoadImageFromFile']
     assert cfg.model.tta_cfg == dict(max_per_img=7) and cfg.model.module.type == 'RetinaNet'

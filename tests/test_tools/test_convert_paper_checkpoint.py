@@ -2,6 +2,7 @@
 models (paper_checkpoints.py): converted, each model type loads into the model of its config
 with no missing or unexpected key, keeps every weight, predicts, and evaluates through
 tools/test.py; what is not such a checkpoint is refused with a message, without running code."""
+
 import copy
 import json
 import os
@@ -19,7 +20,6 @@ from mmengine.runner import load_checkpoint
 
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
-
 from tests.tool_loader import load_tool
 
 from .paper_checkpoints import paper_shapes, write_paper_checkpoint
@@ -62,7 +62,7 @@ def our_model(name: str):
     model_cfg.init_cfg = None
     model_cfg.backbone.init_cfg = None
     test_cfg = model_cfg.test_cfg.rcnn if 'rcnn' in model_cfg.test_cfg else model_cfg.test_cfg
-    test_cfg.score_thr = 0.  # random weights: keep every box
+    test_cfg.score_thr = 0.0  # random weights: keep every box
     return MODELS.build(model_cfg)
 
 
@@ -115,8 +115,11 @@ def test_every_row_has_the_paper_layout_of_its_config():
     aLRPATSSHead), for all 14 rows."""
     for name, row in ROWS.items():
         shapes = {our_key(key, name): shape for key, shape in paper_shapes(row['recipe']).items()}
-        ours = {key: tuple(value.shape) for key, value in our_model(name).state_dict().items()
-                if 'self_balance' not in key}
+        ours = {
+            key: tuple(value.shape)
+            for key, value in our_model(name).state_dict().items()
+            if 'self_balance' not in key
+        }
         assert shapes == ours, name
 
 
@@ -132,8 +135,12 @@ def test_without_config_retinanet_atss_gets_the_names_of_aLRPATSSHead(tool, tmp_
     paper, out = convert(tool, tmp_path, RETINA_ATSS)
     model = our_model(RETINA_ATSS)
     load_checkpoint(model, out, map_location='cpu', strict=True)
-    torch.testing.assert_close(model.bbox_head.atss_cls.weight,
-                               paper['state_dict']['bbox_head.retina_cls.weight'], rtol=0, atol=0)
+    torch.testing.assert_close(
+        model.bbox_head.atss_cls.weight,
+        paper['state_dict']['bbox_head.retina_cls.weight'],
+        rtol=0,
+        atol=0,
+    )
     assert model.bbox_head.loss_cls.self_balance.weight.item() == 50
 
 
@@ -141,29 +148,36 @@ def test_without_config_retinanet_atss_gets_the_names_of_aLRPATSSHead(tool, tmp_
 def converted_fovea(tool, tmp_path_factory):
     """The converted FoveaBox aLRP checkpoint and the --cfg-options of a tiny generated COCO."""
     from tests.test_configs.test_configs import write_tiny_coco
+
     tmp = tmp_path_factory.mktemp('converted_fovea')
     _, out = convert(tool, tmp, FOVEA_ALRP, '--config', config_path(FOVEA_ALRP))
     write_tiny_coco(tmp / 'coco')
     coco = str(tmp / 'coco')
-    options = [f'test_dataloader.dataset.data_root={coco}/',
-               'test_dataloader.dataset.ann_file=val.json',
-               'test_dataloader.dataset.data_prefix.img=val/',
-               'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
-               f'test_evaluator.ann_file={coco}/val.json', 'model.test_cfg.score_thr=0.0']
+    options = [
+        f'test_dataloader.dataset.data_root={coco}/',
+        'test_dataloader.dataset.ann_file=val.json',
+        'test_dataloader.dataset.data_prefix.img=val/',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+        f'test_evaluator.ann_file={coco}/val.json',
+        'model.test_cfg.score_thr=0.0',
+    ]
     return out, options
 
 
 def metrics_of(work_dir: Path) -> dict:
-    metrics, = [path for path in work_dir.rglob('*.json')
-                if path.stem == path.parent.name]  # WORK_DIR/TIMESTAMP/TIMESTAMP.json
+    (metrics,) = [
+        path for path in work_dir.rglob('*.json') if path.stem == path.parent.name
+    ]  # WORK_DIR/TIMESTAMP/TIMESTAMP.json
     return json.loads(metrics.read_text())
 
 
 def test_evaluates_through_tools_test(converted_fovea, tmp_path):
     """tools/test.py CONFIG OUT loads the converted model and reports COCO AP and oLRP."""
     out, options = converted_fovea
-    load_tool('test').main([config_path(FOVEA_ALRP), out, '--work-dir', str(tmp_path),
-                            '--cfg-options', *options])
+    load_tool('test').main(
+        [config_path(FOVEA_ALRP), out, '--work-dir', str(tmp_path), '--cfg-options', *options]
+    )
     values = metrics_of(tmp_path)
     assert 'coco/bbox_mAP' in values and 0 <= values['coco/bbox_moLRP'] <= 1
 
@@ -171,12 +185,34 @@ def test_evaluates_through_tools_test(converted_fovea, tmp_path):
 def test_evaluates_through_mim_test(converted_fovea, tmp_path):
     """mim test mmdet CONFIG --checkpoint OUT (mmdet's own tools/test.py) does the same."""
     out, options = converted_fovea
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES='', PYTHONPATH=os.pathsep.join(
-        filter(None, [str(ROOT), os.environ.get('PYTHONPATH')])))
-    proc = subprocess.run([sys.executable, '-m', 'mim', 'test', 'mmdet', config_path(FOVEA_ALRP),
-                           '--checkpoint', out, '--gpus', '0', '--work-dir', str(tmp_path),
-                           '--cfg-options', *options], cwd=ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ,
+        CUDA_VISIBLE_DEVICES='',
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')])),
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'mim',
+            'test',
+            'mmdet',
+            config_path(FOVEA_ALRP),
+            '--checkpoint',
+            out,
+            '--gpus',
+            '0',
+            '--work-dir',
+            str(tmp_path),
+            '--cfg-options',
+            *options,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert 'coco/bbox_moLRP' in metrics_of(tmp_path)
 
@@ -194,24 +230,31 @@ def expect_refusal(tool, argv, *words):
 def test_refuses_another_architecture(tool, tmp_path):
     paper = str(tmp_path / 'fovea.pth')
     write_paper_checkpoint(paper, ROWS[FOVEA_ALRP]['recipe'])
-    expect_refusal(tool, [paper, str(tmp_path / 'o.pth'), '--config',
-                                  config_path(RETINA_ATSS)],
-                   'another architecture', 'bbox_head.conv_cls.weight')
+    expect_refusal(
+        tool,
+        [paper, str(tmp_path / 'o.pth'), '--config', config_path(RETINA_ATSS)],
+        'another architecture',
+        'bbox_head.conv_cls.weight',
+    )
     paper = str(tmp_path / 'atss.pth')  # 2 anchors a location into a 6-anchor model
     write_paper_checkpoint(paper, ROWS[RETINA_ATSS]['recipe'])
-    expect_refusal(tool, [paper, str(tmp_path / 'o.pth'), '--config',
-                                  config_path(RETINA_MAXIOU)],
-                   'shapes that differ', 'bbox_head.retina_cls.weight (160, 256, 3, 3) vs '
-                   '(480, 256, 3, 3)')
+    expect_refusal(
+        tool,
+        [paper, str(tmp_path / 'o.pth'), '--config', config_path(RETINA_MAXIOU)],
+        'shapes that differ',
+        'bbox_head.retina_cls.weight (160, 256, 3, 3) vs (480, 256, 3, 3)',
+    )
     assert not (tmp_path / 'o.pth').exists()
 
 
 def test_refuses_missing_keys(tool, tmp_path):
     def drop_a_key(checkpoint):
         del checkpoint['state_dict']['neck.fpn_convs.4.conv.bias']
+
     with pytest.raises(SystemExit) as exit_info:
-        convert(tool, tmp_path, RETINA_ATSS, '--config', config_path(RETINA_ATSS),
-                mutate=drop_a_key)
+        convert(
+            tool, tmp_path, RETINA_ATSS, '--config', config_path(RETINA_ATSS), mutate=drop_a_key
+        )
     assert 'lacks keys' in str(exit_info.value.code)
     assert 'neck.fpn_convs.4.conv.bias' in str(exit_info.value.code)
 

@@ -1,19 +1,23 @@
 """tools/demo.py end to end on a few tiny images, its report module, and the demo configs."""
+
 import json
 import os
 import os.path as osp
 
 import numpy as np
 import pytest
-
-from tests.tool_loader import load_tool
 import torch
-from mmdet.registry import TASK_UTILS
-from mmdet.structures.bbox import bbox_overlaps
 from mmengine.config import Config
 
-from mmdet_alrp.demo.training_report import (format_table, plot_predictions, plot_training_curves,
-                                      read_scalars)
+from mmdet.registry import TASK_UTILS
+from mmdet.structures.bbox import bbox_overlaps
+from mmdet_alrp.demo.training_report import (
+    format_table,
+    plot_predictions,
+    plot_training_curves,
+    read_scalars,
+)
+from tests.tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -71,8 +75,7 @@ def test_quick_demo_trains_evaluates_and_reports(demo, tmp_path, capsys):
 
 
 def test_demo_config_overrides(demo, tmp_path):
-    cfg = demo.demo_config(demo.MODELS['aLRP Loss'][0], '/shapes', str(tmp_path / 'run'),
-                           epochs=4)
+    cfg = demo.demo_config(demo.MODELS['aLRP Loss'][0], '/shapes', str(tmp_path / 'run'), epochs=4)
     assert cfg.train_cfg.max_epochs == 4 and cfg.train_cfg.val_interval <= 4
     assert [s.end for s in cfg.param_scheduler if s.by_epoch] == [4]
     assert cfg.train_dataloader.dataset.data_root == '/shapes'
@@ -82,18 +85,23 @@ def test_demo_config_overrides(demo, tmp_path):
     assert again.visualizer.name != cfg.visualizer.name
 
 
-@pytest.mark.parametrize('cores, workers, threads', [(2, 1, 1), (2, 0, 2), (8, 1, 7), (1, 1, 1),
-                                                     (4, 2, 2)])
-def test_training_threads_leave_a_core_to_each_loader_worker(demo, monkeypatch, cores, workers,
-                                                             threads):
+@pytest.mark.parametrize(
+    'cores, workers, threads', [(2, 1, 1), (2, 0, 2), (8, 1, 7), (1, 1, 1), (4, 2, 2)]
+)
+def test_training_threads_leave_a_core_to_each_loader_worker(
+    demo, monkeypatch, cores, workers, threads
+):
     monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: set(range(cores)), raising=False)
     assert demo.training_threads(workers) == threads
 
 
 def test_training_runs_on_the_threads_asked_for_and_restores_them(demo, monkeypatch):
     seen = []
-    monkeypatch.setattr(demo, '_train_and_evaluate',
-                        lambda cfg: seen.append((cfg, torch.get_num_threads())) or {'AP': 0.5})
+    monkeypatch.setattr(
+        demo,
+        '_train_and_evaluate',
+        lambda cfg: seen.append((cfg, torch.get_num_threads())) or {'AP': 0.5},
+    )
     before = torch.get_num_threads()
     threads = 1 if before > 1 else 2
     assert demo.train_and_evaluate('cfg', threads) == {'AP': 0.5}
@@ -117,8 +125,7 @@ def test_demo_models_differ_only_in_head_loss(demo):
             head.pop(key, None)
         cfg['model']['bbox_head'] = head
         hooks = cfg.pop('custom_hooks', [])
-        assert hooks == ([dict(type='SelfBalanceHook', period=16)] if 'alrp' in config_file
-                         else [])
+        assert hooks == ([dict(type='SelfBalanceHook', period=16)] if 'alrp' in config_file else [])
         shared.append(cfg)
     assert shared[0] == shared[1] == shared[2]
 
@@ -131,8 +138,11 @@ def test_demo_anchors_match_every_object_size_and_position(demo):
     cfg = Config.fromfile(osp.join(demo.CONFIG_DIR, demo.MODELS['aLRP Loss'][0]))
     generator = TASK_UTILS.build(cfg.model.bbox_head.anchor_generator)
     size = cfg.image_size
-    anchors = torch.cat(generator.grid_priors(
-        [(-(-size // s), -(-size // s)) for s, _ in generator.strides], device='cpu'))
+    anchors = torch.cat(
+        generator.grid_priors(
+            [(-(-size // s), -(-size // s)) for s, _ in generator.strides], device='cpu'
+        )
+    )
     assert anchors.shape == (3 * sum((size // s) ** 2 for s in (4, 8, 16, 32)), 4)
     offsets = torch.arange(0, max(s for s, _ in generator.strides), dtype=torch.float32)
     y, x = torch.meshgrid(offsets, offsets, indexing='ij')
@@ -143,14 +153,19 @@ def test_demo_anchors_match_every_object_size_and_position(demo):
 
 
 def test_training_curves_overlay_runs_and_read_the_latest_log(tmp_path):
-    write_scalars(str(tmp_path / 'a'), [
-        dict(loss=1.0, alrp_cls=0.9, alrp_loc=0.1, sb_weight=50.0, step=1),
-        {'coco/bbox_mAP': 0.2, 'coco/bbox_mAP_50': 0.5, 'step': 1}])
+    write_scalars(
+        str(tmp_path / 'a'),
+        [
+            dict(loss=1.0, alrp_cls=0.9, alrp_loc=0.1, sb_weight=50.0, step=1),
+            {'coco/bbox_mAP': 0.2, 'coco/bbox_mAP_50': 0.5, 'step': 1},
+        ],
+    )
     write_scalars(str(tmp_path / 'b'), [dict(loss=2.0, loss_cls=1.5, step=1)])
     train, val = read_scalars(str(tmp_path / 'a'))
     assert [r['step'] for r in train] == [1] and val[0]['coco/bbox_mAP'] == 0.2
-    out = plot_training_curves({'A': str(tmp_path / 'a'), 'B': str(tmp_path / 'b')},
-                               str(tmp_path / 'plots' / 'curves.png'))
+    out = plot_training_curves(
+        {'A': str(tmp_path / 'a'), 'B': str(tmp_path / 'b')}, str(tmp_path / 'plots' / 'curves.png')
+    )
     assert_png(out)
     with pytest.raises(FileNotFoundError):
         read_scalars(str(tmp_path / 'empty'))
@@ -158,11 +173,19 @@ def test_training_curves_overlay_runs_and_read_the_latest_log(tmp_path):
 
 def test_predictions_figure(tmp_path):
     image = np.zeros((32, 32, 3), np.uint8)
-    sample = dict(image=image, gt_bboxes=[[1, 1, 10, 10]], gt_labels=[1],
-                  predictions=dict(A=(np.array([[1., 1., 9., 9.]]), np.array([0.9]),
-                                      np.array([1]))))
-    out = plot_predictions([sample, sample], ['a', 'b'], [(255, 0, 0), (0, 255, 0)],
-                           str(tmp_path / 'pred.png'), caption='test')
+    sample = dict(
+        image=image,
+        gt_bboxes=[[1, 1, 10, 10]],
+        gt_labels=[1],
+        predictions=dict(A=(np.array([[1.0, 1.0, 9.0, 9.0]]), np.array([0.9]), np.array([1]))),
+    )
+    out = plot_predictions(
+        [sample, sample],
+        ['a', 'b'],
+        [(255, 0, 0), (0, 255, 0)],
+        str(tmp_path / 'pred.png'),
+        caption='test',
+    )
     assert_png(out)
 
 

@@ -3,6 +3,7 @@ Cascade R-CNN) train in tools/train.py on generated shapes: two iterations each 
 its own, then one validation, with every loss term finite and logged, and the checkpoint holding
 the self-balance weights that SelfBalanceHook updated (one per aLRP Loss: the head's, or the
 RPN's and each cascade stage's)."""
+
 import glob
 import json
 import math
@@ -26,8 +27,11 @@ DETECTORS = {
     'alrp-loss_atss_r18-c16_shapes.py': {'bbox_head.loss_cls.self_balance.weight': ''},
     'alrp-loss_cascade-rcnn_r18-c16_shapes.py': {
         'rpn_head.loss_cls.self_balance.weight': 'rpn_',
-        **{f'roi_head.bbox_head.{stage}.loss_cls.self_balance.weight': f's{stage}.'
-           for stage in range(3)}},
+        **{
+            f'roi_head.bbox_head.{stage}.loss_cls.self_balance.weight': f's{stage}.'
+            for stage in range(3)
+        },
+    },
 }
 
 
@@ -35,8 +39,9 @@ def logged_terms(prefix: str):
     """The logged keys of the aLRP Loss whose keys start with ``prefix`` (the RPN renames
     loss_cls to loss_rpn_cls, alrp_cls to rpn_alrp_cls)."""
     if prefix == 'rpn_':
-        return tuple(f'loss_rpn_{key[5:]}' if key.startswith('loss_') else f'rpn_{key}'
-                     for key in ALRP_TERMS)
+        return tuple(
+            f'loss_rpn_{key[5:]}' if key.startswith('loss_') else f'rpn_{key}' for key in ALRP_TERMS
+        )
     return tuple(prefix + key for key in ALRP_TERMS)
 
 
@@ -53,26 +58,49 @@ def train(config: str, data_root: str, work_dir: str) -> str:
     logged every iteration, SB updated after each 2 iterations, a validation and a checkpoint
     after the epoch. Returns the output; fails the test with it if training fails."""
     ann_file = osp.join(data_root, 'annotations', 'instances_val.json')
-    loader = ('batch_size=2', 'num_workers=0', 'persistent_workers=False',
-              f'dataset.data_root={data_root}')
+    loader = (
+        'batch_size=2',
+        'num_workers=0',
+        'persistent_workers=False',
+        f'dataset.data_root={data_root}',
+    )
     options = [f'{split}_dataloader.{key}' for split in ('train', 'val', 'test') for key in loader]
     options += [f'{split}_evaluator.ann_file={ann_file}' for split in ('val', 'test')]
-    options += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-                'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1',
-                'custom_hooks.0.period=2']
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES='',
-               PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get('PYTHONPATH')])))
+    options += [
+        'train_cfg.max_epochs=1',
+        'train_cfg.val_interval=1',
+        'default_hooks.checkpoint.interval=1',
+        'default_hooks.logger.interval=1',
+        'custom_hooks.0.period=2',
+    ]
+    env = dict(
+        os.environ,
+        CUDA_VISIBLE_DEVICES='',
+        PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get('PYTHONPATH')])),
+    )
     proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', 'train.py'), osp.join(DEMO_CONFIGS, config),
-         '--work-dir', work_dir, '--cfg-options', *options],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            osp.join(ROOT, 'tools', 'train.py'),
+            osp.join(DEMO_CONFIGS, config),
+            '--work-dir',
+            work_dir,
+            '--cfg-options',
+            *options,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.returncode == 0, f'{config} failed to train:\n{proc.stdout[-6000:]}'
     return proc.stdout
 
 
 def logged(work_dir: str):
     """The training and the validation records of the run's scalars.json."""
-    path, = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    (path,) = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
     with open(path) as f:
         records = [json.loads(line) for line in f]
     return ([r for r in records if 'loss' in r], [r for r in records if 'coco/bbox_mAP' in r])
@@ -99,13 +127,13 @@ def test_demo_detector_trains_in_tools_train(config, shapes, tmp_path):
             assert all(math.isfinite(record[key]) for key in terms)
             assert record[terms[4]] == 50  # sb_weight
     assert train_records[0][logged_terms(list(balances.values())[0])[5]] > 0  # num_pos
-    val, = val_records
+    (val,) = val_records
     assert 0 <= val['coco/bbox_mAP'] <= 1 and 0 <= val['coco/bbox_moLRP'] <= 1
 
-    state = torch.load(osp.join(work_dir, 'epoch_1.pth'), map_location='cpu',
-                       weights_only=True)['state_dict']
-    assert sorted(key for key in state if key.endswith('self_balance.weight')) == \
-        sorted(balances)
+    state = torch.load(osp.join(work_dir, 'epoch_1.pth'), map_location='cpu', weights_only=True)[
+        'state_dict'
+    ]
+    assert sorted(key for key in state if key.endswith('self_balance.weight')) == sorted(balances)
     for key, prefix in balances.items():
         _, _, alrp_cls, alrp_loc, _, _ = logged_terms(prefix)
         cls = sum(record[alrp_cls] for record in train_records)

@@ -1,6 +1,7 @@
 """The real entry points on a tiny aLRP Loss RetinaNet and tiny generated data: train, resume,
 test, MMDetection's own train.py resuming our config, mim train / mim test, and 2-process gloo
 training on CPU."""
+
 import glob
 import json
 import os
@@ -25,10 +26,15 @@ TOOLS = osp.join(ROOT, 'tools')
 def run(args, **env):
     """Runs a command from the repository root on CPU with the repository importable; returns
     the output and fails the test with the output when the command fails."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get(
-        'PYTHONPATH')])), CUDA_VISIBLE_DEVICES='', **env)
-    proc = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get('PYTHONPATH')])),
+        CUDA_VISIBLE_DEVICES='',
+        **env,
+    )
+    proc = subprocess.run(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert proc.returncode == 0, f'{args} failed:\n{proc.stdout[-6000:]}'
     return proc.stdout
 
@@ -64,8 +70,18 @@ def test_resume_continues_from_saved_iteration(setup):
     tmp, config, work_dir = setup
     resumed = str(tmp / 'resumed')
     shutil.copytree(work_dir, resumed)
-    out = run([sys.executable, osp.join(TOOLS, 'train.py'), config, '--work-dir', resumed,
-               '--resume', '--cfg-options', 'train_cfg.max_iters=4'])
+    out = run(
+        [
+            sys.executable,
+            osp.join(TOOLS, 'train.py'),
+            config,
+            '--work-dir',
+            resumed,
+            '--resume',
+            '--cfg-options',
+            'train_cfg.max_iters=4',
+        ]
+    )
     assert 'resumed epoch: 0, iter: 2' in out
     ckpt = torch.load(osp.join(resumed, 'iter_4.pth'), weights_only=True)
     assert ckpt['meta']['iter'] == 4
@@ -74,14 +90,23 @@ def test_resume_continues_from_saved_iteration(setup):
     assert scalar_iters(resumed) == [1, 2, 3, 4]  # the first run's two, then two more
 
 
-
 def test_test_tool_evaluates_checkpoint(setup):
     tmp, config, work_dir = setup
     test_dir = str(tmp / 'test')
     out_file = str(tmp / 'predictions.pkl')
-    run([sys.executable, osp.join(TOOLS, 'test.py'), config, osp.join(work_dir, 'iter_2.pth'),
-         '--work-dir', test_dir, '--out', out_file])
-    (log_dir, ) = glob.glob(osp.join(test_dir, '*', ''))
+    run(
+        [
+            sys.executable,
+            osp.join(TOOLS, 'test.py'),
+            config,
+            osp.join(work_dir, 'iter_2.pth'),
+            '--work-dir',
+            test_dir,
+            '--out',
+            out_file,
+        ]
+    )
+    (log_dir,) = glob.glob(osp.join(test_dir, '*', ''))
     with open(osp.join(log_dir, osp.basename(osp.dirname(log_dir)) + '.json')) as f:
         metrics = json.load(f)
     # COCO AP and oLRP from one evaluation, and the per-class optimal thresholds beside them
@@ -103,8 +128,19 @@ def test_mmdet_own_train_tool_resumes_our_config(setup):
         pytest.skip('this mmdet install ships no tools/train.py')
     resumed = str(tmp / 'mmdet_resumed')
     shutil.copytree(work_dir, resumed)
-    out = run([sys.executable, mmdet_train, config, '--work-dir', resumed, '--resume',
-               '--cfg-options', 'train_cfg.max_iters=3', 'default_hooks.checkpoint.interval=3'])
+    out = run(
+        [
+            sys.executable,
+            mmdet_train,
+            config,
+            '--work-dir',
+            resumed,
+            '--resume',
+            '--cfg-options',
+            'train_cfg.max_iters=3',
+            'default_hooks.checkpoint.interval=3',
+        ]
+    )
     assert 'resumed epoch: 0, iter: 2' in out
     assert torch.load(osp.join(resumed, 'iter_3.pth'), weights_only=True)['meta']['iter'] == 3
 
@@ -114,12 +150,38 @@ def test_mim_trains_and_tests_our_config(setup):
     mim test mmdet CONFIG --checkpoint CKPT): the config's custom_imports bring our modules."""
     tmp, config, _ = setup
     trained = str(tmp / 'mim_train')
-    run([sys.executable, '-m', 'mim', 'train', 'mmdet', config, '--gpus', '0',
-         '--work-dir', trained])
+    run(
+        [
+            sys.executable,
+            '-m',
+            'mim',
+            'train',
+            'mmdet',
+            config,
+            '--gpus',
+            '0',
+            '--work-dir',
+            trained,
+        ]
+    )
     checkpoint = osp.join(trained, 'iter_2.pth')
     assert torch.load(checkpoint, weights_only=True)['meta']['iter'] == 2
-    out = run([sys.executable, '-m', 'mim', 'test', 'mmdet', config, '--checkpoint', checkpoint,
-               '--gpus', '0', '--work-dir', str(tmp / 'mim_test')])
+    out = run(
+        [
+            sys.executable,
+            '-m',
+            'mim',
+            'test',
+            'mmdet',
+            config,
+            '--checkpoint',
+            checkpoint,
+            '--gpus',
+            '0',
+            '--work-dir',
+            str(tmp / 'mim_test'),
+        ]
+    )
     assert 'coco/bbox_mAP' in out and 'coco/bbox_moLRP' in out
 
 
@@ -132,11 +194,18 @@ def free_port() -> int:
 def test_dist_train_two_cpu_processes_agree(setup):
     tmp, _, _ = setup
     config = write_tiny_config(
-        str(tmp / 'tiny_retinanet_digest.py'), str(tmp / 'data'),
-        imports=('mmdet_alrp', 'tests.tiny_detector'), hooks=[dict(type='ParamDigestHook')])
+        str(tmp / 'tiny_retinanet_digest.py'),
+        str(tmp / 'data'),
+        imports=('mmdet_alrp', 'tests.tiny_detector'),
+        hooks=[dict(type='ParamDigestHook')],
+    )
     work_dir = str(tmp / 'dist')
-    run(['bash', osp.join(TOOLS, 'dist_train.sh'), config, '2', '--work-dir', work_dir],
-        PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
+    run(
+        ['bash', osp.join(TOOLS, 'dist_train.sh'), config, '2', '--work-dir', work_dir],
+        PYTHON=sys.executable,
+        PORT=str(free_port()),
+        OMP_NUM_THREADS='1',
+    )
     ranks = []
     for rank in range(2):
         with open(osp.join(work_dir, f'param_digest_rank{rank}.json')) as f:
@@ -149,7 +218,9 @@ def test_dist_train_two_cpu_processes_agree(setup):
     # gave both the same SB from the sums of both ranks.
     sb = ranks[0]['self_balance']
     assert sb == ranks[1]['self_balance']
-    assert (sb['bbox_head.loss_cls.self_balance.weight'] != 50
-            and sb['bbox_head.loss_cls.self_balance.sums'] == [0] * 3)
+    assert (
+        sb['bbox_head.loss_cls.self_balance.weight'] != 50
+        and sb['bbox_head.loss_cls.self_balance.sums'] == [0] * 3
+    )
     state = torch.load(osp.join(work_dir, 'iter_2.pth'), weights_only=True)['state_dict']
     assert param_digest((name, state[name]) for name in ranks[0]['names']) == ranks[0]['digest']

@@ -13,8 +13,13 @@ dataset_mean = [123.675, 116.28, 103.53]
 train_pipeline = [
     dict(type='LoadImageFromFile', to_float32=True, backend_args={{_base_.backend_args}}),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PhotoMetricDistortion', brightness_delta=32, contrast_range=(0.5, 1.5),
-         saturation_range=(0.5, 1.5), hue_delta=18),
+    dict(
+        type='PhotoMetricDistortion',
+        brightness_delta=32,
+        contrast_range=(0.5, 1.5),
+        saturation_range=(0.5, 1.5),
+        hue_delta=18,
+    ),
     dict(type='Expand', mean=dataset_mean, to_rgb=True, ratio_range=(1, 4)),
     dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), min_crop_size=0.3),
     dict(type='Resize', scale=(512, 512), keep_ratio=False),
@@ -25,8 +30,10 @@ test_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
     dict(type='Resize', scale=(833, 500), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
 ]
 
 # 4 GPUs x 8 images: 32 images per iteration (--auto-scale-lr scales lr from this). Each batch
@@ -47,16 +54,30 @@ test_evaluator = val_evaluator
 # flipped, and the boxes of all views are merged by NMS.
 tta_scales = [(500, 300), (667, 400), (833, 500), (1000, 600), (1167, 700)]
 tta_model = dict(
-    type='DetTTAModel', tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+    type='DetTTAModel', tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
+)
 tta_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='TestTimeAug',
-         transforms=[
-             [dict(type='Resize', scale=scale, keep_ratio=True) for scale in tta_scales],
-             [dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
-             [dict(type='LoadAnnotations', with_bbox=True)],
-             [dict(type='PackDetInputs',
-                   meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
-                              'flip', 'flip_direction'))],
-         ]),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=scale, keep_ratio=True) for scale in tta_scales],
+            [dict(type='RandomFlip', prob=1.0), dict(type='RandomFlip', prob=0.0)],
+            [dict(type='LoadAnnotations', with_bbox=True)],
+            [
+                dict(
+                    type='PackDetInputs',
+                    meta_keys=(
+                        'img_id',
+                        'img_path',
+                        'ori_shape',
+                        'img_shape',
+                        'scale_factor',
+                        'flip',
+                        'flip_direction',
+                    ),
+                )
+            ],
+        ],
+    ),
 ]

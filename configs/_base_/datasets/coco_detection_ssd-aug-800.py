@@ -22,7 +22,11 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 tta_scales = [(667, 400), (1000, 600), (1333, 800), (1667, 1000), (2000, 1200)]
 tta_pipeline = [
     _base_.tta_pipeline[0],
-    dict(_base_.tta_pipeline[1],
-         transforms=[[dict(type='Resize', scale=scale, keep_ratio=True) for scale in tta_scales],
-                     *_base_.tta_pipeline[1].transforms[1:]]),
+    dict(
+        _base_.tta_pipeline[1],
+        transforms=[
+            [dict(type='Resize', scale=scale, keep_ratio=True) for scale in tta_scales],
+            *_base_.tta_pipeline[1].transforms[1:],
+        ],
+    ),
 ]

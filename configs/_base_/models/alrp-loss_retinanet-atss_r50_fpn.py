@@ -4,6 +4,11 @@
 _base_ = './alrp-loss_retinanet_r50_fpn.py'
 
 model = dict(
-    bbox_head=dict(type='aLRPATSSHead', norm_cfg=None, scale_per_level=False,
-                   anchor_generator=dict(scales_per_octave=2, ratios=[1.0])),
-    train_cfg=dict(assigner=dict(_delete_=True, type='ATSSAssigner', topk=9)))
+    bbox_head=dict(
+        type='aLRPATSSHead',
+        norm_cfg=None,
+        scale_per_level=False,
+        anchor_generator=dict(scales_per_octave=2, ratios=[1.0]),
+    ),
+    train_cfg=dict(assigner=dict(_delete_=True, type='ATSSAssigner', topk=9)),
+)

@@ -16,7 +16,8 @@ model = dict(
         scale_ranges=((1, 64), (32, 128), (64, 256), (128, 512), (256, 2048)),
         sigma=0.4,
         with_deform=False,
-        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=1.5, alpha=0.4,
-                      loss_weight=1.0),
-        loss_bbox=dict(type='SmoothL1Loss', beta=0.11, loss_weight=1.0)),
-    train_cfg=dict(_delete_=True))
+        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=1.5, alpha=0.4, loss_weight=1.0),
+        loss_bbox=dict(type='SmoothL1Loss', beta=0.11, loss_weight=1.0),
+    ),
+    train_cfg=dict(_delete_=True),
+)

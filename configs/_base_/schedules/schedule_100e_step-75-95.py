@@ -5,8 +5,8 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.008, momentum=0.9, weight_decay=0.0001))
+    type='OptimWrapper', optimizer=dict(type='SGD', lr=0.008, momentum=0.9, weight_decay=0.0001)
+)
 
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),

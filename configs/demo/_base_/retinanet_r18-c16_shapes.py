@@ -24,19 +24,15 @@ custom_imports = dict(imports=['mmdet_alrp'], allow_failed_imports=False)
 data_root = 'data/synthetic_shapes/'
 metainfo = dict(
     classes=('disc', 'square', 'triangle', 'ring', 'cross'),
-    palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48), (145, 30, 180)])
+    palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48), (145, 30, 180)],
+)
 image_size = 160
 max_epochs = 24
 val_interval = 4
 base_lr = 0.004
 
 model = dict(
-    backbone=dict(
-        depth=18,
-        base_channels=16,
-        frozen_stages=-1,
-        norm_eval=False,
-        init_cfg=None),
+    backbone=dict(depth=18, base_channels=16, frozen_stages=-1, norm_eval=False, init_cfg=None),
     neck=dict(in_channels=[16, 32, 64, 128], out_channels=32, start_level=0, num_outs=4),
     bbox_head=dict(
         num_classes=5,
@@ -45,27 +41,37 @@ model = dict(
         stacked_convs=2,
         norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
         anchor_generator=dict(
-            octave_base_scale=2, scales_per_octave=3, ratios=[1.0], strides=[4, 8, 16, 32])),
+            octave_base_scale=2, scales_per_octave=3, ratios=[1.0], strides=[4, 8, 16, 32]
+        ),
+    ),
     # Every detection is kept: AP and oLRP see all of them, and the demo draws each class above
     # its oLRP-optimal threshold.
-    test_cfg=dict(score_thr=0.0))
+    test_cfg=dict(score_thr=0.0),
+)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='RandomResize', scale=(image_size, image_size), ratio_range=(0.8, 1.25),
-         keep_ratio=True),
+    dict(
+        type='RandomResize',
+        scale=(image_size, image_size),
+        ratio_range=(0.8, 1.25),
+        keep_ratio=True,
+    ),
     dict(type='RandomCrop', crop_size=(image_size, image_size)),
-    dict(type='RandomFlip', prob=[0.25, 0.25, 0.25], direction=['horizontal', 'vertical',
-                                                                  'diagonal']),
+    dict(
+        type='RandomFlip', prob=[0.25, 0.25, 0.25], direction=['horizontal', 'vertical', 'diagonal']
+    ),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(image_size, image_size), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
 ]
 train_dataloader = dict(
     batch_size=16,
@@ -80,7 +86,9 @@ train_dataloader = dict(
         ann_file='annotations/instances_train.json',
         data_prefix=dict(img='train/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=0),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=16,
     num_workers=1,
@@ -94,10 +102,13 @@ val_dataloader = dict(
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='val/'),
         test_mode=True,
-        pipeline=test_pipeline))
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(
-    type='CocoLRPMetric', ann_file=data_root + 'annotations/instances_val.json', metric='bbox')
+    type='CocoLRPMetric', ann_file=data_root + 'annotations/instances_val.json', metric='bbox'
+)
 test_evaluator = val_evaluator
 
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=val_interval)
@@ -107,17 +118,25 @@ test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=base_lr, weight_decay=0.05),
-    clip_grad=dict(max_norm=35, norm_type=2))
+    clip_grad=dict(max_norm=35, norm_type=2),
+)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, eta_min_ratio=0.01,
-         convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        eta_min_ratio=0.01,
+        convert_to_iter_based=True,
+    ),
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=val_interval, max_keep_ckpts=1))
+    checkpoint=dict(type='CheckpointHook', interval=val_interval, max_keep_ckpts=1),
+)
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

@@ -1,4 +1,5 @@
 """Refuses a loaded checkpoint that does not fit the run, before it is used."""
+
 import re
 from typing import Dict, List
 
@@ -46,13 +47,16 @@ class CheckpointCheckHook(Hook):
                     f'{source} holds no training state to resume (no meta with epoch and '
                     f'iter; its keys: {sorted(checkpoint)[:SHOWN]}): --resume needs a '
                     'checkpoint saved by a training. To start a training from its weights, '
-                    f'load it instead: --cfg-options load_from={source}')
+                    f'load it instead: --cfg-options load_from={source}'
+                )
         if self.strict:
             problems = mismatches(unwrapped_model(runner.model), checkpoint)
             if problems:
-                raise ValueError(f'{source} does not fit the model: {"; ".join(problems)}. '
-                                 'Check that the config and the checkpoint belong together '
-                                 '(tools/test.py --no-strict evaluates it anyway).')
+                raise ValueError(
+                    f'{source} does not fit the model: {"; ".join(problems)}. '
+                    'Check that the config and the checkpoint belong together '
+                    '(tools/test.py --no-strict evaluates it anyway).'
+                )
 
 
 def unwrapped_model(model):
@@ -66,12 +70,17 @@ def mismatches(model, checkpoint: dict) -> List[str]:
     """What of ``model``'s state dict ``checkpoint`` leaves missing or gives another shape, with
     the keys read as MMEngine reads them (``state_dict`` if present, ``module.`` stripped)."""
     state_dict: Dict = checkpoint.get('state_dict', checkpoint)
-    shapes = {re.sub(r'^module\.', '', key): tuple(getattr(value, 'shape', ()))
-              for key, value in state_dict.items()}
+    shapes = {
+        re.sub(r'^module\.', '', key): tuple(getattr(value, 'shape', ()))
+        for key, value in state_dict.items()
+    }
     expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     missing = [key for key in expected if key not in shapes]
-    reshaped = [f'{key} {shapes[key]} in the checkpoint, {shape} in the model'
-                for key, shape in expected.items() if key in shapes and shapes[key] != shape]
+    reshaped = [
+        f'{key} {shapes[key]} in the checkpoint, {shape} in the model'
+        for key, shape in expected.items()
+        if key in shapes and shapes[key] != shape
+    ]
     problems = []
     if missing:
         problems.append(f'{len(missing)} model weights missing from it ({listed(missing)})')

@@ -1,4 +1,5 @@
 """Ends the self-balance periods of every aLRP loss of the model."""
+
 import numbers
 from typing import Optional
 
@@ -23,10 +24,12 @@ class SelfBalanceHook(Hook):
     priority = 'NORMAL'
 
     def __init__(self, period: Optional[int] = None) -> None:
-        if period is not None and (isinstance(period, bool) or
-                                   not isinstance(period, numbers.Integral) or period < 1):
-            raise ValueError('period must be a positive int (iterations per period) or None, '
-                             f'got {period!r}')
+        if period is not None and (
+            isinstance(period, bool) or not isinstance(period, numbers.Integral) or period < 1
+        ):
+            raise ValueError(
+                f'period must be a positive int (iterations per period) or None, got {period!r}'
+            )
         self.period = None if period is None else int(period)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:

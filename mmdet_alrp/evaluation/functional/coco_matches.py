@@ -15,6 +15,7 @@ independent of the later ones, so cutting the evaluated detections at ``max_dets
 the matching an evaluation at ``maxDets = max_dets`` would. As in COCO's AP, the cut is per image
 and category.
 """
+
 from typing import List, NamedTuple
 
 import numpy as np
@@ -34,6 +35,7 @@ class ClassMatches(NamedTuple):
             false positive).
         num_gts (int): number of ground truths not ignored.
     """
+
     scores: np.ndarray
     is_tp: np.ndarray
     ious: np.ndarray
@@ -62,7 +64,7 @@ def coco_class_matches(coco_eval, iou_thr: float = 0.5, max_dets: int = 100) -> 
     matches = []
     for k in range(len(params.catIds)):
         start = (k * num_areas + area) * num_imgs
-        entries = [e for e in coco_eval.evalImgs[start:start + num_imgs] if e is not None]
+        entries = [e for e in coco_eval.evalImgs[start : start + num_imgs] if e is not None]
         num_gts = sum(len(e['gtIgnore']) - int(np.count_nonzero(e['gtIgnore'])) for e in entries)
         if not entries:
             matches.append(ClassMatches(np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0), 0))
@@ -84,10 +86,12 @@ def _pair_ious(coco_eval, dt_ids: np.ndarray, gt_ids: np.ndarray) -> np.ndarray:
     ``mask_utils.iou`` computes all pairs of its two lists, so the n pairs go by blocks of
     ``PAIR_BLOCK`` whose diagonals are the wanted IoUs.
     """
-    dt_boxes = np.array([coco_eval.cocoDt.anns[i]['bbox'] for i in dt_ids.tolist()],
-                        dtype=np.float64).reshape(-1, 4)
-    gt_boxes = np.array([coco_eval.cocoGt.anns[i]['bbox'] for i in gt_ids.tolist()],
-                        dtype=np.float64).reshape(-1, 4)
+    dt_boxes = np.array(
+        [coco_eval.cocoDt.anns[i]['bbox'] for i in dt_ids.tolist()], dtype=np.float64
+    ).reshape(-1, 4)
+    gt_boxes = np.array(
+        [coco_eval.cocoGt.anns[i]['bbox'] for i in gt_ids.tolist()], dtype=np.float64
+    ).reshape(-1, 4)
     ious = np.empty(len(dt_ids))
     for s in range(0, len(dt_ids), PAIR_BLOCK):
         block = slice(s, s + PAIR_BLOCK)
@@ -104,14 +108,18 @@ def _check(coco_eval, iou_thr: float, max_dets: int) -> None:
     if not params.useCats:
         raise ValueError('oLRP is per category: COCOeval.params.useCats must be 1')
     if not np.isclose(params.iouThrs, iou_thr).any():
-        raise ValueError(f'IoU threshold {iou_thr} is not among the evaluated iouThrs '
-                         f'{list(params.iouThrs)}')
+        raise ValueError(
+            f'IoU threshold {iou_thr} is not among the evaluated iouThrs {list(params.iouThrs)}'
+        )
     if 'all' not in params.areaRngLbl:
         raise ValueError(f"no area range labelled 'all' among {params.areaRngLbl}")
     if max_dets > params.maxDets[-1]:
-        raise ValueError(f'max_dets={max_dets} exceeds the evaluated maxDets[-1]='
-                         f'{params.maxDets[-1]}')
+        raise ValueError(
+            f'max_dets={max_dets} exceeds the evaluated maxDets[-1]={params.maxDets[-1]}'
+        )
     expected = len(params.catIds) * len(params.areaRng) * len(params.imgIds)
     if not isinstance(coco_eval.evalImgs, list) or len(coco_eval.evalImgs) != expected:
-        raise ValueError('coco_eval.evalImgs does not hold catIds x areaRng x imgIds entries: '
-                         'run evaluate() first, and do not change params after it')
+        raise ValueError(
+            'coco_eval.evalImgs does not hold catIds x areaRng x imgIds entries: '
+            'run evaluate() first, and do not change params after it'
+        )

@@ -11,6 +11,7 @@ of the TP count, the FP count and the localisation error (1 - IoU) therefore giv
 threshold at once. A threshold can only cut between two different scores, so only the last
 position of each run of equal scores is a candidate. oLRP is the minimum over the candidates.
 """
+
 from typing import NamedTuple
 
 import numpy as np
@@ -32,6 +33,7 @@ class ClassOLRP(NamedTuple):
     NaN and the class is left out of the means over classes. A class with ground truth but no
     detection has oLRP 1 (all false negatives): fn = 1, loc = fp = threshold = NaN.
     """
+
     olrp: float
     loc: float
     fp: float
@@ -40,11 +42,9 @@ class ClassOLRP(NamedTuple):
     num_gts: int
 
 
-def optimal_lrp(scores: np.ndarray,
-                is_tp: np.ndarray,
-                ious: np.ndarray,
-                num_gts: int,
-                tau: float = 0.5) -> ClassOLRP:
+def optimal_lrp(
+    scores: np.ndarray, is_tp: np.ndarray, ious: np.ndarray, num_gts: int, tau: float = 0.5
+) -> ClassOLRP:
     """oLRP of one class from its matched detections.
 
     Args:
@@ -80,8 +80,9 @@ def optimal_lrp(scores: np.ndarray,
     cum_loc = np.cumsum(loc_error)
     # last position of every run of equal scores: the only places a threshold can cut
     cuts = np.flatnonzero(np.append(scores[1:] != scores[:-1], True))
-    lrp = (cum_loc[cuts] / (1.0 - tau) + cum_fp[cuts] + (num_gts - cum_tp[cuts])) \
-        / (num_gts + cum_fp[cuts])
+    lrp = (cum_loc[cuts] / (1.0 - tau) + cum_fp[cuts] + (num_gts - cum_tp[cuts])) / (
+        num_gts + cum_fp[cuts]
+    )
     best = int(np.argmin(lrp))  # the first minimum: the highest threshold among equals
     cut = cuts[best]
     num_tp, num_fp = int(cum_tp[cut]), int(cum_fp[cut])
@@ -91,17 +92,21 @@ def optimal_lrp(scores: np.ndarray,
         fp=num_fp / (num_tp + num_fp),
         fn=(num_gts - num_tp) / num_gts,
         threshold=float(scores[cut]),
-        num_gts=num_gts)
+        num_gts=num_gts,
+    )
 
 
-def _check(scores: np.ndarray, is_tp: np.ndarray, ious: np.ndarray, num_gts: int,
-           tau: float) -> None:
+def _check(
+    scores: np.ndarray, is_tp: np.ndarray, ious: np.ndarray, num_gts: int, tau: float
+) -> None:
     """Raise ValueError on inputs that do not describe one class's matching."""
     if not 0.0 < tau < 1.0:
         raise ValueError(f'tau must lie in (0, 1), got {tau}')
     if scores.ndim != 1 or is_tp.shape != scores.shape or ious.shape != scores.shape:
-        raise ValueError('scores, is_tp and ious must be 1-D of one length, got shapes '
-                         f'{scores.shape}, {is_tp.shape} and {ious.shape}')
+        raise ValueError(
+            'scores, is_tp and ious must be 1-D of one length, got shapes '
+            f'{scores.shape}, {is_tp.shape} and {ious.shape}'
+        )
     if is_tp.dtype != np.bool_:
         raise ValueError(f'is_tp must be a bool array, got dtype {is_tp.dtype}')
     if not np.isfinite(scores).all():

@@ -1,4 +1,5 @@
 """COCO AP and optimal LRP (Oksuz et al., ECCV 2018) from one and the same COCO evaluation."""
+
 import os.path as osp
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence
@@ -69,11 +70,14 @@ class CocoLRPMetric(CocoMetric):
         self.thresholds_file = thresholds_file
         if 'bbox' in self.metrics:
             if not np.isclose(np.atleast_1d(self.iou_thrs), LRP_IOU_THR).any():
-                raise ValueError(f'CocoLRPMetric needs {LRP_IOU_THR} among iou_thrs, got '
-                                 f'{self.iou_thrs}')
+                raise ValueError(
+                    f'CocoLRPMetric needs {LRP_IOU_THR} among iou_thrs, got {self.iou_thrs}'
+                )
             if max(self.proposal_nums) < LRP_MAX_DETS:
-                raise ValueError(f'CocoLRPMetric needs max(proposal_nums) >= {LRP_MAX_DETS}, '
-                                 f'got {self.proposal_nums}')
+                raise ValueError(
+                    f'CocoLRPMetric needs max(proposal_nums) >= {LRP_MAX_DETS}, '
+                    f'got {self.proposal_nums}'
+                )
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """CocoMetric's processing of a batch, after the predictions are checked.
@@ -85,9 +89,11 @@ class CocoLRPMetric(CocoMetric):
             pred = sample['pred_instances']
             for key in ('scores', 'bboxes'):
                 if not bool(torch.isfinite(torch.as_tensor(pred[key])).all()):
-                    raise ValueError(f'NaN or Inf in the predicted {key} of image '
-                                     f'{sample.get("img_id")} ({sample.get("img_path")}): '
-                                     'the model is broken, nothing can be evaluated')
+                    raise ValueError(
+                        f'NaN or Inf in the predicted {key} of image '
+                        f'{sample.get("img_id")} ({sample.get("img_path")}): '
+                        'the model is broken, nothing can be evaluated'
+                    )
         super().process(data_batch, data_samples)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
@@ -106,8 +112,9 @@ class CocoLRPMetric(CocoMetric):
             eval_results = super().compute_metrics(results)
         if 'bbox' not in self.metrics or self.format_only:
             return eval_results
-        bbox_evaluation = next((e for e in evaluations
-                                if e.params.iouType == 'bbox' and e.params.useCats), None)
+        bbox_evaluation = next(
+            (e for e in evaluations if e.params.iouType == 'bbox' and e.params.useCats), None
+        )
         if bbox_evaluation is None:  # CocoMetric stops before evaluating when nothing is detected
             bbox_evaluation = self._evaluate_without_detections()
         per_class = self._class_olrp(bbox_evaluation)
@@ -119,7 +126,8 @@ class CocoLRPMetric(CocoMetric):
         """The defined results of an evaluation without any image: AP and AR 0, moLRP and
         moLRP_FN 1, moLRP_loc and moLRP_FP NaN (as with no detection)."""
         MMLogger.get_current_instance().warning(
-            'CocoLRPMetric got the results of no image (an empty dataset?): AP 0 and oLRP 1')
+            'CocoLRPMetric got the results of no image (an empty dataset?): AP 0 and oLRP 1'
+        )
         if self.format_only:
             return {}
         results: Dict[str, float] = {}
@@ -127,14 +135,28 @@ class CocoLRPMetric(CocoMetric):
             if metric == 'proposal_fast':
                 results.update({f'AR@{num}': 0.0 for num in self.proposal_nums})
             elif metric == 'proposal':
-                results.update(dict.fromkeys(self.metric_items or (
-                    'AR@100', 'AR@300', 'AR@1000', 'AR_s@1000', 'AR_m@1000', 'AR_l@1000'), 0.0))
+                results.update(
+                    dict.fromkeys(
+                        self.metric_items
+                        or ('AR@100', 'AR@300', 'AR@1000', 'AR_s@1000', 'AR_m@1000', 'AR_l@1000'),
+                        0.0,
+                    )
+                )
             else:
-                results.update({f'{metric}_{item}': 0.0 for item in self.metric_items or (
-                    'mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')})
+                results.update(
+                    {
+                        f'{metric}_{item}': 0.0
+                        for item in self.metric_items
+                        or ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
+                    }
+                )
         if 'bbox' in self.metrics:
-            results.update(bbox_moLRP=1.0, bbox_moLRP_loc=float('nan'),
-                           bbox_moLRP_FP=float('nan'), bbox_moLRP_FN=1.0)
+            results.update(
+                bbox_moLRP=1.0,
+                bbox_moLRP_loc=float('nan'),
+                bbox_moLRP_FP=float('nan'),
+                bbox_moLRP_FN=1.0,
+            )
         return results
 
     def _class_olrp(self, evaluation: COCOeval) -> List[ClassOLRP]:
@@ -152,7 +174,8 @@ class CocoLRPMetric(CocoMetric):
         no_detections.dataset = dict(
             images=self._coco_api.dataset['images'],
             categories=self._coco_api.dataset['categories'],
-            annotations=[])
+            annotations=[],
+        )
         no_detections.createIndex()
         evaluation = COCOeval(self._coco_api, no_detections, 'bbox')
         evaluation.params.catIds = self.cat_ids
@@ -170,7 +193,8 @@ class CocoLRPMetric(CocoMetric):
             moLRP=_mean([r.olrp for r in per_class]),
             moLRP_loc=_mean([r.loc for r in per_class]),
             moLRP_FP=_mean([r.fp for r in per_class]),
-            moLRP_FN=_mean([r.fn for r in per_class]))
+            moLRP_FN=_mean([r.fn for r in per_class]),
+        )
         results = {f'bbox_{name}': round(value, 3) for name, value in means.items()}
         if self.classwise:
             rows = [['category', 'oLRP', 'oLRP_loc', 'oLRP_FP', 'oLRP_FN', 'threshold', 'num_gts']]
@@ -190,15 +214,28 @@ class CocoLRPMetric(CocoMetric):
             logger.warning('oLRP thresholds not written: give thresholds_file or outfile_prefix')
             return
         classes = [
-            dict(label=label, name=name, category_id=int(cat_id), threshold=_json(r.threshold),
-                 oLRP=_json(r.olrp), oLRP_loc=_json(r.loc), oLRP_FP=_json(r.fp),
-                 oLRP_FN=_json(r.fn), num_gts=r.num_gts)
+            dict(
+                label=label,
+                name=name,
+                category_id=int(cat_id),
+                threshold=_json(r.threshold),
+                oLRP=_json(r.olrp),
+                oLRP_loc=_json(r.loc),
+                oLRP_FP=_json(r.fp),
+                oLRP_FN=_json(r.fn),
+                num_gts=r.num_gts,
+            )
             for label, (name, cat_id, r) in enumerate(
-                zip(self._class_names(), self.cat_ids, per_class))
+                zip(self._class_names(), self.cat_ids, per_class)
+            )
         ]
         try:
-            dump(dict(iou_thr=LRP_IOU_THR, max_dets=LRP_MAX_DETS, classes=classes), path,
-                 file_format='json', indent=2)
+            dump(
+                dict(iou_thr=LRP_IOU_THR, max_dets=LRP_MAX_DETS, classes=classes),
+                path,
+                file_format='json',
+                indent=2,
+            )
         except OSError as error:
             logger.warning(f'oLRP thresholds not written to {path}: {error}')
             return
@@ -236,6 +273,7 @@ def _keep_coco_evaluations(kept: List[COCOeval]) -> Iterator[None]:
             evaluation = cls(*args, **kwargs)
             kept.append(evaluation)
             return evaluation
+
         return build
 
     try:

@@ -9,6 +9,13 @@ from .ap_loss_retina_head import APLossRetinaHead
 from .point_ranking_adapter import PointRankingAdapter
 
 __all__ = [
-    'aLRPRetinaHead', 'aLRPATSSHead', 'aLRPFCOSHead', 'aLRPFoveaHead', 'aLRPRPNHead',
-    'APLossRetinaHead', 'APLossFoveaHead', 'AnchorRankingAdapter', 'PointRankingAdapter'
+    'aLRPRetinaHead',
+    'aLRPATSSHead',
+    'aLRPFCOSHead',
+    'aLRPFoveaHead',
+    'aLRPRPNHead',
+    'APLossRetinaHead',
+    'APLossFoveaHead',
+    'AnchorRankingAdapter',
+    'PointRankingAdapter',
 ]

@@ -1,4 +1,5 @@
 """aLRP Loss ATSS head: ATSSHead's targets, no centerness branch."""
+
 from typing import Tuple
 
 from mmcv.cnn import Scale
@@ -33,7 +34,7 @@ class aLRPATSSHead(AnchorRankingAdapter, ATSSHead):
         **kwargs: the arguments of :class:`ATSSHead` (``loss_centerness`` is not used).
     """
 
-    loss_types = ('aLRPLoss', )
+    loss_types = ('aLRPLoss',)
 
     def __init__(self, *args, scale_per_level: bool = True, **kwargs) -> None:
         self.scale_per_level = scale_per_level

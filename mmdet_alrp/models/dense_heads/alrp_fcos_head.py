@@ -1,4 +1,5 @@
 """aLRP Loss FCOS head: FCOSHead's targets, no centerness branch."""
+
 from typing import Tuple
 
 from mmcv.cnn import Scale
@@ -29,7 +30,7 @@ class aLRPFCOSHead(PointRankingAdapter, FCOSHead):
             ``centerness_on_reg`` are not used).
     """
 
-    loss_types = ('aLRPLoss', )
+    loss_types = ('aLRPLoss',)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -1,4 +1,5 @@
 """aLRP Loss FoveaBox head (Oksuz et al., NeurIPS 2020)."""
+
 from mmdet.models.dense_heads import FoveaHead
 from mmdet.registry import MODELS
 
@@ -23,4 +24,4 @@ class aLRPFoveaHead(PointRankingAdapter, FoveaHead):
         **kwargs: the arguments of :class:`FoveaHead`.
     """
 
-    loss_types = ('aLRPLoss', )
+    loss_types = ('aLRPLoss',)

@@ -1,4 +1,5 @@
 """aLRP Loss RetinaNet head (Oksuz et al., NeurIPS 2020)."""
+
 from mmdet.models.dense_heads import RetinaHead
 from mmdet.registry import MODELS
 
@@ -30,7 +31,7 @@ class aLRPRetinaHead(AnchorRankingAdapter, RetinaHead):
         True
     """
 
-    loss_types = ('aLRPLoss', )
+    loss_types = ('aLRPLoss',)
 
     def __init__(self, *args, reg_decoded_bbox: bool = True, **kwargs) -> None:
         super().__init__(*args, reg_decoded_bbox=reg_decoded_bbox, **kwargs)

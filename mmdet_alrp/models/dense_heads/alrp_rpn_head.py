@@ -1,4 +1,5 @@
 """The region proposal network of aLRP Faster R-CNN."""
+
 from typing import Dict, List, Optional
 
 import torch
@@ -35,40 +36,51 @@ class aLRPRPNHead(AnchorRankingAdapter, RPNHead):
         **kwargs: the arguments of :class:`RPNHead`.
     """
 
-    loss_types = ('aLRPLoss', )
+    loss_types = ('aLRPLoss',)
 
-    def __init__(self,
-                 in_channels: int,
-                 loss_cls: ConfigType = dict(type='aLRPLoss', loss_weight=0.2),
-                 reg_decoded_bbox: bool = True,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        loss_cls: ConfigType = dict(type='aLRPLoss', loss_weight=0.2),
+        reg_decoded_bbox: bool = True,
+        **kwargs,
+    ) -> None:
         if loss_cls.get('type') == 'aLRPLoss':
             loss_cls = dict(dict(tau=0.7), **loss_cls)
-        super().__init__(in_channels, loss_cls=loss_cls, reg_decoded_bbox=reg_decoded_bbox,
-                         **kwargs)
+        super().__init__(
+            in_channels, loss_cls=loss_cls, reg_decoded_bbox=reg_decoded_bbox, **kwargs
+        )
 
-    def loss_by_feat(self,
-                     cls_scores: List[Tensor],
-                     bbox_preds: List[Tensor],
-                     batch_gt_instances: InstanceList,
-                     batch_img_metas: List[dict],
-                     batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
+    def loss_by_feat(
+        self,
+        cls_scores: List[Tensor],
+        bbox_preds: List[Tensor],
+        batch_gt_instances: InstanceList,
+        batch_img_metas: List[dict],
+        batch_gt_instances_ignore: OptInstanceList = None,
+    ) -> Dict[str, Tensor]:
         """The terms of :meth:`AnchorRankingAdapter.loss_by_feat` (C = 1) under the keys of an
         RPN: ``loss_rpn_cls`` and ``loss_rpn_bbox`` (weighted); to log, ``rpn_alrp_cls``,
         ``rpn_alrp_loc`` (unweighted), ``rpn_sb_weight`` and ``rpn_num_pos``."""
-        terms = super().loss_by_feat(cls_scores, bbox_preds, batch_gt_instances,
-                                     batch_img_metas, batch_gt_instances_ignore)
-        return dict(loss_rpn_cls=terms.pop('loss_cls'), loss_rpn_bbox=terms.pop('loss_bbox'),
-                    **{f'rpn_{key}': value for key, value in terms.items()})
+        terms = super().loss_by_feat(
+            cls_scores, bbox_preds, batch_gt_instances, batch_img_metas, batch_gt_instances_ignore
+        )
+        return dict(
+            loss_rpn_cls=terms.pop('loss_cls'),
+            loss_rpn_bbox=terms.pop('loss_bbox'),
+            **{f'rpn_{key}': value for key, value in terms.items()},
+        )
 
-    def predict_by_feat(self,
-                        cls_scores: List[Tensor],
-                        bbox_preds: List[Tensor],
-                        score_factors: Optional[List[Tensor]] = None,
-                        batch_img_metas: Optional[List[dict]] = None,
-                        cfg: Optional[ConfigDict] = None,
-                        rescale: bool = False,
-                        with_nms: bool = True) -> InstanceList:
+    def predict_by_feat(
+        self,
+        cls_scores: List[Tensor],
+        bbox_preds: List[Tensor],
+        score_factors: Optional[List[Tensor]] = None,
+        batch_img_metas: Optional[List[dict]] = None,
+        cfg: Optional[ConfigDict] = None,
+        rescale: bool = False,
+        with_nms: bool = True,
+    ) -> InstanceList:
         """The proposals of :meth:`RPNHead.predict_by_feat`, after the logits are checked: NaN
         logits, which would give proposals NaN scores, raise a ``ValueError`` naming the image.
         """
@@ -76,7 +88,9 @@ class aLRPRPNHead(AnchorRankingAdapter, RPNHead):
         nan_images = nan_per_image.any(0).nonzero().flatten().tolist()
         if nan_images:
             image = image_name(nan_images[0], batch_img_metas)
-            raise ValueError(f'NaN in the RPN logits of {image}: its proposals would have NaN '
-                             'scores')
-        return super().predict_by_feat(cls_scores, bbox_preds, score_factors, batch_img_metas,
-                                       cfg, rescale, with_nms)
+            raise ValueError(
+                f'NaN in the RPN logits of {image}: its proposals would have NaN scores'
+            )
+        return super().predict_by_feat(
+            cls_scores, bbox_preds, score_factors, batch_img_metas, cfg, rescale, with_nms
+        )

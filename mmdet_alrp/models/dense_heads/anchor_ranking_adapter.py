@@ -1,4 +1,5 @@
 """Turns an anchor head of mmdet (MaxIoU family, or ATSSHead) into a ranking-loss head."""
+
 from typing import Dict, List
 
 import torch
@@ -9,8 +10,13 @@ from mmdet.models.task_modules.assigners import ATSSAssigner
 from mmdet.structures.bbox import cat_boxes, get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, OptInstanceList
 
-from ..utils import (check_finite_outputs, check_ground_truth, check_ranking_loss,
-                     ranking_labels, sigmoid_loss_cfg)
+from ..utils import (
+    check_finite_outputs,
+    check_ground_truth,
+    check_ranking_loss,
+    ranking_labels,
+    sigmoid_loss_cfg,
+)
 
 
 class AnchorRankingAdapter:
@@ -38,19 +44,25 @@ class AnchorRankingAdapter:
         check_ranking_loss(self, self.loss_types)
         atss_assigner = isinstance(getattr(self, 'assigner', None), ATSSAssigner)
         if isinstance(self, ATSSHead) and hasattr(self, 'assigner') and not atss_assigner:
-            raise ValueError(f'{type(self).__name__} takes ATSSHead\'s targets, which need an '
-                             'ATSSAssigner: use aLRPRetinaHead for the MaxIoU family')
+            raise ValueError(
+                f"{type(self).__name__} takes ATSSHead's targets, which need an "
+                'ATSSAssigner: use aLRPRetinaHead for the MaxIoU family'
+            )
         if atss_assigner and not isinstance(self, ATSSHead):
-            raise ValueError(f'ATSSAssigner needs the anchors of each level (ATSSHead\'s '
-                             f'targets), which {type(self).__name__} has not: use aLRPATSSHead')
+            raise ValueError(
+                f"ATSSAssigner needs the anchors of each level (ATSSHead's "
+                f'targets), which {type(self).__name__} has not: use aLRPATSSHead'
+            )
         self.loss_bbox = None
 
-    def loss_by_feat(self,
-                     cls_scores: List[Tensor],
-                     bbox_preds: List[Tensor],
-                     batch_gt_instances: InstanceList,
-                     batch_img_metas: List[dict],
-                     batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
+    def loss_by_feat(
+        self,
+        cls_scores: List[Tensor],
+        bbox_preds: List[Tensor],
+        batch_gt_instances: InstanceList,
+        batch_img_metas: List[dict],
+        batch_gt_instances_ignore: OptInstanceList = None,
+    ) -> Dict[str, Tensor]:
         """The ranking loss of the batch, after the ground truth (labels in 0 .. C-1, boxes with
         x2 >= x1 and y2 >= y1) and the positives' regression outputs (finite) are checked.
 
@@ -66,33 +78,44 @@ class AnchorRankingAdapter:
             dict[str, Tensor]: the terms of ``loss_cls`` (see :class:`aLRPLoss`,
             :class:`APLoss`).
         """
-        check_ground_truth([gt.labels for gt in batch_gt_instances],
-                           [get_box_tensor(gt.bboxes) for gt in batch_gt_instances],
-                           self.num_classes, batch_img_metas)
+        check_ground_truth(
+            [gt.labels for gt in batch_gt_instances],
+            [get_box_tensor(gt.bboxes) for gt in batch_gt_instances],
+            self.num_classes,
+            batch_img_metas,
+        )
         num_imgs = len(batch_img_metas)
         featmap_sizes = [score.shape[-2:] for score in cls_scores]
         anchor_list, valid_flag_list = self.get_anchors(
-            featmap_sizes, batch_img_metas, device=cls_scores[0].device)
+            featmap_sizes, batch_img_metas, device=cls_scores[0].device
+        )
         # before get_targets: ATSSHead's concatenates each image's anchors in place
         anchors = torch.cat([get_box_tensor(cat_boxes(a)) for a in anchor_list])
         # AnchorHead's targets: (labels, label weights, bbox targets, bbox weights, avg factor),
         # per level (N, A_l), ...; ATSSHead's have the anchors first.
-        targets = self.get_targets(anchor_list, valid_flag_list, batch_gt_instances,
-                                   batch_img_metas, batch_gt_instances_ignore)
+        targets = self.get_targets(
+            anchor_list,
+            valid_flag_list,
+            batch_gt_instances,
+            batch_img_metas,
+            batch_gt_instances_ignore,
+        )
         labels, label_weights, bbox_targets = targets[-5:-2]
         labels = torch.cat(labels, 1).reshape(-1)
         ignored = torch.cat(label_weights, 1).reshape(-1) == 0
         bbox_targets = torch.cat(bbox_targets, 1).reshape(-1, bbox_targets[0].size(-1))
 
         def flatten(maps: List[Tensor], channels: int) -> Tensor:
-            return torch.cat([m.permute(0, 2, 3, 1).reshape(num_imgs, -1, channels)
-                              for m in maps], 1).reshape(-1, channels)
+            return torch.cat(
+                [m.permute(0, 2, 3, 1).reshape(num_imgs, -1, channels) for m in maps], 1
+            ).reshape(-1, channels)
 
         logits = flatten(cls_scores, self.cls_out_channels)
         deltas = flatten(bbox_preds, self.bbox_coder.encode_size)
         pos = torch.nonzero(labels < self.num_classes).squeeze(1)
-        check_finite_outputs('the regression outputs (bbox_preds) of the positive priors',
-                             [deltas[pos]])
+        check_finite_outputs(
+            'the regression outputs (bbox_preds) of the positive priors', [deltas[pos]]
+        )
         targets = ranking_labels(labels, pos, self.num_classes, ignored)
         if not (self.loss_cls.decoded_boxes or self.reg_decoded_bbox):
             return self.loss_cls(logits, targets, deltas[pos], bbox_targets[pos])

@@ -1,4 +1,5 @@
 """AP Loss FoveaBox head (Chen et al., CVPR 2019), the baseline of aLRP Loss."""
+
 from mmdet.models.dense_heads import FoveaHead
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
@@ -22,7 +23,7 @@ class APLossFoveaHead(PointRankingAdapter, FoveaHead):
         **kwargs: the arguments of :class:`FoveaHead`.
     """
 
-    loss_types = ('APLoss', )
+    loss_types = ('APLoss',)
 
     def __init__(self, *args, loss_cls: ConfigType = dict(type='APLoss'), **kwargs) -> None:
         super().__init__(*args, loss_cls=loss_cls, **kwargs)

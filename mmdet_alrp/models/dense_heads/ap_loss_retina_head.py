@@ -1,4 +1,5 @@
 """AP Loss RetinaNet head (Chen et al., CVPR 2019), the baseline of aLRP Loss."""
+
 from mmdet.models.dense_heads import RetinaHead
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
@@ -23,7 +24,7 @@ class APLossRetinaHead(AnchorRankingAdapter, RetinaHead):
         **kwargs: the arguments of :class:`RetinaHead`.
     """
 
-    loss_types = ('APLoss', )
+    loss_types = ('APLoss',)
 
     def __init__(self, *args, loss_cls: ConfigType = dict(type='APLoss'), **kwargs) -> None:
         super().__init__(*args, loss_cls=loss_cls, **kwargs)

@@ -1,4 +1,5 @@
 """Turns a point head of mmdet (FoveaHead, FCOSHead) into a ranking-loss head."""
+
 import math
 from typing import Dict, List, Tuple
 
@@ -9,12 +10,17 @@ from mmdet.models.dense_heads import FCOSHead
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, OptInstanceList
 
-from ..utils import (check_finite_outputs, check_ground_truth, check_ranking_loss,
-                     ranking_labels, sigmoid_loss_cfg)
+from ..utils import (
+    check_finite_outputs,
+    check_ground_truth,
+    check_ranking_loss,
+    ranking_labels,
+    sigmoid_loss_cfg,
+)
 
 #: Bound of a predicted FoveaBox log distance (as DeltaXYWHBBoxCoder bounds dw, dh): exp cannot
 #: overflow.
-MAX_LOG_DISTANCE = math.log(1000. / 16)
+MAX_LOG_DISTANCE = math.log(1000.0 / 16)
 
 
 class PointRankingAdapter:
@@ -52,8 +58,9 @@ class PointRankingAdapter:
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         state_dict.update(kept)
 
-    def point_targets(self, points: List[Tensor], featmap_sizes: List[tuple],
-                      batch_gt_instances: InstanceList) -> Tuple[Tensor, Tensor, List[float]]:
+    def point_targets(
+        self, points: List[Tensor], featmap_sizes: List[tuple], batch_gt_instances: InstanceList
+    ) -> Tuple[Tensor, Tensor, List[float]]:
         """The head's own targets of the batch and each level's unit of the regression.
 
         Returns:
@@ -63,7 +70,7 @@ class PointRankingAdapter:
         """
         if isinstance(self, FCOSHead):
             labels, bbox_targets = self.get_targets(points, batch_gt_instances)
-            units = self.strides if self.norm_on_bbox else [1.] * len(points)
+            units = self.strides if self.norm_on_bbox else [1.0] * len(points)
             return torch.cat(labels), torch.cat(bbox_targets), units
         labels, bbox_targets = self.get_targets(batch_gt_instances, featmap_sizes, points)
         return labels, bbox_targets, self.base_edge_list
@@ -76,12 +83,14 @@ class PointRankingAdapter:
         distances = regression.clamp(max=MAX_LOG_DISTANCE).exp() * units[:, None]
         return torch.cat([points - distances[:, :2], points + distances[:, 2:]], 1)
 
-    def loss_by_feat(self,
-                     cls_scores: List[Tensor],
-                     bbox_preds: List[Tensor],
-                     batch_gt_instances: InstanceList,
-                     batch_img_metas: List[dict],
-                     batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
+    def loss_by_feat(
+        self,
+        cls_scores: List[Tensor],
+        bbox_preds: List[Tensor],
+        batch_gt_instances: InstanceList,
+        batch_img_metas: List[dict],
+        batch_gt_instances_ignore: OptInstanceList = None,
+    ) -> Dict[str, Tensor]:
         """The ranking loss of the batch, after the ground truth (labels in 0 .. C-1, boxes with
         x2 >= x1 and y2 >= y1) and the positives' regression outputs (finite) are checked.
 
@@ -98,27 +107,38 @@ class PointRankingAdapter:
             dict[str, Tensor]: the terms of ``loss_cls`` (see :class:`aLRPLoss`,
             :class:`APLoss`).
         """
-        check_ground_truth([gt.labels for gt in batch_gt_instances],
-                           [get_box_tensor(gt.bboxes) for gt in batch_gt_instances],
-                           self.num_classes, batch_img_metas)
+        check_ground_truth(
+            [gt.labels for gt in batch_gt_instances],
+            [get_box_tensor(gt.bboxes) for gt in batch_gt_instances],
+            self.num_classes,
+            batch_img_metas,
+        )
         num_imgs = cls_scores[0].size(0)
         featmap_sizes = [score.shape[-2:] for score in cls_scores]
         points = self.prior_generator.grid_priors(
-            featmap_sizes, dtype=torch.float32, device=cls_scores[0].device)
-        labels, bbox_targets, level_units = self.point_targets(points, featmap_sizes,
-                                                               batch_gt_instances)
-        logits = torch.cat([score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels)
-                            for score in cls_scores])
+            featmap_sizes, dtype=torch.float32, device=cls_scores[0].device
+        )
+        labels, bbox_targets, level_units = self.point_targets(
+            points, featmap_sizes, batch_gt_instances
+        )
+        logits = torch.cat(
+            [score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels) for score in cls_scores]
+        )
         regression = torch.cat([pred.permute(0, 2, 3, 1).reshape(-1, 4) for pred in bbox_preds])
         pos = torch.nonzero(labels < self.num_classes).squeeze(1)
-        check_finite_outputs('the regression outputs (bbox_preds) of the positive priors',
-                             [regression[pos]])
+        check_finite_outputs(
+            'the regression outputs (bbox_preds) of the positive priors', [regression[pos]]
+        )
         targets = ranking_labels(labels, pos, self.num_classes)
         if not self.loss_cls.decoded_boxes:
             return self.loss_cls(logits, targets, regression[pos], bbox_targets[pos])
         pos_points = torch.cat([p.repeat(num_imgs, 1) for p in points])[pos]
-        pos_units = torch.cat([p.new_full((num_imgs * p.size(0), ), unit)
-                               for p, unit in zip(points, level_units)])[pos]
-        return self.loss_cls(logits, targets,
-                             self.decode(pos_points, pos_units, regression[pos].float()),
-                             self.decode(pos_points, pos_units, bbox_targets[pos].float()))
+        pos_units = torch.cat(
+            [p.new_full((num_imgs * p.size(0),), unit) for p, unit in zip(points, level_units)]
+        )[pos]
+        return self.loss_cls(
+            logits,
+            targets,
+            self.decode(pos_points, pos_units, regression[pos].float()),
+            self.decode(pos_points, pos_units, bbox_targets[pos].float()),
+        )

@@ -1,4 +1,5 @@
 """aLRP Loss (Oksuz et al., NeurIPS 2020): one ranking loss for classification and boxes."""
+
 from typing import Dict
 
 import torch
@@ -45,17 +46,20 @@ class aLRPLoss(nn.Module):
     custom_cls_channels = True
     custom_activation = True
 
-    def __init__(self,
-                 delta: float = 1.0,
-                 eps: float = 1e-5,
-                 tau: float = 0.5,
-                 loss_weight: float = 1.0,
-                 self_balance: ConfigType = dict(type='SelfBalance', init_weight=50.),
-                 use_sigmoid: bool = True) -> None:
+    def __init__(
+        self,
+        delta: float = 1.0,
+        eps: float = 1e-5,
+        tau: float = 0.5,
+        loss_weight: float = 1.0,
+        self_balance: ConfigType = dict(type='SelfBalance', init_weight=50.0),
+        use_sigmoid: bool = True,
+    ) -> None:
         super().__init__()
         if not use_sigmoid:
-            raise ValueError('aLRP Loss ranks one sigmoid logit per class: use_sigmoid must be '
-                             'True')
+            raise ValueError(
+                'aLRP Loss ranks one sigmoid logit per class: use_sigmoid must be True'
+            )
         if not 0 <= tau < 1:
             raise ValueError(f'tau must be in [0, 1), got {tau}')
         self.delta, self.eps, self.tau = check_delta(delta), check_eps(eps), tau
@@ -63,8 +67,9 @@ class aLRPLoss(nn.Module):
         self.use_sigmoid = True
         self.self_balance = MODELS.build(self_balance)
 
-    def forward(self, logits: Tensor, labels: Tensor, pos_pred_boxes: Tensor,
-                pos_target_boxes: Tensor) -> Dict[str, Tensor]:
+    def forward(
+        self, logits: Tensor, labels: Tensor, pos_pred_boxes: Tensor, pos_target_boxes: Tensor
+    ) -> Dict[str, Tensor]:
         """aLRP Loss of the batch.
 
         Args:

@@ -1,4 +1,5 @@
 """AP Loss (Chen et al., CVPR 2019), the ranking-based predecessor of aLRP Loss."""
+
 from typing import Dict
 
 from torch import Tensor, nn
@@ -32,21 +33,23 @@ class APLoss(nn.Module):
     #: Heads pass the positives' regression in their target space, as to mmdet's loss_bbox.
     decoded_boxes = False
 
-    def __init__(self,
-                 delta: float = 1.0,
-                 loss_weight: float = 1.0,
-                 loss_bbox: ConfigType = dict(type='SmoothL1Loss', beta=0.11, loss_weight=1.0),
-                 use_sigmoid: bool = True) -> None:
+    def __init__(
+        self,
+        delta: float = 1.0,
+        loss_weight: float = 1.0,
+        loss_bbox: ConfigType = dict(type='SmoothL1Loss', beta=0.11, loss_weight=1.0),
+        use_sigmoid: bool = True,
+    ) -> None:
         super().__init__()
         if not use_sigmoid:
-            raise ValueError('AP Loss ranks one sigmoid logit per class: use_sigmoid must be '
-                             'True')
+            raise ValueError('AP Loss ranks one sigmoid logit per class: use_sigmoid must be True')
         self.delta, self.loss_weight = check_delta(delta), loss_weight
         self.use_sigmoid = True
         self.loss_bbox = MODELS.build(loss_bbox)
 
-    def forward(self, logits: Tensor, labels: Tensor, pos_bbox_preds: Tensor,
-                pos_bbox_targets: Tensor) -> Dict[str, Tensor]:
+    def forward(
+        self, logits: Tensor, labels: Tensor, pos_bbox_preds: Tensor, pos_bbox_targets: Tensor
+    ) -> Dict[str, Tensor]:
         """AP Loss and the regression loss of the batch.
 
         Args:
@@ -63,11 +66,14 @@ class APLoss(nn.Module):
             ValueError: if a regression target is not finite (a ground-truth box of zero width
                 or height has an infinite encoding).
         """
-        check_finite_outputs('the regression targets of the positive priors',
-                             [pos_bbox_targets], 'is a ground-truth box of zero width '
-                             'or height? Its encoding is infinite')
+        check_finite_outputs(
+            'the regression targets of the positive priors',
+            [pos_bbox_targets],
+            'is a ground-truth box of zero width or height? Its encoding is infinite',
+        )
         loss_cls = self.loss_weight * ap_loss(logits, labels, self.delta)
-        loss_bbox = self.loss_bbox(pos_bbox_preds, pos_bbox_targets,
-                                   avg_factor=pos_bbox_targets.numel())
+        loss_bbox = self.loss_bbox(
+            pos_bbox_preds, pos_bbox_targets, avg_factor=pos_bbox_targets.numel()
+        )
         num_pos = loss_cls.new_tensor(float(pos_bbox_targets.size(0)))
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, num_pos=num_pos)

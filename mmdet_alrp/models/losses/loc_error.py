@@ -1,4 +1,5 @@
 """The localisation error of aLRP Loss for boxes."""
+
 from torch import Tensor
 
 from mmdet.structures.bbox import bbox_overlaps
@@ -25,8 +26,9 @@ def giou_loc_error(pred_boxes: Tensor, target_boxes: Tensor, tau: float) -> Tens
         if boxes.dim() != 2 or boxes.size(-1) != 4:
             raise ValueError(f'{name} must have shape (N, 4), got {tuple(boxes.shape)}')
     if pred_boxes.size(0) != target_boxes.size(0):
-        raise ValueError(f'pred_boxes has {pred_boxes.size(0)} boxes but target_boxes has '
-                         f'{target_boxes.size(0)}')
+        raise ValueError(
+            f'pred_boxes has {pred_boxes.size(0)} boxes but target_boxes has {target_boxes.size(0)}'
+        )
     if pred_boxes.size(0) == 0:  # bbox_overlaps would return a tensor outside the graph
         return pred_boxes.float().sum(-1) * 0
     giou = bbox_overlaps(pred_boxes.float(), target_boxes.float(), mode='giou', is_aligned=True)

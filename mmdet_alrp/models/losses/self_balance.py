@@ -1,4 +1,5 @@
 """Self-balance (SB) of aLRP Loss: the weight of the localisation part, learnt from the data."""
+
 import logging
 from typing import Dict
 
@@ -7,9 +8,8 @@ from mmengine.dist import all_reduce, get_world_size
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from mmdet.registry import MODELS
-
 from alrp_core.checks import check_positive
+from mmdet.registry import MODELS
 
 
 @MODELS.register_module()
@@ -42,16 +42,19 @@ class SelfBalance(nn.Module):
         """
         values = torch.stack([loss_cls.detach().to(self.sums), loss_loc.detach().to(self.sums)])
         finite = torch.isfinite(values).all()
-        batch = torch.cat([torch.where(finite, values, 0.), finite.to(self.sums)[None]])
+        batch = torch.cat([torch.where(finite, values, 0.0), finite.to(self.sums)[None]])
         world_size = get_world_size()
         if world_size > 1:
             all_reduce(batch, op='sum')
         self.sums += batch
         skipped = world_size - int(batch[2].item())
         if skipped:
-            print_log(f'self-balance: {skipped} batch(es) of this iteration left out of the SB '
-                      'sums, their L_cls or L_loc being NaN or Inf', logger='current',
-                      level=logging.WARNING)
+            print_log(
+                f'self-balance: {skipped} batch(es) of this iteration left out of the SB '
+                'sums, their L_cls or L_loc being NaN or Inf',
+                logger='current',
+                level=logging.WARNING,
+            )
 
     def update(self) -> None:
         """End a period: reset SB from the period's means and clear the sums. A period with no
@@ -68,6 +71,10 @@ class SelfBalance(nn.Module):
         if self.training:
             self.accumulate(loss_cls, loss_loc)
         weight = self.weight.to(loss_loc.dtype)
-        return dict(loss_cls=loss_cls, loss_bbox=weight * loss_loc,
-                    alrp_cls=loss_cls.detach(), alrp_loc=loss_loc.detach(),
-                    sb_weight=weight.detach().clone())
+        return dict(
+            loss_cls=loss_cls,
+            loss_bbox=weight * loss_loc,
+            alrp_cls=loss_cls.detach(),
+            alrp_loc=loss_loc.detach(),
+            sb_weight=weight.detach().clone(),
+        )

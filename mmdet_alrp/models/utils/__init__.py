@@ -2,6 +2,9 @@ from .input_checks import check_finite_outputs, check_ground_truth
 from .ranking_inputs import check_ranking_loss, ranking_labels, sigmoid_loss_cfg
 
 __all__ = [
-    'check_finite_outputs', 'check_ground_truth', 'check_ranking_loss', 'ranking_labels',
-    'sigmoid_loss_cfg'
+    'check_finite_outputs',
+    'check_ground_truth',
+    'check_ranking_loss',
+    'ranking_labels',
+    'sigmoid_loss_cfg',
 ]

@@ -1,4 +1,5 @@
 """Checks of a head's ground truth and outputs, made where they enter the head."""
+
 from typing import List, Optional, Sequence
 
 import torch
@@ -12,8 +13,12 @@ def image_name(index: int, img_metas: Optional[Sequence[dict]] = None) -> str:
     return f'image {index} of the batch' + (f' ({", ".join(known)})' if known else '')
 
 
-def check_ground_truth(labels: Sequence[Tensor], boxes: Sequence[Tensor], num_classes: int,
-                       img_metas: Optional[Sequence[dict]] = None) -> None:
+def check_ground_truth(
+    labels: Sequence[Tensor],
+    boxes: Sequence[Tensor],
+    num_classes: int,
+    img_metas: Optional[Sequence[dict]] = None,
+) -> None:
     """Raises ValueError naming the image and the label or box if a ground-truth label lies
     outside 0 .. C-1, or a box is not finite or has x2 < x1 or y2 < y1 (one host
     synchronisation when all is well).
@@ -26,23 +31,37 @@ def check_ground_truth(labels: Sequence[Tensor], boxes: Sequence[Tensor], num_cl
     """
     if not labels:
         return
-    flags = torch.stack([torch.stack([
-        ((image_labels < 0) | (image_labels >= num_classes)).any(),
-        (~torch.isfinite(image_boxes)).any(),
-        ((image_boxes[:, 2] < image_boxes[:, 0]) | (image_boxes[:, 3] < image_boxes[:, 1])).any(),
-    ]) for image_labels, image_boxes in zip(labels, boxes)]).tolist()
+    flags = torch.stack(
+        [
+            torch.stack(
+                [
+                    ((image_labels < 0) | (image_labels >= num_classes)).any(),
+                    (~torch.isfinite(image_boxes)).any(),
+                    (
+                        (image_boxes[:, 2] < image_boxes[:, 0])
+                        | (image_boxes[:, 3] < image_boxes[:, 1])
+                    ).any(),
+                ]
+            )
+            for image_labels, image_boxes in zip(labels, boxes)
+        ]
+    ).tolist()
     for index, (bad_label, not_finite, inverted) in enumerate(flags):
         name = image_name(index, img_metas)
         if bad_label:
             label = next(v for v in labels[index].tolist() if not 0 <= v < num_classes)
-            raise ValueError(f'ground-truth label {label} of {name} lies outside 0 .. '
-                             f'{num_classes - 1} (num_classes = {num_classes})')
+            raise ValueError(
+                f'ground-truth label {label} of {name} lies outside 0 .. '
+                f'{num_classes - 1} (num_classes = {num_classes})'
+            )
         if not_finite:
             raise ValueError(f'NaN or Inf in a ground-truth box of {name}')
         if inverted:
             box = next(b for b in boxes[index].tolist() if b[2] < b[0] or b[3] < b[1])
-            raise ValueError(f'ground-truth box {box} of {name} has x2 < x1 or y2 < y1: boxes '
-                             'must be (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1')
+            raise ValueError(
+                f'ground-truth box {box} of {name} has x2 < x1 or y2 < y1: boxes '
+                'must be (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1'
+            )
 
 
 def check_finite_outputs(what: str, tensors: List[Tensor], hint: str = '') -> None:

@@ -1,4 +1,5 @@
 """What the three ranking adapters share: the loss config, its check and the 1 / 0 / -1 labels."""
+
 from typing import Optional, Sequence
 
 import torch
@@ -22,8 +23,9 @@ def check_ranking_loss(head: nn.Module, loss_types: Sequence[str]) -> None:
         raise ValueError(f'{type(head).__name__} needs loss_cls={needed}, got {loss}')
 
 
-def ranking_labels(labels: Tensor, pos: Tensor, num_classes: int,
-                   ignored: Optional[Tensor] = None) -> Tensor:
+def ranking_labels(
+    labels: Tensor, pos: Tensor, num_classes: int, ignored: Optional[Tensor] = None
+) -> Tensor:
     """One-hot labels of a ranking loss from mmdet's class labels.
 
     Args:

@@ -41,10 +41,17 @@ def test_olrp_from_cocoeval_equals_the_brute_force_oracle(seed, max_dets):
 
 def test_ious_are_those_of_the_matched_pairs():
     gt_box, det_box = (10.0, 10.0, 20.0, 20.0), (12.0, 11.0, 19.0, 22.0)
-    images = [dict(gts=[(gt_box, 1, False), ((60.0, 60.0, 10.0, 10.0), 1, False)],
-                   dets=[(det_box, 1, 0.9), ((61.0, 60.0, 10.0, 9.0), 1, 0.4),
-                         ((80.0, 0.0, 5.0, 5.0), 1, 0.6)])]
-    (m, ) = coco_class_matches(evaluate(*build_coco(images, 1)))
+    images = [
+        dict(
+            gts=[(gt_box, 1, False), ((60.0, 60.0, 10.0, 10.0), 1, False)],
+            dets=[
+                (det_box, 1, 0.9),
+                ((61.0, 60.0, 10.0, 9.0), 1, 0.4),
+                ((80.0, 0.0, 5.0, 5.0), 1, 0.6),
+            ],
+        )
+    ]
+    (m,) = coco_class_matches(evaluate(*build_coco(images, 1)))
     order = np.argsort(-m.scores)
     assert m.scores[order].tolist() == [0.9, 0.6, 0.4]
     assert m.is_tp[order].tolist() == [True, False, True]
@@ -55,27 +62,36 @@ def test_ious_are_those_of_the_matched_pairs():
 
 def test_crowd_ground_truth_is_neither_false_negative_nor_false_positive():
     crowd = (50.0, 50.0, 30.0, 30.0)
-    images = [dict(gts=[((0.0, 0.0, 10.0, 10.0), 1, False), (crowd, 1, True)],
-                   dets=[((0.0, 0.0, 10.0, 10.0), 1, 0.9), ((55.0, 55.0, 10.0, 10.0), 1, 0.95),
-                         ((60.0, 52.0, 15.0, 8.0), 1, 0.5)])]
-    (m, ) = coco_class_matches(evaluate(*build_coco(images, 1)))
+    images = [
+        dict(
+            gts=[((0.0, 0.0, 10.0, 10.0), 1, False), (crowd, 1, True)],
+            dets=[
+                ((0.0, 0.0, 10.0, 10.0), 1, 0.9),
+                ((55.0, 55.0, 10.0, 10.0), 1, 0.95),
+                ((60.0, 52.0, 15.0, 8.0), 1, 0.5),
+            ],
+        )
+    ]
+    (m,) = coco_class_matches(evaluate(*build_coco(images, 1)))
     assert m.num_gts == 1
-    assert m.scores.tolist() == [0.9]   # the two detections on the crowd are ignored
+    assert m.scores.tolist() == [0.9]  # the two detections on the crowd are ignored
     r = optimal_lrp(m.scores, m.is_tp, m.ious, m.num_gts)
     assert (r.olrp, r.fp, r.fn, r.threshold) == (0.0, 0.0, 0.0, 0.9)
 
 
 def test_category_with_only_crowd_ground_truth_has_none():
-    images = [dict(gts=[((0.0, 0.0, 10.0, 10.0), 1, True)],
-                   dets=[((30.0, 0.0, 10.0, 10.0), 1, 0.9)])]
-    (m, ) = coco_class_matches(evaluate(*build_coco(images, 1)))
+    images = [
+        dict(gts=[((0.0, 0.0, 10.0, 10.0), 1, True)], dets=[((30.0, 0.0, 10.0, 10.0), 1, 0.9)])
+    ]
+    (m,) = coco_class_matches(evaluate(*build_coco(images, 1)))
     assert m.num_gts == 0 and m.is_tp.tolist() == [False]
     assert math.isnan(optimal_lrp(m.scores, m.is_tp, m.ious, m.num_gts).olrp)
 
 
 def test_bad_evaluations_are_rejected():
-    images = [dict(gts=[((0.0, 0.0, 10.0, 10.0), 1, False)],
-                   dets=[((0.0, 0.0, 10.0, 10.0), 1, 0.9)])]
+    images = [
+        dict(gts=[((0.0, 0.0, 10.0, 10.0), 1, False)], dets=[((0.0, 0.0, 10.0, 10.0), 1, 0.9)])
+    ]
     gt, dt = build_coco(images, 1)
     with pytest.raises(ValueError, match='not among the evaluated iouThrs'):
         coco_class_matches(evaluate(gt, dt, iou_thrs=[0.75]))

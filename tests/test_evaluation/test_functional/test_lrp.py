@@ -7,8 +7,12 @@ from mmdet_alrp.evaluation import optimal_lrp
 
 
 def lrp(scores, is_tp, ious, num_gts):
-    return optimal_lrp(np.array(scores, dtype=float), np.array(is_tp, dtype=bool),
-                       np.array(ious, dtype=float), num_gts)
+    return optimal_lrp(
+        np.array(scores, dtype=float),
+        np.array(is_tp, dtype=bool),
+        np.array(ious, dtype=float),
+        num_gts,
+    )
 
 
 def test_perfect_detections_give_zero():
@@ -24,7 +28,7 @@ def test_only_false_positives_give_one_at_the_highest_threshold():
 
 def test_one_detection_at_iou_075():
     r = lrp([0.6], [True], [0.75], 1)
-    assert r.olrp == pytest.approx(0.5)   # (0.25 / 0.5) / 1
+    assert r.olrp == pytest.approx(0.5)  # (0.25 / 0.5) / 1
     assert r.loc == pytest.approx(0.25)
     assert (r.fp, r.fn, r.threshold) == (0.0, 0.0, 0.6)
 
@@ -66,17 +70,25 @@ def test_class_with_ground_truth_but_no_detection_is_all_false_negatives():
     assert all(math.isnan(v) for v in (r.loc, r.fp, r.threshold))
 
 
-@pytest.mark.parametrize('args, message', [
-    (([0.5], [True], [0.9], 1, 1.0), 'tau'),
-    (([0.5, 0.4], [True], [0.9], 1, 0.5), 'one length'),
-    (([0.5], [1], [0.9], 1, 0.5), 'bool'),
-    (([np.nan], [True], [0.9], 1, 0.5), 'finite'),
-    (([0.5], [True], [0.9], -1, 0.5), 'non-negative'),
-    (([0.5, 0.4], [True, True], [0.9, 0.8], 1, 0.5), 'true positives for only'),
-    (([0.5], [True], [0.4], 1, 0.5), r'\[tau, 1\]'),
-])
+@pytest.mark.parametrize(
+    'args, message',
+    [
+        (([0.5], [True], [0.9], 1, 1.0), 'tau'),
+        (([0.5, 0.4], [True], [0.9], 1, 0.5), 'one length'),
+        (([0.5], [1], [0.9], 1, 0.5), 'bool'),
+        (([np.nan], [True], [0.9], 1, 0.5), 'finite'),
+        (([0.5], [True], [0.9], -1, 0.5), 'non-negative'),
+        (([0.5, 0.4], [True, True], [0.9, 0.8], 1, 0.5), 'true positives for only'),
+        (([0.5], [True], [0.4], 1, 0.5), r'\[tau, 1\]'),
+    ],
+)
 def test_bad_input_is_rejected(args, message):
     scores, is_tp, ious, num_gts, tau = args
     with pytest.raises(ValueError, match=message):
-        optimal_lrp(np.array(scores, dtype=float), np.array(is_tp), np.array(ious, dtype=float),
-                    num_gts, tau)
+        optimal_lrp(
+            np.array(scores, dtype=float),
+            np.array(is_tp),
+            np.array(ious, dtype=float),
+            num_gts,
+            tau,
+        )

@@ -12,6 +12,7 @@ Class a: LRP at 0.9 = (0 + 0 + 1) / 2 = 0.5; at 0.8 = (0.42 / 0.5 + 0 + 0) / 2 =
 Class c: excluded. moLRP = 0.71, moLRP_loc = 0.21, moLRP_FP = 0, moLRP_FN = 0.5.
 COCO AP at IoU 0.5: 1 for a, 0 for b, none for c -> mAP_50 = 0.5.
 """
+
 import json
 import logging
 import math
@@ -31,8 +32,12 @@ GTS = {  # image id -> [(xyxy, label, iscrowd)]
     2: [([10, 10, 30, 30], 1, 0)],
 }
 DETS = {  # image id -> [(xyxy, label, score)]
-    1: [([0, 0, 10, 10], 0, 0.9), ([20, 20, 30, 25.8], 0, 0.8), ([55, 55, 65, 65], 0, 0.7),
-        ([80, 80, 85, 85], 0, 0.6)],
+    1: [
+        ([0, 0, 10, 10], 0, 0.9),
+        ([20, 20, 30, 25.8], 0, 0.8),
+        ([55, 55, 65, 65], 0, 0.7),
+        ([80, 80, 85, 85], 0, 0.6),
+    ],
     2: [([40, 40, 60, 60], 2, 0.5)],
 }
 
@@ -41,13 +46,25 @@ def write_ann_file(path):
     annotations = []
     for img_id, gts in GTS.items():
         for (x1, y1, x2, y2), label, crowd in gts:
-            annotations.append(dict(
-                id=len(annotations) + 1, image_id=img_id, category_id=label + 1,
-                bbox=[x1, y1, x2 - x1, y2 - y1], area=(x2 - x1) * (y2 - y1), iscrowd=crowd))
-    path.write_text(json.dumps(dict(
-        images=[dict(id=i, width=100, height=100, file_name=f'{i}.jpg') for i in GTS],
-        categories=[dict(id=k + 1, name=name) for k, name in enumerate(CLASSES)],
-        annotations=annotations)))
+            annotations.append(
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=img_id,
+                    category_id=label + 1,
+                    bbox=[x1, y1, x2 - x1, y2 - y1],
+                    area=(x2 - x1) * (y2 - y1),
+                    iscrowd=crowd,
+                )
+            )
+    path.write_text(
+        json.dumps(
+            dict(
+                images=[dict(id=i, width=100, height=100, file_name=f'{i}.jpg') for i in GTS],
+                categories=[dict(id=k + 1, name=name) for k, name in enumerate(CLASSES)],
+                annotations=annotations,
+            )
+        )
+    )
     return str(path)
 
 
@@ -56,14 +73,19 @@ def data_samples(with_instances=False, detections=DETS):
     for img_id in GTS:
         dets = detections.get(img_id, [])
         sample = dict(
-            img_id=img_id, ori_shape=(100, 100),
+            img_id=img_id,
+            ori_shape=(100, 100),
             pred_instances=dict(
                 bboxes=torch.tensor([d[0] for d in dets], dtype=torch.float32).reshape(-1, 4),
                 labels=torch.tensor([d[1] for d in dets], dtype=torch.int64),
-                scores=torch.tensor([d[2] for d in dets], dtype=torch.float32)))
+                scores=torch.tensor([d[2] for d in dets], dtype=torch.float32),
+            ),
+        )
         if with_instances:
-            sample['instances'] = [dict(bbox=box, bbox_label=label, ignore_flag=crowd)
-                                   for box, label, crowd in GTS[img_id]]
+            sample['instances'] = [
+                dict(bbox=box, bbox_label=label, ignore_flag=crowd)
+                for box, label, crowd in GTS[img_id]
+            ]
         samples.append(sample)
     return samples
 
@@ -77,8 +99,9 @@ def run(metric, samples):
 @pytest.mark.parametrize('with_ann_file', [True, False])
 def test_coco_ap_and_olrp_on_a_hand_designed_case(tmp_path, with_ann_file):
     ann_file = write_ann_file(tmp_path / 'gt.json') if with_ann_file else None
-    metric = CocoLRPMetric(ann_file=ann_file, classwise=True,
-                           outfile_prefix=str(tmp_path / 'out' / 'res'))
+    metric = CocoLRPMetric(
+        ann_file=ann_file, classwise=True, outfile_prefix=str(tmp_path / 'out' / 'res')
+    )
     results = run(metric, data_samples(with_instances=not with_ann_file))
 
     assert results['coco/bbox_mAP_50'] == 0.5
@@ -98,16 +121,26 @@ def test_coco_ap_and_olrp_on_a_hand_designed_case(tmp_path, with_ann_file):
     assert a['oLRP'] == pytest.approx(0.42, abs=1e-6)
     assert a['oLRP_loc'] == pytest.approx(0.21, abs=1e-6)
     assert (a['oLRP_FP'], a['oLRP_FN']) == (0.0, 0.0)
-    assert b == dict(label=1, name='b', category_id=b['category_id'], threshold=None, oLRP=1.0,
-                     oLRP_loc=None, oLRP_FP=None, oLRP_FN=1.0, num_gts=1)
+    assert b == dict(
+        label=1,
+        name='b',
+        category_id=b['category_id'],
+        threshold=None,
+        oLRP=1.0,
+        oLRP_loc=None,
+        oLRP_FP=None,
+        oLRP_FN=1.0,
+        num_gts=1,
+    )
     assert c['num_gts'] == 0 and c['oLRP'] is None and c['threshold'] is None
 
 
 def test_no_detection_at_all_gives_all_false_negatives(tmp_path):
-    metric = CocoLRPMetric(ann_file=write_ann_file(tmp_path / 'gt.json'),
-                           thresholds_file=str(tmp_path / 'thr.json'))
+    metric = CocoLRPMetric(
+        ann_file=write_ann_file(tmp_path / 'gt.json'), thresholds_file=str(tmp_path / 'thr.json')
+    )
     results = run(metric, data_samples(detections={}))
-    assert 'coco/bbox_mAP' not in results   # CocoMetric reports nothing for empty results
+    assert 'coco/bbox_mAP' not in results  # CocoMetric reports nothing for empty results
     assert (results['coco/bbox_moLRP'], results['coco/bbox_moLRP_FN']) == (1.0, 1.0)
     assert math.isnan(results['coco/bbox_moLRP_loc'])
     assert math.isnan(results['coco/bbox_moLRP_FP'])
@@ -117,12 +150,18 @@ def test_no_detection_at_all_gives_all_false_negatives(tmp_path):
 
 
 def test_multiprocess_coco_evaluation_gives_the_same_olrp(tmp_path):
-    metric = METRICS.build(dict(type='CocoLRPMetric', ann_file=write_ann_file(tmp_path / 'gt.json'),
-                                use_mp_eval=True, outfile_prefix=str(tmp_path / 'res')))
+    metric = METRICS.build(
+        dict(
+            type='CocoLRPMetric',
+            ann_file=write_ann_file(tmp_path / 'gt.json'),
+            use_mp_eval=True,
+            outfile_prefix=str(tmp_path / 'res'),
+        )
+    )
     results = run(metric, data_samples())
     assert results['coco/bbox_mAP_50'] == 0.5
     assert (results['coco/bbox_moLRP'], results['coco/bbox_moLRP_loc']) == (0.71, 0.21)
-    assert coco_metric_module.COCOeval is COCOeval   # the evaluator names are restored
+    assert coco_metric_module.COCOeval is COCOeval  # the evaluator names are restored
 
 
 def test_thresholds_default_to_the_log_directory(tmp_path):
@@ -137,14 +176,13 @@ def test_thresholds_default_to_the_log_directory(tmp_path):
 
 def test_without_any_place_for_the_thresholds_a_warning_says_so(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    logger = MMLogger.get_instance('test_coco_lrp_metric_no_file')   # current, no log file
+    logger = MMLogger.get_instance('test_coco_lrp_metric_no_file')  # current, no log file
     records = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = records.append
     logger.addHandler(handler)
     try:
-        results = run(CocoLRPMetric(ann_file=write_ann_file(tmp_path / 'gt.json')),
-                      data_samples())
+        results = run(CocoLRPMetric(ann_file=write_ann_file(tmp_path / 'gt.json')), data_samples())
     finally:
         logger.removeHandler(handler)
     assert results['coco/bbox_moLRP'] == 0.71
@@ -152,15 +190,17 @@ def test_without_any_place_for_the_thresholds_a_warning_says_so(tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == ['gt.json']
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(iou_thrs=[0.75]), 'needs 0.5 among iou_thrs'),
-    (dict(proposal_nums=(1, 10)), r'needs max\(proposal_nums\) >= 100'),
-])
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (dict(iou_thrs=[0.75]), 'needs 0.5 among iou_thrs'),
+        (dict(proposal_nums=(1, 10)), r'needs max\(proposal_nums\) >= 100'),
+    ],
+)
 def test_settings_without_lrp_matching_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         CocoLRPMetric(**kwargs)
-    CocoLRPMetric(metric='segm', **kwargs)   # LRP is only computed for 'bbox'
-
+    CocoLRPMetric(metric='segm', **kwargs)  # LRP is only computed for 'bbox'
 
 
 def warnings_of(name, function):
@@ -178,17 +218,22 @@ def warnings_of(name, function):
 
 def test_unwritable_thresholds_file_warns_after_every_metric(tmp_path):
     (tmp_path / 'a_file').write_text('')
-    path = tmp_path / 'a_file' / 'thr.json'   # a file cannot hold a folder: not writable
-    metric = CocoLRPMetric(ann_file=write_ann_file(tmp_path / 'gt.json'),
-                           thresholds_file=str(path))
+    path = tmp_path / 'a_file' / 'thr.json'  # a file cannot hold a folder: not writable
+    metric = CocoLRPMetric(ann_file=write_ann_file(tmp_path / 'gt.json'), thresholds_file=str(path))
     results, warnings = warnings_of('test_unwritable', lambda: run(metric, data_samples()))
     assert results['coco/bbox_mAP_50'] == 0.5 and results['coco/bbox_moLRP'] == 0.71
     assert any(f'oLRP thresholds not written to {path}' in w for w in warnings)
 
 
-@pytest.mark.parametrize('key, index, value', [
-    ('scores', 2, float('nan')), ('scores', 0, float('inf')), ('bboxes', 1, float('nan')),
-    ('bboxes', 3, float('-inf'))])
+@pytest.mark.parametrize(
+    'key, index, value',
+    [
+        ('scores', 2, float('nan')),
+        ('scores', 0, float('inf')),
+        ('bboxes', 1, float('nan')),
+        ('bboxes', 3, float('-inf')),
+    ],
+)
 def test_non_finite_predictions_are_refused_before_any_evaluation(tmp_path, key, index, value):
     """Refused as the predictions come in (process), not after COCO AP was computed."""
     metric = CocoLRPMetric(ann_file=write_ann_file(tmp_path / 'gt.json'))
@@ -201,14 +246,20 @@ def test_non_finite_predictions_are_refused_before_any_evaluation(tmp_path, key,
 
 
 def test_results_of_no_image_are_defined(tmp_path):
-    metric = CocoLRPMetric(ann_file=write_ann_file(tmp_path / 'gt.json'),
-                           thresholds_file=str(tmp_path / 'thr.json'))
+    metric = CocoLRPMetric(
+        ann_file=write_ann_file(tmp_path / 'gt.json'), thresholds_file=str(tmp_path / 'thr.json')
+    )
     metric.dataset_meta = dict(classes=CLASSES)
     results, warnings = warnings_of('test_no_image', lambda: metric.evaluate(size=0))
     defined = {key: value for key, value in results.items() if not math.isnan(value)}
-    assert defined == {**{f'coco/bbox_{item}': 0.0 for item in (
-        'mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')}, 'coco/bbox_moLRP': 1.0,
-        'coco/bbox_moLRP_FN': 1.0}
+    assert defined == {
+        **{
+            f'coco/bbox_{item}': 0.0
+            for item in ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
+        },
+        'coco/bbox_moLRP': 1.0,
+        'coco/bbox_moLRP_FN': 1.0,
+    }
     assert sorted(set(results) - set(defined)) == ['coco/bbox_moLRP_FP', 'coco/bbox_moLRP_loc']
     assert any('results of no image' in w for w in warnings)
     assert not (tmp_path / 'thr.json').exists()

@@ -2,6 +2,7 @@
 branch, trained with aLRP Loss on ATSS's own targets. Its loss and gradients against the dense
 oracle on targets from mmdet's ATSSHead, ignored anchors, empty ground truth, any number of
 classes, learning, prediction by the class score alone."""
+
 import math
 
 import pytest
@@ -35,19 +36,32 @@ STRIDES = [8, 16, 32, 64, 128]
 STDS = [0.1, 0.1, 0.2, 0.2]
 # mmdet's ATSS anchors: one per location, 8 strides wide.
 HEAD_ARGS = dict(
-    in_channels=IN_CHANNELS, feat_channels=8, stacked_convs=1,
+    in_channels=IN_CHANNELS,
+    feat_channels=8,
+    stacked_convs=1,
     norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
-    anchor_generator=dict(type='AnchorGenerator', ratios=[1.0], octave_base_scale=8,
-                          scales_per_octave=1, strides=STRIDES),
-    bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.] * 4, target_stds=STDS),
-    init_cfg=None)
+    anchor_generator=dict(
+        type='AnchorGenerator',
+        ratios=[1.0],
+        octave_base_scale=8,
+        scales_per_octave=1,
+        strides=STRIDES,
+    ),
+    bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=STDS),
+    init_cfg=None,
+)
 ALRP_KEYS = {'loss_cls', 'loss_bbox', 'alrp_cls', 'alrp_loc', 'sb_weight', 'num_pos'}
 
 
 def make_head(num_classes: int = 3, train_cfg: dict = ATSS_TRAIN_CFG, **kwargs) -> aLRPATSSHead:
     torch.manual_seed(0)
-    return aLRPATSSHead(num_classes=num_classes, train_cfg=ConfigDict(train_cfg),
-                        test_cfg=ConfigDict(TEST_CFG), **HEAD_ARGS, **kwargs)
+    return aLRPATSSHead(
+        num_classes=num_classes,
+        train_cfg=ConfigDict(train_cfg),
+        test_cfg=ConfigDict(TEST_CFG),
+        **HEAD_ARGS,
+        **kwargs,
+    )
 
 
 def sizes():
@@ -57,18 +71,21 @@ def sizes():
 def outputs(num_imgs: int, num_classes: int, seed: int = 0):
     """Generated head outputs as leaves: logits N(0, 1), deltas N(0, 0.5^2) (in std units)."""
     gen = torch.Generator().manual_seed(seed)
-    cls_scores = [torch.randn(num_imgs, num_classes, h, w, generator=gen).requires_grad_()
-                  for h, w in sizes()]
-    deltas = [(0.5 * torch.randn(num_imgs, 4, h, w, generator=gen)).requires_grad_()
-              for h, w in sizes()]
+    cls_scores = [
+        torch.randn(num_imgs, num_classes, h, w, generator=gen).requires_grad_() for h, w in sizes()
+    ]
+    deltas = [
+        (0.5 * torch.randn(num_imgs, 4, h, w, generator=gen)).requires_grad_() for h, w in sizes()
+    ]
     return cls_scores, deltas
 
 
 def flatten(maps, channels):
     """Image-major, then level, then location."""
     num_imgs = maps[0].size(0)
-    return torch.cat([m.permute(0, 2, 3, 1).reshape(num_imgs, -1, channels) for m in maps],
-                     1).reshape(-1, channels)
+    return torch.cat(
+        [m.permute(0, 2, 3, 1).reshape(num_imgs, -1, channels) for m in maps], 1
+    ).reshape(-1, channels)
 
 
 def decode(anchors, deltas):
@@ -98,7 +115,8 @@ def test_loss_and_gradients_match_the_oracle_on_atss_targets(num_classes):
     reference = ATSSHead(num_classes=num_classes, train_cfg=ConfigDict(train_cfg), **HEAD_ARGS)
     anchor_list, valid_list = reference.get_anchors(sizes(), metas, device='cpu')
     anchors, classes, weights, target_boxes, _, _ = reference.get_targets(
-        anchor_list, valid_list, gts, metas)
+        anchor_list, valid_list, gts, metas
+    )
     anchors = torch.cat(anchors, 1).reshape(-1, 4).double()
     classes = torch.cat(classes, 1).reshape(-1)
     ignored = torch.cat(weights, 1).reshape(-1) == 0
@@ -107,9 +125,14 @@ def test_loss_and_gradients_match_the_oracle_on_atss_targets(num_classes):
     assert ignored.sum() > 10 and pos.sum() > 0
     labels = onehot_labels(classes, num_classes, ignored)
     pred = decode(anchors[pos], flatten([d.double() for d in deltas], 4)[pos])
-    assert_matches_oracle(losses, cls_scores + deltas,
-                          flatten([s.double() for s in cls_scores], num_classes), labels, pred,
-                          target_boxes[pos])
+    assert_matches_oracle(
+        losses,
+        cls_scores + deltas,
+        flatten([s.double() for s in cls_scores], num_classes),
+        labels,
+        pred,
+        target_boxes[pos],
+    )
 
     losses = head.loss_by_feat(cls_scores, deltas, gts, metas)
     grads = torch.autograd.grad(total(losses), cls_scores)
@@ -155,8 +178,7 @@ def test_image_without_ground_truth():
     assert losses['num_pos'] == 0 and losses['loss_cls'] == 0 and losses['loss_bbox'] == 0
     total(losses).backward()
     assert all(p.grad is not None for p in head.parameters())
-    losses = head.loss_by_feat(*head(feats(STRIDES, 2)), [empty_instances(), GTS[0]],
-                               img_metas(2))
+    losses = head.loss_by_feat(*head(feats(STRIDES, 2)), [empty_instances(), GTS[0]], img_metas(2))
     assert_finite(losses)
     assert losses['num_pos'] > 0
 
@@ -173,8 +195,10 @@ def test_runs_under_autocast_in_float32():
 
 
 def test_classification_loss_halves_on_one_image():
-    values = learns(make_head(num_classes=2),
-                    [instances([[20., 30., 70., 90.], [60., 8., 120., 50.]], [0, 1])])
+    values = learns(
+        make_head(num_classes=2),
+        [instances([[20.0, 30.0, 70.0, 90.0], [60.0, 8.0, 120.0, 50.0]], [0, 1])],
+    )
     assert values[-1] <= 0.5 * values[0], values
 
 
@@ -182,14 +206,13 @@ def test_predict_scores_by_the_class_logit_alone():
     """One logit above the others: one detection, scored sigmoid(logit) (no centerness factor),
     the box of its anchor (zero deltas)."""
     head = make_head()
-    cls_scores = [torch.full((1, 3, h, w), -10.) for h, w in sizes()]
-    cls_scores[0][0, 2, 5, 6] = 3.  # anchor centred at (6 * 8, 5 * 8), 64 px wide, class 2
+    cls_scores = [torch.full((1, 3, h, w), -10.0) for h, w in sizes()]
+    cls_scores[0][0, 2, 5, 6] = 3.0  # anchor centred at (6 * 8, 5 * 8), 64 px wide, class 2
     deltas = [torch.zeros(1, 4, h, w) for h, w in sizes()]
-    result, = head.predict_by_feat(cls_scores, deltas, batch_img_metas=img_metas(),
-                                   rescale=False)
+    (result,) = head.predict_by_feat(cls_scores, deltas, batch_img_metas=img_metas(), rescale=False)
     assert result.labels.tolist() == [2]
     assert result.scores.item() == pytest.approx(1 / (1 + math.exp(-3)), rel=1e-6)
-    torch.testing.assert_close(result.bboxes, torch.tensor([[16., 8., 80., 72.]]))
+    torch.testing.assert_close(result.bboxes, torch.tensor([[16.0, 8.0, 80.0, 72.0]]))
 
     results = head.predict(feats(STRIDES, 2), [DetDataSample(metainfo=m) for m in img_metas(2)])
     assert_detections(results, 3)

@@ -3,6 +3,7 @@ FCOS's own targets. Its loss and gradients against the dense oracle on targets f
 FCOSHead, empty ground truth, any number of classes, learning, prediction by the class score
 alone. FCOS has no ignore notion: every point is a positive or a negative (FCOSHead's targets
 have no weights), so no logit is ignored (the oracle test checks every label is 1 or 0)."""
+
 import math
 
 import pytest
@@ -33,16 +34,23 @@ STRIDES = [8, 16, 32, 64, 128]
 # FCOS's ranges scaled to a 128 x 128 image: a level takes the points whose largest distance to
 # the box sides is up to 4 strides (the boxes of GTS fall on the first three levels).
 REGRESS_RANGES = ((-1, 32), (32, 64), (64, 128), (128, 256), (256, 1e8))
-HEAD_ARGS = dict(in_channels=IN_CHANNELS, feat_channels=8, stacked_convs=1, strides=STRIDES,
-                 regress_ranges=REGRESS_RANGES,
-                 norm_cfg=dict(type='GN', num_groups=4, requires_grad=True), init_cfg=None)
+HEAD_ARGS = dict(
+    in_channels=IN_CHANNELS,
+    feat_channels=8,
+    stacked_convs=1,
+    strides=STRIDES,
+    regress_ranges=REGRESS_RANGES,
+    norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+    init_cfg=None,
+)
 ALRP_KEYS = {'loss_cls', 'loss_bbox', 'alrp_cls', 'alrp_loc', 'sb_weight', 'num_pos'}
 
 
 def make_head(num_classes: int = 3, **kwargs) -> aLRPFCOSHead:
     torch.manual_seed(0)
-    return aLRPFCOSHead(num_classes=num_classes, test_cfg=ConfigDict(TEST_CFG),
-                        **HEAD_ARGS, **kwargs)
+    return aLRPFCOSHead(
+        num_classes=num_classes, test_cfg=ConfigDict(TEST_CFG), **HEAD_ARGS, **kwargs
+    )
 
 
 def sizes(num_levels: int = len(STRIDES)):
@@ -52,10 +60,12 @@ def sizes(num_levels: int = len(STRIDES)):
 def outputs(num_imgs: int, num_classes: int, seed: int = 0):
     """Generated head outputs as leaves: logits N(0, 1), distances (l, t, r, b) in 4..60 px."""
     gen = torch.Generator().manual_seed(seed)
-    cls_scores = [torch.randn(num_imgs, num_classes, h, w, generator=gen).requires_grad_()
-                  for h, w in sizes()]
-    distances = [(4 + 56 * torch.rand(num_imgs, 4, h, w, generator=gen)).requires_grad_()
-                 for h, w in sizes()]
+    cls_scores = [
+        torch.randn(num_imgs, num_classes, h, w, generator=gen).requires_grad_() for h, w in sizes()
+    ]
+    distances = [
+        (4 + 56 * torch.rand(num_imgs, 4, h, w, generator=gen)).requires_grad_() for h, w in sizes()
+    ]
     return cls_scores, distances
 
 
@@ -89,10 +99,14 @@ def test_loss_and_gradients_match_the_oracle_on_fcos_targets(num_classes):
     labels = onehot_labels(classes, num_classes)
     assert set(labels.unique().tolist()) == {0, 1}  # no ignored point
     pred = flatten([d.double() for d in distances], 4)[pos]
-    assert_matches_oracle(losses, cls_scores + distances,
-                          flatten([s.double() for s in cls_scores], num_classes), labels,
-                          decode(flat_points[pos], pred),
-                          decode(flat_points[pos], target_distances[pos]))
+    assert_matches_oracle(
+        losses,
+        cls_scores + distances,
+        flatten([s.double() for s in cls_scores], num_classes),
+        labels,
+        decode(flat_points[pos], pred),
+        decode(flat_points[pos], target_distances[pos]),
+    )
     if num_classes == 7:  # the boxes' classes 0, 1, 2 are the only columns with positives
         assert (labels[:, :3].sum(0) > 0).all() and labels[:, 3:].sum() == 0
 
@@ -128,8 +142,7 @@ def test_image_without_ground_truth():
     assert losses['num_pos'] == 0 and losses['loss_cls'] == 0 and losses['loss_bbox'] == 0
     total(losses).backward()
     assert all(p.grad is not None for p in head.parameters())
-    losses = head.loss_by_feat(*head(feats(STRIDES, 2)), [empty_instances(), GTS[0]],
-                               img_metas(2))
+    losses = head.loss_by_feat(*head(feats(STRIDES, 2)), [empty_instances(), GTS[0]], img_metas(2))
     assert_finite(losses)
     assert losses['num_pos'] > 0
 
@@ -146,8 +159,10 @@ def test_runs_under_autocast_in_float32():
 
 
 def test_classification_loss_halves_on_one_image():
-    values = learns(make_head(num_classes=2),
-                    [instances([[20., 30., 70., 90.], [60., 8., 120., 50.]], [0, 1])])
+    values = learns(
+        make_head(num_classes=2),
+        [instances([[20.0, 30.0, 70.0, 90.0], [60.0, 8.0, 120.0, 50.0]], [0, 1])],
+    )
     assert values[-1] <= 0.5 * values[0], values
 
 
@@ -155,15 +170,16 @@ def test_predict_scores_by_the_class_logit_alone():
     """One logit above the others: one detection, scored sigmoid(logit) (no centerness factor),
     the box of its point and distances."""
     head = make_head()
-    cls_scores = [torch.full((1, 3, h, w), -10.) for h, w in sizes()]
-    cls_scores[0][0, 1, 5, 6] = 2.  # point (6.5 * 8, 5.5 * 8) = (52, 44) of stride 8, class 1
-    distances = [torch.full((1, 4, h, w), 10.) for h, w in sizes()]
-    distances[0][0, :, 5, 6] = torch.tensor([12., 4., 20., 30.])
-    result, = head.predict_by_feat(cls_scores, distances, batch_img_metas=img_metas(),
-                                   rescale=False)
+    cls_scores = [torch.full((1, 3, h, w), -10.0) for h, w in sizes()]
+    cls_scores[0][0, 1, 5, 6] = 2.0  # point (6.5 * 8, 5.5 * 8) = (52, 44) of stride 8, class 1
+    distances = [torch.full((1, 4, h, w), 10.0) for h, w in sizes()]
+    distances[0][0, :, 5, 6] = torch.tensor([12.0, 4.0, 20.0, 30.0])
+    (result,) = head.predict_by_feat(
+        cls_scores, distances, batch_img_metas=img_metas(), rescale=False
+    )
     assert result.labels.tolist() == [1]
     assert result.scores.item() == pytest.approx(1 / (1 + math.exp(-2)), rel=1e-6)
-    torch.testing.assert_close(result.bboxes, torch.tensor([[40., 40., 72., 74.]]))
+    torch.testing.assert_close(result.bboxes, torch.tensor([[40.0, 40.0, 72.0, 74.0]]))
 
     results = head.predict(feats(STRIDES, 2), [DetDataSample(metainfo=m) for m in img_metas(2)])
     assert_detections(results, 3)

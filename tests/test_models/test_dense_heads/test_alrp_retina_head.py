@@ -1,5 +1,6 @@
 """aLRPRetinaHead: targets, localisation errors and prediction (what it shares with the other
 ranking heads is in test_ranking_heads.py)."""
+
 import math
 from functools import partial
 
@@ -12,15 +13,29 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet_alrp.models.dense_heads import aLRPATSSHead, aLRPRetinaHead
 
-from .head_utils import (ATSS_TRAIN_CFG, GTS, IMG_SIZE, IN_CHANNELS, assert_alrp_num_classes,
-                         assert_detections, feats, giou, img_metas, instances, make_atss_head,
-                         make_retina_head, recording_alrp_loss, strides_of)
+from .head_utils import (
+    ATSS_TRAIN_CFG,
+    GTS,
+    IMG_SIZE,
+    IN_CHANNELS,
+    assert_alrp_num_classes,
+    assert_detections,
+    feats,
+    giou,
+    img_metas,
+    instances,
+    make_atss_head,
+    make_retina_head,
+    recording_alrp_loss,
+    strides_of,
+)
 
 make_head = partial(make_retina_head, aLRPRetinaHead)
 
 # One anchor per location, 32 x 32 at stride 8: neighbours one stride apart have IoU 0.6.
-ONE_ANCHOR = dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=1,
-                  ratios=[1.0], strides=[8, 16])
+ONE_ANCHOR = dict(
+    type='AnchorGenerator', octave_base_scale=4, scales_per_octave=1, ratios=[1.0], strides=[8, 16]
+)
 
 
 @pytest.mark.parametrize('num_classes', [1, 3, 7])
@@ -39,9 +54,12 @@ def hand_decode(anchor, delta):
 
 @pytest.mark.parametrize('reg_decoded_bbox', [True, False])
 def test_localisation_error_is_normalised_giou(reg_decoded_bbox):
-    head = make_head(anchor_generator=ONE_ANCHOR, loss_cls=dict(type='aLRPLoss', tau=0.5),
-                     reg_decoded_bbox=reg_decoded_bbox)
-    gt = [56., 56., 88., 88.]
+    head = make_head(
+        anchor_generator=ONE_ANCHOR,
+        loss_cls=dict(type='aLRPLoss', tau=0.5),
+        reg_decoded_bbox=reg_decoded_bbox,
+    )
+    gt = [56.0, 56.0, 88.0, 88.0]
     sizes = [(IMG_SIZE // s, IMG_SIZE // s) for s in (8, 16)]
     cls_scores = [torch.zeros(1, 3, h, w) for h, w in sizes]
     zero = [torch.zeros(1, 4, h, w) for h, w in sizes]
@@ -55,8 +73,8 @@ def test_localisation_error_is_normalised_giou(reg_decoded_bbox):
     # (1 - 0.6) / (2 * (1 - 0.5)) = 0.4.
     by_anchor = {tuple(anchors[i].tolist()): e.item() for i, e in zip(pos, errors)}
     assert by_anchor[tuple(gt)] == pytest.approx(0, abs=1e-6)
-    assert by_anchor[(48., 56., 80., 88.)] == pytest.approx(0.4, abs=1e-6)
-    assert by_anchor[(56., 64., 88., 96.)] == pytest.approx(0.4, abs=1e-6)
+    assert by_anchor[(48.0, 56.0, 80.0, 88.0)] == pytest.approx(0.4, abs=1e-6)
+    assert by_anchor[(56.0, 64.0, 88.0, 96.0)] == pytest.approx(0.4, abs=1e-6)
 
     # Random deltas, against boxes decoded by hand.
     gen = torch.Generator().manual_seed(2)
@@ -65,8 +83,9 @@ def test_localisation_error_is_normalised_giou(reg_decoded_bbox):
     with recording_alrp_loss() as calls:
         head.loss_by_feat(cls_scores, deltas, [instances([gt], [1])], img_metas())
     errors = calls[0][2]
-    expected = [(1 - giou(hand_decode(anchors[i].tolist(), flat[i].tolist()), gt)) / (2 * 0.5)
-                for i in pos]
+    expected = [
+        (1 - giou(hand_decode(anchors[i].tolist(), flat[i].tolist()), gt)) / (2 * 0.5) for i in pos
+    ]
     torch.testing.assert_close(errors, torch.tensor(expected), rtol=1e-5, atol=1e-5)
 
 
@@ -74,9 +93,12 @@ def test_tau_scales_the_error():
     head = make_head(anchor_generator=ONE_ANCHOR, loss_cls=dict(type='aLRPLoss', tau=0.75))
     sizes = [(IMG_SIZE // s, IMG_SIZE // s) for s in (8, 16)]
     with recording_alrp_loss() as calls:
-        head.loss_by_feat([torch.zeros(1, 3, h, w) for h, w in sizes],
-                          [torch.zeros(1, 4, h, w) for h, w in sizes],
-                          [instances([[56., 56., 88., 88.]], [0])], img_metas())
+        head.loss_by_feat(
+            [torch.zeros(1, 3, h, w) for h, w in sizes],
+            [torch.zeros(1, 4, h, w) for h, w in sizes],
+            [instances([[56.0, 56.0, 88.0, 88.0]], [0])],
+            img_metas(),
+        )
     assert calls[0][2].max().item() == pytest.approx((1 - 0.6) / (2 * 0.25), abs=1e-6)
 
 
@@ -85,12 +107,22 @@ def test_atss_targets_are_atss_heads():
     anchors outside the image (per-level counts of the anchors inside)."""
     train_cfg = dict(ATSS_TRAIN_CFG, allowed_border=0)
     head = make_atss_head(aLRPATSSHead, train_cfg=train_cfg)
-    atss = ATSSHead(num_classes=3, in_channels=IN_CHANNELS, feat_channels=8, stacked_convs=1,
-                    norm_cfg=None,
-                    anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
-                                          scales_per_octave=3, ratios=[0.5, 1.0, 2.0],
-                                          strides=[8, 16, 32, 64, 128]),
-                    train_cfg=ConfigDict(train_cfg), init_cfg=None)
+    atss = ATSSHead(
+        num_classes=3,
+        in_channels=IN_CHANNELS,
+        feat_channels=8,
+        stacked_convs=1,
+        norm_cfg=None,
+        anchor_generator=dict(
+            type='AnchorGenerator',
+            octave_base_scale=4,
+            scales_per_octave=3,
+            ratios=[0.5, 1.0, 2.0],
+            strides=[8, 16, 32, 64, 128],
+        ),
+        train_cfg=ConfigDict(train_cfg),
+        init_cfg=None,
+    )
     metas = img_metas(2)
     metas[1]['img_shape'] = (100, 90)
     x = feats(strides_of(head), 2)
@@ -115,25 +147,35 @@ def test_atss_targets_are_atss_heads():
 def test_predict_uses_sigmoid_scores():
     head = make_head(anchor_generator=ONE_ANCHOR)
     sizes = [(IMG_SIZE // s, IMG_SIZE // s) for s in (8, 16)]
-    cls_scores = [torch.full((1, 3, h, w), -10.) for h, w in sizes]
-    cls_scores[0][0, 2, 5, 6] = 3.  # anchor at (6 * 8, 5 * 8) of the stride 8 level, class 2
+    cls_scores = [torch.full((1, 3, h, w), -10.0) for h, w in sizes]
+    cls_scores[0][0, 2, 5, 6] = 3.0  # anchor at (6 * 8, 5 * 8) of the stride 8 level, class 2
     bbox_preds = [torch.zeros(1, 4, h, w) for h, w in sizes]
-    result = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=img_metas(),
-                                  rescale=False)[0]
-    assert result.bboxes.shape == (1, 4) and result.scores.shape == (1, )
+    result = head.predict_by_feat(
+        cls_scores, bbox_preds, batch_img_metas=img_metas(), rescale=False
+    )[0]
+    assert result.bboxes.shape == (1, 4) and result.scores.shape == (1,)
     assert result.labels.tolist() == [2]
     assert result.scores.item() == pytest.approx(1 / (1 + math.exp(-3)), rel=1e-5)
-    torch.testing.assert_close(result.bboxes, torch.tensor([[32., 24., 64., 56.]]))
+    torch.testing.assert_close(result.bboxes, torch.tensor([[32.0, 24.0, 64.0, 56.0]]))
 
     head = make_head()
-    results = head.predict(feats(strides_of(head), 2),
-                           [DetDataSample(metainfo=m) for m in img_metas(2)])
+    results = head.predict(
+        feats(strides_of(head), 2), [DetDataSample(metainfo=m) for m in img_metas(2)]
+    )
     assert_detections(results, 3)
 
 
 def test_built_from_config_ignores_loss_bbox():
-    head = MODELS.build(dict(type='aLRPRetinaHead', num_classes=3, in_channels=IN_CHANNELS,
-                             feat_channels=8, stacked_convs=1, init_cfg=None,
-                             loss_bbox=dict(type='L1Loss', loss_weight=1.0)))
+    head = MODELS.build(
+        dict(
+            type='aLRPRetinaHead',
+            num_classes=3,
+            in_channels=IN_CHANNELS,
+            feat_channels=8,
+            stacked_convs=1,
+            init_cfg=None,
+            loss_bbox=dict(type='L1Loss', loss_weight=1.0),
+        )
+    )
     assert head.loss_bbox is None and head.use_sigmoid_cls and head.reg_decoded_bbox
     assert head.loss_cls.self_balance.weight == 50

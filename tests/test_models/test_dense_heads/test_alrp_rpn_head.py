@@ -1,45 +1,67 @@
 """aLRPRPNHead on generated feature maps, against targets and errors computed independently."""
+
 import pytest
 import torch
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
+from alrp_core import alrp_loss
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_overlaps
-
 from mmdet_alrp.models.dense_heads.alrp_rpn_head import aLRPRPNHead
-from alrp_core import alrp_loss
 
 IMG = 64
 STRIDES = [4, 8]
 CHANNELS = 8
 # Anchors: 16 x 16 (stride 4) and 32 x 32 (stride 8) squares and their 1:2, 2:1 variants,
 # centred on the grid points. Each gt box coincides with one square anchor.
-GT_BOXES = torch.tensor([[16., 16., 48., 48.], [20., 4., 36., 20.]])
-KEYS = {'loss_rpn_cls', 'loss_rpn_bbox', 'rpn_alrp_cls', 'rpn_alrp_loc', 'rpn_sb_weight',
-        'rpn_num_pos'}
+GT_BOXES = torch.tensor([[16.0, 16.0, 48.0, 48.0], [20.0, 4.0, 36.0, 20.0]])
+KEYS = {
+    'loss_rpn_cls',
+    'loss_rpn_bbox',
+    'rpn_alrp_cls',
+    'rpn_alrp_loc',
+    'rpn_sb_weight',
+    'rpn_num_pos',
+}
 
 
 def make_head(loss_weight: float = 0.2, channels: int = CHANNELS) -> aLRPRPNHead:
     train_cfg = ConfigDict(
-        assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3,
-                      min_pos_iou=0.3, match_low_quality=True, ignore_iof_thr=-1),
-        sampler=dict(type='PseudoSampler'), allowed_border=-1, pos_weight=-1, debug=False)
-    test_cfg = ConfigDict(nms_pre=200, max_per_img=50, nms=dict(type='nms', iou_threshold=0.7),
-                          min_bbox_size=0)
+        assigner=dict(
+            type='MaxIoUAssigner',
+            pos_iou_thr=0.7,
+            neg_iou_thr=0.3,
+            min_pos_iou=0.3,
+            match_low_quality=True,
+            ignore_iof_thr=-1,
+        ),
+        sampler=dict(type='PseudoSampler'),
+        allowed_border=-1,
+        pos_weight=-1,
+        debug=False,
+    )
+    test_cfg = ConfigDict(
+        nms_pre=200, max_per_img=50, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0
+    )
     return aLRPRPNHead(
-        in_channels=channels, feat_channels=channels,
-        anchor_generator=dict(type='AnchorGenerator', scales=[4], ratios=[0.5, 1.0, 2.0],
-                              strides=STRIDES),
-        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.] * 4,
-                        target_stds=[1.] * 4),
+        in_channels=channels,
+        feat_channels=channels,
+        anchor_generator=dict(
+            type='AnchorGenerator', scales=[4], ratios=[0.5, 1.0, 2.0], strides=STRIDES
+        ),
+        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[1.0] * 4),
         loss_cls=dict(type='aLRPLoss', loss_weight=loss_weight),
-        train_cfg=train_cfg, test_cfg=test_cfg)
+        train_cfg=train_cfg,
+        test_cfg=test_cfg,
+    )
 
 
 def img_metas(num_imgs: int):
-    return [dict(img_shape=(IMG, IMG), pad_shape=(IMG, IMG), scale_factor=(1., 1.))
-            for _ in range(num_imgs)]
+    return [
+        dict(img_shape=(IMG, IMG), pad_shape=(IMG, IMG), scale_factor=(1.0, 1.0))
+        for _ in range(num_imgs)
+    ]
 
 
 def gt(boxes: torch.Tensor) -> InstanceData:
@@ -59,13 +81,14 @@ def flat(maps, dim):
 def oracle_targets(head, boxes):
     """1 / 0 / -1 of every anchor of an image and its gt box, by the rules of MaxIoUAssigner
     (0.7 / 0.3, low-quality matches >= 0.3: the anchors tied at a gt box's best IoU)."""
-    anchors = torch.cat(head.prior_generator.grid_priors(
-        [(IMG // s, IMG // s) for s in STRIDES], device='cpu'))
+    anchors = torch.cat(
+        head.prior_generator.grid_priors([(IMG // s, IMG // s) for s in STRIDES], device='cpu')
+    )
     if len(boxes) == 0:
         return anchors, torch.zeros(len(anchors), dtype=torch.long), None
     ious = bbox_overlaps(anchors, boxes)
     max_iou, matched = ious.max(1)
-    targets = torch.full((len(anchors), ), -1, dtype=torch.long)
+    targets = torch.full((len(anchors),), -1, dtype=torch.long)
     targets[max_iou < 0.3] = 0
     targets[max_iou >= 0.7] = 1
     for j, best in enumerate(ious.max(0).values):
@@ -76,8 +99,9 @@ def oracle_targets(head, boxes):
 
 
 def run_loss(head, cls_scores, bbox_preds, boxes_per_img):
-    return head.loss_by_feat(cls_scores, bbox_preds, [gt(b) for b in boxes_per_img],
-                             img_metas(len(boxes_per_img)))
+    return head.loss_by_feat(
+        cls_scores, bbox_preds, [gt(b) for b in boxes_per_img], img_metas(len(boxes_per_img))
+    )
 
 
 def test_loss_matches_independent_targets_and_errors():
@@ -134,15 +158,18 @@ def test_hand_made_positive_error():
     head = make_head()
     _, targets, _ = oracle_targets(head, GT_BOXES[:1])
     assert (targets == 1).sum() == 1
-    logits = torch.where(targets == 1, 10., -10.)
+    logits = torch.where(targets == 1, 10.0, -10.0)
     sizes = [(IMG // s) ** 2 * 3 for s in STRIDES]
-    cls_scores = [lvl.reshape(1, IMG // s, IMG // s, 3).permute(0, 3, 1, 2)
-                  for lvl, s in zip(logits.split(sizes), STRIDES)]
-    delta = torch.tensor([0.1, 0., torch.log(torch.tensor(1.2)), 0.])
-    bbox_preds = [delta.repeat(3).view(1, 12, 1, 1).expand(1, 12, IMG // s, IMG // s)
-                  for s in STRIDES]
+    cls_scores = [
+        lvl.reshape(1, IMG // s, IMG // s, 3).permute(0, 3, 1, 2)
+        for lvl, s in zip(logits.split(sizes), STRIDES)
+    ]
+    delta = torch.tensor([0.1, 0.0, torch.log(torch.tensor(1.2)), 0.0])
+    bbox_preds = [
+        delta.repeat(3).view(1, 12, 1, 1).expand(1, 12, IMG // s, IMG // s) for s in STRIDES
+    ]
     losses = run_loss(head, cls_scores, bbox_preds, [GT_BOXES[:1]])
-    pred = torch.tensor([[16., 16., 54.4, 48.]])
+    pred = torch.tensor([[16.0, 16.0, 54.4, 48.0]])
     giou = bbox_overlaps(pred, GT_BOXES[:1], mode='giou', is_aligned=True).item()
     assert giou == pytest.approx(32 / 38.4)
     assert losses['rpn_alrp_loc'].item() == pytest.approx((1 - giou) / 0.6, rel=1e-5)
@@ -204,7 +231,7 @@ def test_loss_and_predict_make_sigmoid_proposals():
     for i, result in enumerate(proposals):
         num = len(result)
         assert 0 < num <= 50
-        assert result.bboxes.shape == (num, 4) and result.scores.shape == (num, )
+        assert result.bboxes.shape == (num, 4) and result.scores.shape == (num,)
         assert (result.labels == 0).all()
         # the best proposal keeps the best anchor's sigmoid score
         best = flat(cls_scores, 1)[i].max().sigmoid()

@@ -1,16 +1,25 @@
 """APLossRetinaHead: AP Loss over the batch and RetinaHead's Smooth L1 on the positives (what
 it shares with the other ranking heads is in test_ranking_heads.py)."""
+
 from functools import partial
 
 import torch
 from mmengine.config import ConfigDict
 
+from alrp_core import ap_loss
 from mmdet.models.dense_heads import RetinaHead
 from mmdet_alrp.models.dense_heads import APLossRetinaHead
-from alrp_core import ap_loss
 
-from .head_utils import (GTS, IN_CHANNELS, MAX_IOU_TRAIN_CFG, SMOOTH_L1, feats, img_metas,
-                         make_retina_head, strides_of)
+from .head_utils import (
+    GTS,
+    IN_CHANNELS,
+    MAX_IOU_TRAIN_CFG,
+    SMOOTH_L1,
+    feats,
+    img_metas,
+    make_retina_head,
+    strides_of,
+)
 
 make_head = partial(make_retina_head, APLossRetinaHead)
 
@@ -20,9 +29,16 @@ def test_matches_retina_head_targets_and_regression():
     (RetinaHead divides its sum by P); loss_cls is AP Loss on RetinaHead's labels with the
     zero-weight anchors ignored."""
     head = make_head()
-    ref = RetinaHead(num_classes=3, in_channels=IN_CHANNELS, feat_channels=8, stacked_convs=1,
-                     loss_cls=dict(type='FocalLoss', use_sigmoid=True), loss_bbox=SMOOTH_L1,
-                     train_cfg=ConfigDict(MAX_IOU_TRAIN_CFG), init_cfg=None)
+    ref = RetinaHead(
+        num_classes=3,
+        in_channels=IN_CHANNELS,
+        feat_channels=8,
+        stacked_convs=1,
+        loss_cls=dict(type='FocalLoss', use_sigmoid=True),
+        loss_bbox=SMOOTH_L1,
+        train_cfg=ConfigDict(MAX_IOU_TRAIN_CFG),
+        init_cfg=None,
+    )
     cls_scores, bbox_preds = head(feats(strides_of(head), 2))
     metas = img_metas(2)
     losses = head.loss_by_feat(cls_scores, bbox_preds, GTS, metas)

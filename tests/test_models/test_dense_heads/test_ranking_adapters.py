@@ -1,6 +1,7 @@
 """What the ranking adapters check where the head is built, and the units in which
 PointRankingAdapter decodes FCOS's regression (against FCOSHead's own targets and a hand
 decoding)."""
+
 from collections import OrderedDict
 
 import pytest
@@ -9,17 +10,31 @@ from torch import nn
 
 from mmdet.models.dense_heads import FCOSHead
 from mmdet.registry import MODELS
-from mmdet_alrp.models.dense_heads import (aLRPATSSHead, aLRPFCOSHead, aLRPFoveaHead,
-                                           aLRPRetinaHead)
+from mmdet_alrp.models.dense_heads import aLRPATSSHead, aLRPFCOSHead, aLRPFoveaHead, aLRPRetinaHead
 
-from .head_utils import (ATSS_TRAIN_CFG, IMG_SIZE, MAX_IOU_TRAIN_CFG, giou, img_metas,
-                         instances, make_atss_head, make_fovea_head, make_retina_head,
-                         recording_alrp_loss)
+from .head_utils import (
+    ATSS_TRAIN_CFG,
+    IMG_SIZE,
+    MAX_IOU_TRAIN_CFG,
+    giou,
+    img_metas,
+    instances,
+    make_atss_head,
+    make_fovea_head,
+    make_retina_head,
+    recording_alrp_loss,
+)
 
-FCOS_ARGS = dict(num_classes=3, in_channels=8, feat_channels=8, stacked_convs=1, norm_cfg=None,
-                 strides=[8, 16, 32, 64, 128],
-                 regress_ranges=((-1, 32), (32, 64), (64, 128), (128, 256), (256, 1e8)),
-                 init_cfg=None)
+FCOS_ARGS = dict(
+    num_classes=3,
+    in_channels=8,
+    feat_channels=8,
+    stacked_convs=1,
+    norm_cfg=None,
+    strides=[8, 16, 32, 64, 128],
+    regress_ranges=((-1, 32), (32, 64), (64, 128), (128, 256), (256, 1e8)),
+    init_cfg=None,
+)
 
 
 def test_assigner_must_fit_the_base_head():
@@ -50,14 +65,18 @@ def test_centerness_and_scales_are_not_kept():
 
 @pytest.mark.parametrize('norm_on_bbox', [False, True])
 def test_fcos_boxes_are_decoded_in_pixels(norm_on_bbox):
-    head = aLRPFCOSHead(norm_on_bbox=norm_on_bbox, center_sampling=norm_on_bbox,
-                        loss_cls=dict(type='aLRPLoss', tau=0.5), **FCOS_ARGS)
+    head = aLRPFCOSHead(
+        norm_on_bbox=norm_on_bbox,
+        center_sampling=norm_on_bbox,
+        loss_cls=dict(type='aLRPLoss', tau=0.5),
+        **FCOS_ARGS,
+    )
     ref = FCOSHead(norm_on_bbox=norm_on_bbox, center_sampling=norm_on_bbox, **FCOS_ARGS)
     sizes = [(IMG_SIZE // s, IMG_SIZE // s) for s in head.strides]
     gen = torch.Generator().manual_seed(0)
     cls_scores = [torch.randn(1, 3, h, w, generator=gen) for h, w in sizes]
     bbox_preds = [torch.rand(1, 4, h, w, generator=gen) * 4 for h, w in sizes]
-    gt = [20., 30., 70., 90.]
+    gt = [20.0, 30.0, 70.0, 90.0]
     with recording_alrp_loss() as calls:
         head.loss_by_feat(cls_scores, bbox_preds, [instances([gt], [1])], img_metas())
     _, labels, errors = calls[0]
@@ -65,26 +84,35 @@ def test_fcos_boxes_are_decoded_in_pixels(norm_on_bbox):
     ref_labels, _ = ref.get_targets(points, [instances([gt], [1])])
     pos = torch.cat(ref_labels) < 3
     assert pos.sum() > 0 and (labels[pos, 1] == 1).all() and (labels[~pos] == 0).all()
-    units = torch.cat([torch.full((len(p), ), float(s) if norm_on_bbox else 1.)
-                       for p, s in zip(points, head.strides)])
+    units = torch.cat(
+        [
+            torch.full((len(p),), float(s) if norm_on_bbox else 1.0)
+            for p, s in zip(points, head.strides)
+        ]
+    )
     distances = torch.cat([p.permute(0, 2, 3, 1).reshape(-1, 4) for p in bbox_preds])
     expected = []
-    for (x, y), (left, top, right, bottom), unit in zip(torch.cat(points)[pos].tolist(),
-                                                        distances[pos].tolist(), units[pos]):
+    for (x, y), (left, top, right, bottom), unit in zip(
+        torch.cat(points)[pos].tolist(), distances[pos].tolist(), units[pos]
+    ):
         box = [x - left * unit, y - top * unit, x + right * unit, y + bottom * unit]
         expected.append((1 - giou(box, gt)) / (2 * 0.5))
     torch.testing.assert_close(errors, torch.tensor(expected), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('make_head', [lambda: aLRPFCOSHead(**FCOS_ARGS),
-                                       lambda: make_fovea_head(aLRPFoveaHead)],
-                         ids=['fcos', 'fovea'])
+@pytest.mark.parametrize(
+    'make_head',
+    [lambda: aLRPFCOSHead(**FCOS_ARGS), lambda: make_fovea_head(aLRPFoveaHead)],
+    ids=['fcos', 'fovea'],
+)
 def test_point_heads_load_their_self_balance_from_a_state_dict_without_version(make_head):
     """AnchorFreeHead renames every ``*cls`` key of an unversioned state dict to conv_cls: the
     loss's self-balance buffers (``loss_cls.self_balance.*``) must not be caught."""
-    source, target = nn.ModuleDict(dict(bbox_head=make_head())), nn.ModuleDict(
-        dict(bbox_head=make_head()))  # inside a detector, as mmdet's renaming expects
-    source.bbox_head.loss_cls.self_balance.weight.fill_(7.)
+    source, target = (
+        nn.ModuleDict(dict(bbox_head=make_head())),
+        nn.ModuleDict(dict(bbox_head=make_head())),
+    )  # inside a detector, as mmdet's renaming expects
+    source.bbox_head.loss_cls.self_balance.weight.fill_(7.0)
     unversioned = OrderedDict((key, value.clone()) for key, value in source.state_dict().items())
     assert 'bbox_head.loss_cls.self_balance.weight' in unversioned
     target.load_state_dict(unversioned, strict=True)

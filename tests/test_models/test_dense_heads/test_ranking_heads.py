@@ -3,20 +3,41 @@ APLossFoveaHead; the RetinaNet ones with MaxIoUAssigner, and aLRPATSSHead and an
 ATSSAssigner): the loss terms and
 their gradients, images without boxes, ignored anchors, autocast, the classes, the loss they
 need, learning."""
+
 from functools import partial
 
 import pytest
 import torch
 
 from mmdet.structures.bbox import bbox_overlaps
-from mmdet_alrp.models.dense_heads import (APLossFoveaHead, APLossRetinaHead, aLRPATSSHead,
-                                           aLRPFoveaHead, aLRPRetinaHead)
+from mmdet_alrp.models.dense_heads import (
+    APLossFoveaHead,
+    APLossRetinaHead,
+    aLRPATSSHead,
+    aLRPFoveaHead,
+    aLRPRetinaHead,
+)
 
-from .head_utils import (GTS, IMG_SIZE, APLossATSSHead, assert_detections,
-                         assert_every_parameter_learns, assert_finite, empty_instances, feats,
-                         img_metas, instances, learns, losses_of, make_atss_head,
-                         make_fovea_head, make_retina_head, recording_alrp_loss, strides_of,
-                         total)
+from .head_utils import (
+    GTS,
+    IMG_SIZE,
+    APLossATSSHead,
+    assert_detections,
+    assert_every_parameter_learns,
+    assert_finite,
+    empty_instances,
+    feats,
+    img_metas,
+    instances,
+    learns,
+    losses_of,
+    make_atss_head,
+    make_fovea_head,
+    make_retina_head,
+    recording_alrp_loss,
+    strides_of,
+    total,
+)
 
 ALRP_HEADS = [
     pytest.param(partial(make_retina_head, aLRPRetinaHead), id='alrp-retina-maxiou'),
@@ -35,8 +56,7 @@ FOCAL_LOSS = dict(type='FocalLoss', use_sigmoid=True)
 def test_alrp_losses_and_gradients(make_head):
     head = make_head()
     losses = losses_of(head, GTS)
-    assert set(losses) == {'loss_cls', 'loss_bbox', 'alrp_cls', 'alrp_loc', 'sb_weight',
-                           'num_pos'}
+    assert set(losses) == {'loss_cls', 'loss_bbox', 'alrp_cls', 'alrp_loc', 'sb_weight', 'num_pos'}
     assert_finite(losses)
     assert losses['num_pos'] > 0
     assert 0 < losses['loss_cls'] <= 1
@@ -73,7 +93,7 @@ def test_retina_ignored_anchors_take_no_gradient(make_head):
     """With MaxIoUAssigner (0.5 / 0.4), the anchors of the ignore band, found from their IoU
     with the box, get no gradient; the negatives do, and the positives are pushed up."""
     head = make_head()
-    gt = [20., 30., 70., 90.]
+    gt = [20.0, 30.0, 70.0, 90.0]
     sizes = [(IMG_SIZE // s, IMG_SIZE // s) for s in strides_of(head)]
     gen = torch.Generator().manual_seed(1)
     cls_scores = [torch.randn(1, 27, h, w, generator=gen).requires_grad_() for h, w in sizes]
@@ -109,7 +129,7 @@ def test_ap_num_classes_and_predict(make_head):
     head = make_head(num_classes=5)
     x = feats(strides_of(head))
     assert head(x)[0][0].size(1) == head.num_base_priors * 5
-    assert_finite(losses_of(head, [instances([[20., 30., 70., 90.]], [4])]))
+    assert_finite(losses_of(head, [instances([[20.0, 30.0, 70.0, 90.0]], [4])]))
     assert_detections(head.predict_by_feat(*head(x), batch_img_metas=img_metas()), 5)
 
 
@@ -136,5 +156,5 @@ def test_ap_heads_reject_other_losses(make_head, loss_cls):
 @pytest.mark.parametrize('make_head', ALRP_HEADS + AP_HEADS)
 def test_learns_on_one_image(make_head):
     head = make_head(num_classes=2)
-    values = learns(head, [instances([[20., 30., 70., 90.], [60., 8., 120., 50.]], [0, 1])])
+    values = learns(head, [instances([[20.0, 30.0, 70.0, 90.0], [60.0, 8.0, 120.0, 50.0]], [0, 1])])
     assert values[-1] <= 0.5 * values[0], values

@@ -1,4 +1,5 @@
 """aLRP Loss against the dense float64 oracle, hand-computed cases and its invariants."""
+
 import numpy as np
 import pytest
 import torch
@@ -22,15 +23,20 @@ def run(scores, targets, errors, delta=1.0, eps=1e-5):
 def assert_matches_oracle(scores, targets, errors, delta, rtol):
     loss_cls, loss_loc, grad, grad_e = run(scores, targets, errors, delta)
     ref_cls, ref_loc, ref_grad, ref_grad_e = alrp_oracle(
-        scores.double().numpy(), targets.numpy().astype(np.int64), errors.double().numpy(),
-        delta)
+        scores.double().numpy(), targets.numpy().astype(np.int64), errors.double().numpy(), delta
+    )
     assert loss_cls.item() == pytest.approx(ref_cls, rel=rtol, abs=rtol)
     assert loss_loc.item() == pytest.approx(ref_loc, rel=rtol, abs=rtol)
     scale = max(np.abs(ref_grad).max(initial=0), 1e-12)
-    np.testing.assert_allclose(grad.double().numpy().reshape(-1), ref_grad,
-                               rtol=rtol, atol=rtol * scale)
-    np.testing.assert_allclose(grad_e.double().numpy(), ref_grad_e, rtol=rtol,
-                               atol=rtol * max(np.abs(ref_grad_e).max(initial=0), 1e-12))
+    np.testing.assert_allclose(
+        grad.double().numpy().reshape(-1), ref_grad, rtol=rtol, atol=rtol * scale
+    )
+    np.testing.assert_allclose(
+        grad_e.double().numpy(),
+        ref_grad_e,
+        rtol=rtol,
+        atol=rtol * max(np.abs(ref_grad_e).max(initial=0), 1e-12),
+    )
     return loss_cls, grad
 
 
@@ -103,6 +109,7 @@ def test_large_batch_matches_oracle():
 
 def test_streaming_over_chunks_matches_one_pass(monkeypatch):
     from alrp_core import ranking as ranking_core
+
     gen = torch.Generator().manual_seed(1)
     scores = torch.randn(5000, generator=gen)
     targets = (torch.rand(5000, generator=gen) < 0.01).long()
@@ -152,8 +159,9 @@ def test_half_inputs_are_computed_in_float32(dtype):
     assert loss_cls.dtype == torch.float32 and loss_loc.dtype == torch.float32
     loss_cls.backward()
     assert logits.grad.dtype == dtype
-    ref_cls, ref_loc, ref_grad, _ = alrp_oracle(scores.double().numpy(), targets.numpy(),
-                                                errors.double().numpy())
+    ref_cls, ref_loc, ref_grad, _ = alrp_oracle(
+        scores.double().numpy(), targets.numpy(), errors.double().numpy()
+    )
     assert loss_cls.item() == pytest.approx(ref_cls, rel=1e-5)
     assert loss_loc.item() == pytest.approx(ref_loc, rel=1e-5)
     np.testing.assert_allclose(logits.grad.double().numpy(), ref_grad, rtol=1e-2, atol=1e-4)
@@ -170,26 +178,85 @@ def test_under_autocast():
         assert logits.dtype == torch.bfloat16
         loss_cls, loss_loc = alrp_loss(logits, targets, errors)
     assert loss_cls.dtype == torch.float32
-    ref_cls, *_ = alrp_oracle(logits.detach().double().numpy(), targets.numpy(),
-                              errors.double().numpy())
+    ref_cls, *_ = alrp_oracle(
+        logits.detach().double().numpy(), targets.numpy(), errors.double().numpy()
+    )
     assert loss_cls.item() == pytest.approx(ref_cls, rel=1e-5)
     loss_cls.backward()
     assert torch.isfinite(layer.weight.grad).all() and layer.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize('logits,targets,errors,match', [
-    (torch.tensor([0.0, float('nan')]), torch.tensor([1, 0]), torch.tensor([0.1]), 'NaN or Inf in logits'),
-    (torch.tensor([0.0, float('inf')]), torch.tensor([1, 0]), torch.tensor([0.1]), 'NaN or Inf in logits'),
-    (torch.tensor([0.0, 1.0]), torch.tensor([1, 0]), torch.tensor([float('nan')]), 'NaN or Inf in loc_errors'),
-    (torch.tensor([0.0, 1.0]), torch.tensor([1, 0]), torch.tensor([-0.5]), 'negative values in loc_errors'),
-    (torch.tensor([0.0, 1.0]), torch.tensor([1, 1]), torch.tensor([0.1]), 'loc_errors has 1 elements but targets has 2 positives'),
-    (torch.tensor([0.0, 1.0]), torch.tensor([1, 0, 0]), torch.tensor([0.1]), 'targets has 3 elements'),
-    (torch.tensor([0.0, 1.0]), torch.tensor([1, 2]), torch.tensor([0.1]), r'labels outside \{1, 0, -1\}'),
-    (torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([0.1]), 'logits must be a floating-point'),
-    (torch.tensor([0.0, 1.0]), torch.tensor([1.0, 0.0]), torch.tensor([0.1]), 'targets must be an integer or bool'),
-    (torch.tensor([0.0, 1.0]), torch.tensor([1, 0]), torch.tensor([1]), 'loc_errors must be a floating-point'),
-    (torch.tensor([0.0, 1.0]), torch.tensor([1, 0]), [0.1], 'loc_errors must be a torch.Tensor'),
-])
+@pytest.mark.parametrize(
+    'logits,targets,errors,match',
+    [
+        (
+            torch.tensor([0.0, float('nan')]),
+            torch.tensor([1, 0]),
+            torch.tensor([0.1]),
+            'NaN or Inf in logits',
+        ),
+        (
+            torch.tensor([0.0, float('inf')]),
+            torch.tensor([1, 0]),
+            torch.tensor([0.1]),
+            'NaN or Inf in logits',
+        ),
+        (
+            torch.tensor([0.0, 1.0]),
+            torch.tensor([1, 0]),
+            torch.tensor([float('nan')]),
+            'NaN or Inf in loc_errors',
+        ),
+        (
+            torch.tensor([0.0, 1.0]),
+            torch.tensor([1, 0]),
+            torch.tensor([-0.5]),
+            'negative values in loc_errors',
+        ),
+        (
+            torch.tensor([0.0, 1.0]),
+            torch.tensor([1, 1]),
+            torch.tensor([0.1]),
+            'loc_errors has 1 elements but targets has 2 positives',
+        ),
+        (
+            torch.tensor([0.0, 1.0]),
+            torch.tensor([1, 0, 0]),
+            torch.tensor([0.1]),
+            'targets has 3 elements',
+        ),
+        (
+            torch.tensor([0.0, 1.0]),
+            torch.tensor([1, 2]),
+            torch.tensor([0.1]),
+            r'labels outside \{1, 0, -1\}',
+        ),
+        (
+            torch.tensor([0, 1]),
+            torch.tensor([1, 0]),
+            torch.tensor([0.1]),
+            'logits must be a floating-point',
+        ),
+        (
+            torch.tensor([0.0, 1.0]),
+            torch.tensor([1.0, 0.0]),
+            torch.tensor([0.1]),
+            'targets must be an integer or bool',
+        ),
+        (
+            torch.tensor([0.0, 1.0]),
+            torch.tensor([1, 0]),
+            torch.tensor([1]),
+            'loc_errors must be a floating-point',
+        ),
+        (
+            torch.tensor([0.0, 1.0]),
+            torch.tensor([1, 0]),
+            [0.1],
+            'loc_errors must be a torch.Tensor',
+        ),
+    ],
+)
 def test_bad_input_raises_named_error(logits, targets, errors, match):
     with pytest.raises(ValueError, match=match):
         alrp_loss(logits, targets, errors)
@@ -204,13 +271,14 @@ def test_module_scales_both_parts():
     scores = torch.tensor([0.0, 1.0, 0.5])
     targets = torch.tensor([1, 1, 0])
     # errors 1 - GIoU = 0.2, 0.4 (tau 0.5): the unit square against (0, 0, w, 1), GIoU 1 / w
-    pred = torch.tensor([[0., 0., 1., 1.], [0., 0., 1., 1.]])
-    target = torch.tensor([[0., 0., 1.25, 1.], [0., 0., 5 / 3, 1.]])
-    loss = aLRPLoss(loss_weight=0.2, self_balance=dict(type='SelfBalance', init_weight=1.))
+    pred = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+    target = torch.tensor([[0.0, 0.0, 1.25, 1.0], [0.0, 0.0, 5 / 3, 1.0]])
+    loss = aLRPLoss(loss_weight=0.2, self_balance=dict(type='SelfBalance', init_weight=1.0))
     terms = loss(scores, targets, pred, target)
     ref_cls, ref_loc = alrp_loss(scores, targets, torch.tensor([0.2, 0.4]))
-    torch.testing.assert_close((terms['loss_cls'], terms['loss_bbox']),
-                               (0.2 * ref_cls, 0.2 * ref_loc))
+    torch.testing.assert_close(
+        (terms['loss_cls'], terms['loss_bbox']), (0.2 * ref_cls, 0.2 * ref_loc)
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
@@ -257,8 +325,9 @@ def test_bad_eps_checked_when_built_and_called(eps):
 def test_eps_zero_and_tensor_delta_are_accepted():
     """eps = 0 is a valid threshold (a positive with FP = 0 takes no gradient, no 0 / 0)."""
     logits = torch.tensor([2.0, -2.0, 0.0], requires_grad=True)
-    loss_cls, _ = alrp_loss(logits, torch.tensor([1, 0, 0]), torch.tensor([0.1]), eps=0.0,
-                            delta=torch.tensor(0.5))
+    loss_cls, _ = alrp_loss(
+        logits, torch.tensor([1, 0, 0]), torch.tensor([0.1]), eps=0.0, delta=torch.tensor(0.5)
+    )
     loss_cls.backward()
     assert loss_cls.item() == 0 and torch.equal(logits.grad, torch.zeros(3))
 

@@ -1,4 +1,5 @@
 """AP Loss against its float64 oracle (the sequential running-maximum formulation)."""
+
 import numpy as np
 import pytest
 import torch
@@ -50,8 +51,12 @@ def test_matches_oracle(batch):
     loss, grad = run(scores, targets, delta)
     ref, ref_grad = ap_oracle(scores.double().numpy(), targets.numpy(), delta)
     assert loss.item() == pytest.approx(ref, rel=2e-5, abs=2e-6)
-    np.testing.assert_allclose(grad.double().numpy(), ref_grad, rtol=2e-5,
-                               atol=2e-5 * max(np.abs(ref_grad).max(initial=0), 1e-12))
+    np.testing.assert_allclose(
+        grad.double().numpy(),
+        ref_grad,
+        rtol=2e-5,
+        atol=2e-5 * max(np.abs(ref_grad).max(initial=0), 1e-12),
+    )
 
 
 @settings(max_examples=80, deadline=None)
@@ -79,8 +84,10 @@ def test_no_positive_and_half_inputs():
 def test_module_and_errors():
     scores, targets = torch.tensor([0.0, 1.0, 0.5]), torch.tensor([1, 1, 0])
     boxes = torch.zeros(2, 4)  # the two positives' regression, no error
-    torch.testing.assert_close(APLoss(loss_weight=2.0)(scores, targets, boxes, boxes)['loss_cls'],
-                               2 * ap_loss(scores, targets))
+    torch.testing.assert_close(
+        APLoss(loss_weight=2.0)(scores, targets, boxes, boxes)['loss_cls'],
+        2 * ap_loss(scores, targets),
+    )
     with pytest.raises(ValueError, match='NaN or Inf in logits'):
         ap_loss(torch.tensor([0.0, float('nan')]), torch.tensor([1, 0]))
 
@@ -93,11 +100,14 @@ def test_bad_delta_checked_when_built_and_called(delta):
         ap_loss(torch.tensor([0.0, 1.0]), torch.tensor([0, 0]), delta=delta)
 
 
-@pytest.mark.parametrize('logits, targets, name', [
-    ([0.0, 1.0], torch.tensor([1, 0]), 'logits'),
-    (np.array([0.0, 1.0]), torch.tensor([1, 0]), 'logits'),
-    (torch.tensor([0.0, 1.0]), [1, 0], 'targets'),
-])
+@pytest.mark.parametrize(
+    'logits, targets, name',
+    [
+        ([0.0, 1.0], torch.tensor([1, 0]), 'logits'),
+        (np.array([0.0, 1.0]), torch.tensor([1, 0]), 'logits'),
+        (torch.tensor([0.0, 1.0]), [1, 0], 'targets'),
+    ],
+)
 def test_non_tensor_inputs_named_before_use(logits, targets, name):
     with pytest.raises(ValueError, match=f'{name} must be a torch.Tensor'):
         ap_loss(logits, targets)

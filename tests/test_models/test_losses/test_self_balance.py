@@ -1,5 +1,6 @@
 """Self-balance: the update formula, the checkpoint round trip, DDP agreement, and bad values
 (hyperparameters, non-finite batches)."""
+
 import os
 import socket
 
@@ -21,14 +22,14 @@ def feed(sb, pairs):
 def test_update_formula_on_known_sequences():
     sb = SelfBalance()
     assert sb.weight.item() == 50
-    feed(sb, [(0.9, 0.3), (0.7, 0.1)])           # means 0.8 and 0.2
-    assert sb.weight.item() == 50                 # unchanged until the period ends
+    feed(sb, [(0.9, 0.3), (0.7, 0.1)])  # means 0.8 and 0.2
+    assert sb.weight.item() == 50  # unchanged until the period ends
     sb.update()
     assert sb.weight.item() == pytest.approx((0.8 + 0.2) / 0.2)
     feed(sb, [(0.5, 0.5)])
     sb.update()
     assert sb.weight.item() == pytest.approx(2.0)
-    sb.update()                                   # an empty period keeps SB
+    sb.update()  # an empty period keeps SB
     assert sb.weight.item() == pytest.approx(2.0)
 
 
@@ -89,8 +90,9 @@ def test_init_weight_checked_when_built(init_weight):
 
 def test_non_finite_batch_is_skipped_and_logged(monkeypatch):
     logged = []
-    monkeypatch.setattr(self_balance_module, 'print_log',
-                        lambda message, **kwargs: logged.append(message))
+    monkeypatch.setattr(
+        self_balance_module, 'print_log', lambda message, **kwargs: logged.append(message)
+    )
     sb = SelfBalance()
     feed(sb, [(0.9, 0.3), (NAN, 0.2), (0.5, INF), (-INF, 0.1), (0.7, 0.1)])
     assert len(logged) == 3 and all('left out' in message for message in logged)

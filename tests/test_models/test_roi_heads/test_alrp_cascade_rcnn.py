@@ -6,6 +6,7 @@ IoU with the boxes, computed here), the refinement between stages, a SelfBalance
 SelfBalanceHook updates, the stage keys, and prediction by the sigmoid of the stages' mean
 logits. The stages have no ignore band (negative IoU threshold = positive one, no ignored
 boxes): every RoI is a positive or a negative, which the oracle test checks."""
+
 import copy
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,8 +38,10 @@ IMG_SIZE = 128
 CHANNELS = 8
 NUM_CLASSES = 3
 
-GT_BOXES = [torch.tensor([[20., 30., 70., 90.], [60., 8., 120., 50.]]),
-            torch.tensor([[10., 10., 100., 110.]])]
+GT_BOXES = [
+    torch.tensor([[20.0, 30.0, 70.0, 90.0], [60.0, 8.0, 120.0, 50.0]]),
+    torch.tensor([[10.0, 10.0, 100.0, 110.0]]),
+]
 GT_LABELS = [torch.tensor([0, 2]), torch.tensor([1])]
 
 
@@ -55,8 +58,10 @@ def small_roi_head():
 
 def features(num_imgs: int = 2, seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
-    return tuple(torch.rand(num_imgs, CHANNELS, IMG_SIZE // s, IMG_SIZE // s, generator=gen)
-                 for s in (4, 8, 16, 32))
+    return tuple(
+        torch.rand(num_imgs, CHANNELS, IMG_SIZE // s, IMG_SIZE // s, generator=gen)
+        for s in (4, 8, 16, 32)
+    )
 
 
 def proposals(seed: int = 0):
@@ -77,9 +82,13 @@ def proposals(seed: int = 0):
 def data_samples(num_imgs: int = 2):
     samples = []
     for boxes, labels in zip(GT_BOXES[:num_imgs], GT_LABELS[:num_imgs]):
-        sample = DetDataSample(metainfo=dict(img_shape=(IMG_SIZE, IMG_SIZE),
-                                             ori_shape=(IMG_SIZE, IMG_SIZE),
-                                             scale_factor=(1., 1.)))
+        sample = DetDataSample(
+            metainfo=dict(
+                img_shape=(IMG_SIZE, IMG_SIZE),
+                ori_shape=(IMG_SIZE, IMG_SIZE),
+                scale_factor=(1.0, 1.0),
+            )
+        )
         sample.gt_instances = InstanceData(bboxes=boxes, labels=labels)
         samples.append(sample)
     return samples
@@ -91,12 +100,19 @@ class StageRecorder:
     def __init__(self, roi_head):
         self.rois, self.outputs = [[] for _ in IOU_THRS], [[] for _ in IOU_THRS]
         self.handles = []
-        for stage, (extractor, head) in enumerate(zip(roi_head.bbox_roi_extractor,
-                                                      roi_head.bbox_head)):
-            self.handles.append(extractor.register_forward_pre_hook(
-                lambda _, args, stage=stage: self.rois[stage].append(args[1])))
-            self.handles.append(head.register_forward_hook(
-                lambda _, args, out, stage=stage: self.outputs[stage].append(out)))
+        for stage, (extractor, head) in enumerate(
+            zip(roi_head.bbox_roi_extractor, roi_head.bbox_head)
+        ):
+            self.handles.append(
+                extractor.register_forward_pre_hook(
+                    lambda _, args, stage=stage: self.rois[stage].append(args[1])
+                )
+            )
+            self.handles.append(
+                head.register_forward_hook(
+                    lambda _, args, out, stage=stage: self.outputs[stage].append(out)
+                )
+            )
 
     def remove(self):
         for handle in self.handles:
@@ -124,7 +140,7 @@ def decode(rois: torch.Tensor, deltas: torch.Tensor, stds) -> torch.Tensor:
 def stage_targets(rois: torch.Tensor, iou_thr: float):
     """Class of every RoI (NUM_CLASSES for a negative) and its box's target, by the assigner's
     rule with pos = neg = min_pos IoU threshold: the box of highest IoU if >= iou_thr."""
-    classes = torch.full((len(rois), ), NUM_CLASSES, dtype=torch.long)
+    classes = torch.full((len(rois),), NUM_CLASSES, dtype=torch.long)
     targets = torch.zeros(len(rois), 4, dtype=torch.float64)
     for image, (boxes, labels) in enumerate(zip(GT_BOXES, GT_LABELS)):
         mine = rois[:, 0] == image
@@ -142,12 +158,13 @@ def test_config_gives_each_stage_its_own_alrp_loss_tau_and_assigner():
     assert model.roi_head.stage_loss_weights == STAGE_WEIGHTS
     assert [h.type for h in model.roi_head.bbox_head] == ['aLRPBBoxHead'] * 3
     assert [h.loss_cls for h in model.roi_head.bbox_head] == [
-        dict(type='aLRPLoss', tau=thr) for thr in IOU_THRS]
+        dict(type='aLRPLoss', tau=thr) for thr in IOU_THRS
+    ]
     assert [h.bbox_coder.target_stds for h in model.roi_head.bbox_head] == STDS
     assert all(h.reg_decoded_bbox and h.reg_class_agnostic for h in model.roi_head.bbox_head)
     for thr, stage in zip(IOU_THRS, model.train_cfg.rcnn):
         assigner = stage.assigner
-        assert (assigner.pos_iou_thr, assigner.neg_iou_thr, assigner.min_pos_iou) == (thr, ) * 3
+        assert (assigner.pos_iou_thr, assigner.neg_iou_thr, assigner.min_pos_iou) == (thr,) * 3
         assert not assigner.match_low_quality
         assert stage.sampler == dict(type='PseudoSampler')
     # the aLRP RPN of the Faster R-CNN row, as it is
@@ -166,22 +183,29 @@ def test_stage_losses_match_the_oracle_and_stages_refine_the_rois():
     assert set(losses) == {f's{stage}.{key}' for stage in range(3) for key in ALRP_KEYS}
 
     for stage, (thr, stds, weight) in enumerate(zip(IOU_THRS, STDS, STAGE_WEIGHTS)):
-        (rois, ), ((cls_score, bbox_pred), ) = recorder.rois[stage], recorder.outputs[stage]
+        (rois,), ((cls_score, bbox_pred),) = recorder.rois[stage], recorder.outputs[stage]
         classes, targets = stage_targets(rois, thr)
         pos = classes < NUM_CLASSES
         assert pos.sum() >= 8 and (~pos).sum() >= 24, (stage, pos.sum())
         stage_losses = {key: losses[f's{stage}.{key}'] for key in ALRP_KEYS}
         assert stage_losses['sb_weight'] == 50
         torch.testing.assert_close(stage_losses['loss_cls'], weight * stage_losses['alrp_cls'])
-        assert_matches_oracle(stage_losses, [cls_score, bbox_pred], cls_score.double(),
-                              onehot_labels(classes, NUM_CLASSES),
-                              decode(rois[pos, 1:].double(), bbox_pred[pos].double(), stds),
-                              targets[pos], tau=thr, loss_weight=weight)
+        assert_matches_oracle(
+            stage_losses,
+            [cls_score, bbox_pred],
+            cls_score.double(),
+            onehot_labels(classes, NUM_CLASSES),
+            decode(rois[pos, 1:].double(), bbox_pred[pos].double(), stds),
+            targets[pos],
+            tau=thr,
+            loss_weight=weight,
+        )
         if stage < 2:  # the next stage's RoIs are this stage's boxes, clipped to the image
             refined = decode(rois[:, 1:], bbox_pred.detach(), stds).clamp(0, IMG_SIZE)
             expected = torch.cat([rois[:, :1], refined], 1)
-            torch.testing.assert_close(recorder.rois[stage + 1][0].unique(dim=0),
-                                       expected.unique(dim=0))
+            torch.testing.assert_close(
+                recorder.rois[stage + 1][0].unique(dim=0), expected.unique(dim=0)
+            )
 
 
 def test_each_stage_has_its_own_self_balance_that_the_hook_updates():
@@ -195,7 +219,9 @@ def test_each_stage_has_its_own_self_balance_that_the_hook_updates():
     assert len({id(b) for b in balances}) == 3
     assert sorted(key for key in roi_head.state_dict() if 'self_balance' in key) == [
         f'bbox_head.{stage}.loss_cls.self_balance.{name}'
-        for stage in range(3) for name in ('sums', 'weight')]
+        for stage in range(3)
+        for name in ('sums', 'weight')
+    ]
 
     roi_head.train()
     losses = roi_head.loss(features(), proposals(), data_samples())
@@ -230,7 +256,7 @@ def test_predict_scores_by_the_sigmoid_of_the_stages_mean_logits():
     for pred, image_scores in zip(results, per_image):
         num = len(pred)
         assert 0 < num <= 100
-        assert pred.bboxes.shape == (num, 4) and pred.labels.shape == (num, )
+        assert pred.bboxes.shape == (num, 4) and pred.labels.shape == (num,)
         assert ((pred.labels >= 0) & (pred.labels < NUM_CLASSES)).all()
         candidates = image_scores[:, pred.labels].T  # (num, R)
         assert ((candidates - pred.scores[:, None]).abs().min(1).values < 1e-6).all()
@@ -254,8 +280,14 @@ def test_detector_trains_a_step_with_the_rpn_and_stage_keys():
     assert sum(isinstance(m, SelfBalance) for m in detector.modules()) == 4
     packed = demo_mm_inputs(2, [[3, 128, 128], [3, 125, 130]], num_items=[3, 2])
     losses = detector.forward(**detector.data_preprocessor(packed, True), mode='loss')
-    rpn = {'loss_rpn_cls', 'loss_rpn_bbox', 'rpn_alrp_cls', 'rpn_alrp_loc', 'rpn_sb_weight',
-           'rpn_num_pos'}
+    rpn = {
+        'loss_rpn_cls',
+        'loss_rpn_bbox',
+        'rpn_alrp_cls',
+        'rpn_alrp_loc',
+        'rpn_sb_weight',
+        'rpn_num_pos',
+    }
     assert set(losses) == rpn | {f's{stage}.{key}' for stage in range(3) for key in ALRP_KEYS}
     assert all(torch.isfinite(v).all() for v in losses.values())
     optim_wrapper = OptimWrapper(torch.optim.SGD(detector.parameters(), lr=0.001))

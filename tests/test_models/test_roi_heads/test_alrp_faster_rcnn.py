@@ -1,5 +1,6 @@
 """The aLRP Faster R-CNN config builds a detector that trains and predicts (ResNet-18, no
 pretrained weights)."""
+
 from pathlib import Path
 
 import torch
@@ -8,13 +9,16 @@ from mmengine.optim import OptimWrapper
 
 from mmdet.registry import HOOKS, MODELS
 from mmdet.testing import demo_mm_inputs
-
 from mmdet_alrp.models.dense_heads.alrp_rpn_head import aLRPRPNHead
 from mmdet_alrp.models.losses import SelfBalance
 from mmdet_alrp.models.roi_heads import aLRPBBoxHead
 
-CONFIG = (Path(__file__).parents[3] / 'configs' / 'alrp_loss' /
-          'alrp-loss_faster-rcnn_r50_fpn_4xb8-100e_coco-500.py')
+CONFIG = (
+    Path(__file__).parents[3]
+    / 'configs'
+    / 'alrp_loss'
+    / 'alrp-loss_faster-rcnn_r50_fpn_4xb8-100e_coco-500.py'
+)
 
 
 def small_model_cfg():
@@ -51,9 +55,20 @@ def test_train_step_and_predict():
     packed = demo_mm_inputs(2, [[3, 128, 128], [3, 125, 130]], num_items=[3, 2])
     data = detector.data_preprocessor(packed, True)
     losses = detector.forward(**data, mode='loss')
-    expected = {'loss_rpn_cls', 'loss_rpn_bbox', 'rpn_alrp_cls', 'rpn_alrp_loc',
-                'rpn_sb_weight', 'rpn_num_pos', 'loss_cls', 'loss_bbox', 'alrp_cls',
-                'alrp_loc', 'sb_weight', 'num_pos'}
+    expected = {
+        'loss_rpn_cls',
+        'loss_rpn_bbox',
+        'rpn_alrp_cls',
+        'rpn_alrp_loc',
+        'rpn_sb_weight',
+        'rpn_num_pos',
+        'loss_cls',
+        'loss_bbox',
+        'alrp_cls',
+        'alrp_loc',
+        'sb_weight',
+        'num_pos',
+    }
     assert set(losses) == expected
     assert all(torch.isfinite(v).all() for v in losses.values())
     assert losses['rpn_num_pos'].item() > 0
@@ -70,6 +85,6 @@ def test_train_step_and_predict():
     for result in results:
         pred = result.pred_instances
         num = len(pred)
-        assert pred.bboxes.shape == (num, 4) and pred.labels.shape == (num, )
+        assert pred.bboxes.shape == (num, 4) and pred.labels.shape == (num,)
         assert ((pred.scores >= 0) & (pred.scores <= 1)).all()
         assert ((pred.labels >= 0) & (pred.labels < 80)).all()

@@ -1,4 +1,5 @@
 """The one-hot labels of the ranking heads, by hand."""
+
 import torch
 
 from mmdet_alrp.models.utils import ranking_labels
@@ -12,4 +13,6 @@ def test_ranking_labels_by_hand():
     assert out.dtype == torch.int8
     assert out.tolist() == [[0, 0, 1], [0, 0, 0], [-1, -1, -1], [1, 0, 0]]
     assert ranking_labels(labels[1:3], torch.zeros(0, dtype=torch.long), 3).tolist() == [
-        [0, 0, 0], [0, 0, 0]]
+        [0, 0, 0],
+        [0, 0, 0],
+    ]

@@ -1,4 +1,5 @@
 """The RoI box head of aLRP Faster R-CNN and aLRP Cascade R-CNN."""
+
 from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
 from mmdet.registry import MODELS
 

@@ -1,4 +1,5 @@
 """Turns an RoI box head of mmdet (BBoxHead) into a ranking-loss head."""
+
 from typing import List, Optional
 
 import torch
@@ -10,8 +11,13 @@ from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType
 
-from ...utils import (check_finite_outputs, check_ground_truth, check_ranking_loss,
-                      ranking_labels, sigmoid_loss_cfg)
+from ...utils import (
+    check_finite_outputs,
+    check_ground_truth,
+    check_ranking_loss,
+    ranking_labels,
+    sigmoid_loss_cfg,
+)
 
 
 class RoIRankingAdapter:
@@ -34,49 +40,60 @@ class RoIRankingAdapter:
     """
 
     #: The registered names of the losses the head accepts.
-    loss_types = ('aLRPLoss', )
+    loss_types = ('aLRPLoss',)
 
-    def __init__(self,
-                 *args,
-                 loss_cls: ConfigType = dict(type='aLRPLoss'),
-                 reg_decoded_bbox: bool = True,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        loss_cls: ConfigType = dict(type='aLRPLoss'),
+        reg_decoded_bbox: bool = True,
+        **kwargs,
+    ) -> None:
         if not reg_decoded_bbox:
-            raise ValueError(f'{type(self).__name__} regresses decoded boxes: reg_decoded_bbox '
-                             'must be True')
-        super().__init__(*args, loss_cls=sigmoid_loss_cfg(loss_cls), reg_decoded_bbox=True,
-                         **kwargs)
+            raise ValueError(
+                f'{type(self).__name__} regresses decoded boxes: reg_decoded_bbox must be True'
+            )
+        super().__init__(
+            *args, loss_cls=sigmoid_loss_cfg(loss_cls), reg_decoded_bbox=True, **kwargs
+        )
         check_ranking_loss(self, self.loss_types)
         if not self.with_cls or not self.with_reg:
             raise ValueError(f'{type(self).__name__} needs both a classifier and a regressor')
         self.loss_bbox = None
 
-    def loss_and_target(self,
-                        cls_score: Tensor,
-                        bbox_pred: Tensor,
-                        rois: Tensor,
-                        sampling_results: List[SamplingResult],
-                        rcnn_train_cfg: ConfigDict,
-                        concat: bool = True,
-                        reduction_override: Optional[str] = None) -> dict:
+    def loss_and_target(
+        self,
+        cls_score: Tensor,
+        bbox_pred: Tensor,
+        rois: Tensor,
+        sampling_results: List[SamplingResult],
+        rcnn_train_cfg: ConfigDict,
+        concat: bool = True,
+        reduction_override: Optional[str] = None,
+    ) -> dict:
         """:meth:`BBoxHead.loss_and_target`, after the ground truth of the positive RoIs is
         checked: a ``ValueError`` names the image and the label outside 0 .. C-1, or the box
         with x2 < x1 or y2 < y1 (or not finite)."""
-        check_ground_truth([result.pos_gt_labels for result in sampling_results],
-                           [get_box_tensor(result.pos_gt_bboxes) for result in sampling_results],
-                           self.num_classes)
-        return super().loss_and_target(cls_score, bbox_pred, rois, sampling_results,
-                                       rcnn_train_cfg, concat, reduction_override)
+        check_ground_truth(
+            [result.pos_gt_labels for result in sampling_results],
+            [get_box_tensor(result.pos_gt_bboxes) for result in sampling_results],
+            self.num_classes,
+        )
+        return super().loss_and_target(
+            cls_score, bbox_pred, rois, sampling_results, rcnn_train_cfg, concat, reduction_override
+        )
 
-    def loss(self,
-             cls_score: Tensor,
-             bbox_pred: Tensor,
-             rois: Tensor,
-             labels: Tensor,
-             label_weights: Tensor,
-             bbox_targets: Tensor,
-             bbox_weights: Tensor,
-             reduction_override: Optional[str] = None) -> dict:
+    def loss(
+        self,
+        cls_score: Tensor,
+        bbox_pred: Tensor,
+        rois: Tensor,
+        labels: Tensor,
+        label_weights: Tensor,
+        bbox_targets: Tensor,
+        bbox_weights: Tensor,
+        reduction_override: Optional[str] = None,
+    ) -> dict:
         """The ranking loss of the batch of RoIs (``label_weights``, ``bbox_weights`` and
         ``reduction_override`` play no part: the loss weighs by rank).
 
@@ -99,20 +116,28 @@ class RoIRankingAdapter:
             pos_deltas = bbox_pred[pos]
         else:
             pos_deltas = bbox_pred.view(bbox_pred.size(0), self.num_classes, -1)[pos, pos_labels]
-        check_finite_outputs('the regression outputs (bbox_pred) of the positive RoIs',
-                             [pos_deltas])
-        pos_boxes = get_box_tensor(self.bbox_coder.decode(rois[pos, 1:].float(),
-                                                          pos_deltas.float()))
-        return self.loss_cls(cls_score, ranking_labels(labels, pos, self.num_classes),
-                             pos_boxes, bbox_targets[pos].float())
+        check_finite_outputs(
+            'the regression outputs (bbox_pred) of the positive RoIs', [pos_deltas]
+        )
+        pos_boxes = get_box_tensor(
+            self.bbox_coder.decode(rois[pos, 1:].float(), pos_deltas.float())
+        )
+        return self.loss_cls(
+            cls_score,
+            ranking_labels(labels, pos, self.num_classes),
+            pos_boxes,
+            bbox_targets[pos].float(),
+        )
 
-    def _predict_by_feat_single(self,
-                                roi: Tensor,
-                                cls_score: Tensor,
-                                bbox_pred: Tensor,
-                                img_meta: dict,
-                                rescale: bool = False,
-                                rcnn_test_cfg: Optional[ConfigDict] = None) -> InstanceData:
+    def _predict_by_feat_single(
+        self,
+        roi: Tensor,
+        cls_score: Tensor,
+        bbox_pred: Tensor,
+        img_meta: dict,
+        rescale: bool = False,
+        rcnn_test_cfg: Optional[ConfigDict] = None,
+    ) -> InstanceData:
         """BBoxHead's boxes of one image, scored by the loss's activation (sigmoids); without
         ``rcnn_test_cfg`` the scores are (R, C), without the zero background column.
 
@@ -130,8 +155,9 @@ class RoIRankingAdapter:
             [0, 1] and ``labels`` (K, ) after per-class NMS; without, ``bboxes`` (R, C * 4) and
             ``scores`` (R, C).
         """
-        results = super()._predict_by_feat_single(roi, cls_score, bbox_pred, img_meta, rescale,
-                                                  rcnn_test_cfg)
+        results = super()._predict_by_feat_single(
+            roi, cls_score, bbox_pred, img_meta, rescale, rcnn_test_cfg
+        )
         if rcnn_test_cfg is None and results.scores.size(-1) == self.num_classes + 1:
             results.scores = results.scores[:, :-1]
         return results
