@@ -60,7 +60,9 @@ if need build; then
 fi
 
 if need torch; then
-    reqs torch --held
+    # Without the held pins: torch 2.13 itself requires a newer setuptools than the held one,
+    # which this step installs; the next steps (held pins) put the held one back for mmengine.
+    reqs torch
     step "${REQS[*]}"
     pip_install "${REQS[@]}" || die "pip could not install ${REQS[*]}"
 else
