@@ -12,7 +12,7 @@ from mmdet.utils import ConfigType, InstanceList, OptInstanceList
 
 from ..utils import (
     check_finite_outputs,
-    check_ground_truth,
+    check_gt_instances,
     check_ranking_loss,
     ranking_labels,
     sigmoid_loss_cfg,
@@ -78,12 +78,7 @@ class AnchorRankingAdapter:
             dict[str, Tensor]: the terms of ``loss_cls`` (see :class:`aLRPLoss`,
             :class:`APLoss`).
         """
-        check_ground_truth(
-            [gt.labels for gt in batch_gt_instances],
-            [get_box_tensor(gt.bboxes) for gt in batch_gt_instances],
-            self.num_classes,
-            batch_img_metas,
-        )
+        check_gt_instances(batch_gt_instances, self.num_classes, batch_img_metas)
         num_imgs = len(batch_img_metas)
         featmap_sizes = [score.shape[-2:] for score in cls_scores]
         anchor_list, valid_flag_list = self.get_anchors(
@@ -113,14 +108,15 @@ class AnchorRankingAdapter:
         logits = flatten(cls_scores, self.cls_out_channels)
         deltas = flatten(bbox_preds, self.bbox_coder.encode_size)
         pos = torch.nonzero(labels < self.num_classes).squeeze(1)
+        pos_deltas = deltas[pos]
         check_finite_outputs(
-            'the regression outputs (bbox_preds) of the positive priors', [deltas[pos]]
+            'the regression outputs (bbox_preds) of the positive priors', [pos_deltas]
         )
         targets = ranking_labels(labels, pos, self.num_classes, ignored)
         if not (self.loss_cls.decoded_boxes or self.reg_decoded_bbox):
-            return self.loss_cls(logits, targets, deltas[pos], bbox_targets[pos])
+            return self.loss_cls(logits, targets, pos_deltas, bbox_targets[pos])
         pos_anchors = anchors[pos].float()
-        pos_boxes = get_box_tensor(self.bbox_coder.decode(pos_anchors, deltas[pos].float()))
+        pos_boxes = get_box_tensor(self.bbox_coder.decode(pos_anchors, pos_deltas.float()))
         pos_targets = bbox_targets[pos].float()
         if not self.reg_decoded_bbox:
             pos_targets = get_box_tensor(self.bbox_coder.decode(pos_anchors, pos_targets))

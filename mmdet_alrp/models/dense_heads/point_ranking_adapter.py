@@ -12,7 +12,7 @@ from mmdet.utils import ConfigType, InstanceList, OptInstanceList
 
 from ..utils import (
     check_finite_outputs,
-    check_ground_truth,
+    check_gt_instances,
     check_ranking_loss,
     ranking_labels,
     sigmoid_loss_cfg,
@@ -107,12 +107,7 @@ class PointRankingAdapter:
             dict[str, Tensor]: the terms of ``loss_cls`` (see :class:`aLRPLoss`,
             :class:`APLoss`).
         """
-        check_ground_truth(
-            [gt.labels for gt in batch_gt_instances],
-            [get_box_tensor(gt.bboxes) for gt in batch_gt_instances],
-            self.num_classes,
-            batch_img_metas,
-        )
+        check_gt_instances(batch_gt_instances, self.num_classes, batch_img_metas)
         num_imgs = cls_scores[0].size(0)
         featmap_sizes = [score.shape[-2:] for score in cls_scores]
         points = self.prior_generator.grid_priors(
@@ -126,12 +121,13 @@ class PointRankingAdapter:
         )
         regression = torch.cat([pred.permute(0, 2, 3, 1).reshape(-1, 4) for pred in bbox_preds])
         pos = torch.nonzero(labels < self.num_classes).squeeze(1)
+        pos_regression = regression[pos]
         check_finite_outputs(
-            'the regression outputs (bbox_preds) of the positive priors', [regression[pos]]
+            'the regression outputs (bbox_preds) of the positive priors', [pos_regression]
         )
         targets = ranking_labels(labels, pos, self.num_classes)
         if not self.loss_cls.decoded_boxes:
-            return self.loss_cls(logits, targets, regression[pos], bbox_targets[pos])
+            return self.loss_cls(logits, targets, pos_regression, bbox_targets[pos])
         pos_points = torch.cat([p.repeat(num_imgs, 1) for p in points])[pos]
         pos_units = torch.cat(
             [p.new_full((num_imgs * p.size(0),), unit) for p, unit in zip(points, level_units)]
@@ -139,6 +135,6 @@ class PointRankingAdapter:
         return self.loss_cls(
             logits,
             targets,
-            self.decode(pos_points, pos_units, regression[pos].float()),
+            self.decode(pos_points, pos_units, pos_regression.float()),
             self.decode(pos_points, pos_units, bbox_targets[pos].float()),
         )

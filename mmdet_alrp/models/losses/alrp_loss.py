@@ -10,7 +10,7 @@ from alrp_core.checks import check_delta, check_eps
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 
-from .loc_error import giou_loc_error
+from .loc_error import check_tau, giou_loc_error
 
 
 @MODELS.register_module()
@@ -60,9 +60,7 @@ class aLRPLoss(nn.Module):
             raise ValueError(
                 'aLRP Loss ranks one sigmoid logit per class: use_sigmoid must be True'
             )
-        if not 0 <= tau < 1:
-            raise ValueError(f'tau must be in [0, 1), got {tau}')
-        self.delta, self.eps, self.tau = check_delta(delta), check_eps(eps), tau
+        self.delta, self.eps, self.tau = check_delta(delta), check_eps(eps), check_tau(tau)
         self.loss_weight = loss_weight
         self.use_sigmoid = True
         self.self_balance = MODELS.build(self_balance)

@@ -5,6 +5,14 @@ from torch import Tensor
 from mmdet.structures.bbox import bbox_overlaps
 
 
+def check_tau(tau: float) -> float:
+    """``tau`` (the IoU threshold of a positive, normalising the error), which must lie in
+    [0, 1) (ValueError otherwise)."""
+    if not 0 <= tau < 1:
+        raise ValueError(f'tau must lie in [0, 1), got {tau}')
+    return tau
+
+
 def giou_loc_error(pred_boxes: Tensor, target_boxes: Tensor, tau: float) -> Tensor:
     """``e = (1 - GIoU(pred, target)) / (2 * (1 - tau))`` of matched box pairs.
 
@@ -20,8 +28,7 @@ def giou_loc_error(pred_boxes: Tensor, target_boxes: Tensor, tau: float) -> Tens
         Tensor: shape (N, ), float32, differentiable in both box sets (also for N = 0, so that
         a batch without positives still reaches the regression layers, as DDP requires).
     """
-    if not 0 <= tau < 1:
-        raise ValueError(f'tau must lie in [0, 1), got {tau}')
+    check_tau(tau)
     for name, boxes in (('pred_boxes', pred_boxes), ('target_boxes', target_boxes)):
         if boxes.dim() != 2 or boxes.size(-1) != 4:
             raise ValueError(f'{name} must have shape (N, 4), got {tuple(boxes.shape)}')

@@ -5,6 +5,8 @@ from typing import List, Optional, Sequence
 import torch
 from torch import Tensor
 
+from mmdet.structures.bbox import get_box_tensor
+
 
 def image_name(index: int, img_metas: Optional[Sequence[dict]] = None) -> str:
     """``image <index> of the batch``, with its ``img_id`` and ``img_path`` when known."""
@@ -62,6 +64,19 @@ def check_ground_truth(
                 f'ground-truth box {box} of {name} has x2 < x1 or y2 < y1: boxes '
                 'must be (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1'
             )
+
+
+def check_gt_instances(
+    batch_gt_instances: Sequence, num_classes: int, img_metas: Optional[Sequence[dict]] = None
+) -> None:
+    """:func:`check_ground_truth` of the ``labels`` and ``bboxes`` of every image's
+    ground-truth :obj:`InstanceData`."""
+    check_ground_truth(
+        [gt.labels for gt in batch_gt_instances],
+        [get_box_tensor(gt.bboxes) for gt in batch_gt_instances],
+        num_classes,
+        img_metas,
+    )
 
 
 def check_finite_outputs(what: str, tensors: List[Tensor], hint: str = '') -> None:

@@ -158,6 +158,6 @@ class RoIRankingAdapter:
         results = super()._predict_by_feat_single(
             roi, cls_score, bbox_pred, img_meta, rescale, rcnn_test_cfg
         )
-        if rcnn_test_cfg is None and results.scores.size(-1) == self.num_classes + 1:
+        if rcnn_test_cfg is None:  # the activation's zero background column
             results.scores = results.scores[:, :-1]
         return results
