@@ -6,7 +6,8 @@
 // combined in order, so that the results do not depend on the number of threads:
 //   scan       validity checks, the positives' count and indices, one key byte per logit (0
 //              positive, 1 ignored, 2 + a coarse level of the score for a negative: at least as
-//              high for a higher score) and each chunk's largest key;
+//              high for a higher score) and each chunk's largest key, in one read of the scores
+//              and labels (hand-written AVX2 for float32 scores where the CPU has it);
 //   histogram  per-interval count and sum of the shifted scores of the relevant negatives, and
 //              the selection the gradient needs: per chunk, the chunk-local offset and interval
 //              of each binned negative (a sparse chunk) or, where most logits are binned, the
@@ -26,12 +27,18 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+// The scan's AVX2 path (chosen at run time) needs x86-64 and GCC or clang.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ALRP_SCAN_AVX2 1
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -134,11 +141,19 @@ inline uint8_t lowest_key_from(double t) {
   return static_cast<uint8_t>(std::max<int32_t>(kLowestNegative, negative_key(t) - 1));
 }
 
-// The keys of len logits, and whether a score is NaN/Inf (bit 0) or a label out of range (bit
-// 1). Branch-free, so that the compiler vectorises it (every key is computed, then selected).
+// What the scan finds in a run of logits: whether a score is NaN/Inf (bit 0 of bad) or a label
+// out of range (bit 1), and the largest key.
+struct RunScan {
+  uint32_t bad;
+  uint8_t highest;
+};
+
+// The keys of len logits (the first one logit j0 of the batch), their RunScan, and the indices
+// of the positives appended to pos, ascending. The key loop is branch-free, so that the
+// compiler vectorises it (every key is computed, then selected).
 template <typename S, typename L>
-__attribute__((always_inline)) inline uint32_t scan_keys(const S* s, const L* t, uint8_t* key,
-                                                         int64_t len) {
+RunScan scan_run(const S* s, const L* t, uint8_t* key, int64_t len, int64_t j0,
+                 std::vector<int64_t>& pos) {
   uint32_t bad_s = 0, bad_l = 0;
   for (int64_t j = 0; j < len; ++j) {
     const L label = t[j];
@@ -149,29 +164,117 @@ __attribute__((always_inline)) inline uint32_t scan_keys(const S* s, const L* t,
                                       ? level
                                       : static_cast<int32_t>(label != static_cast<L>(1)));
   }
-  return bad_s | bad_l << 1;
+  // The keys again, from the cache.
+  int64_t count = 0;
+  uint8_t highest = 0;
+  for (int64_t j = 0; j < len; ++j) {
+    count += key[j] == kPositive;
+    highest = std::max(highest, key[j]);
+  }
+  if (count)
+    for (int64_t j = 0; j < len; ++j)
+      if (key[j] == kPositive) pos.push_back(j0 + j);
+  return {bad_s | bad_l << 1, highest};
 }
 
-// scan_keys compiled for AVX2 too (x86-64 with GCC or clang: 64-bit compares for int64 labels,
-// 32-byte vectors), chosen at run time where the CPU has it; both give the same keys.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-template <typename S, typename L>
-__attribute__((target("avx2"))) uint32_t scan_keys_avx2(const S* s, const L* t, uint8_t* key,
-                                                        int64_t len) {
-  return scan_keys(s, t, key, len);
+// scan_run written for AVX2 (x86-64 with GCC or clang) for float32 scores, chosen at run time
+// where the CPU has it: one pass, 32 logits a step, the same keys. The compiler's own
+// vectorisation of scan_run packs int64 compares into bytes slowly; here the labels become
+// int32 lanes once (all 64 bits checked for the range), and the positives come from a mask.
+#if defined(ALRP_SCAN_AVX2)
+
+// Eight labels as int32 lanes; for int64, the lanes whose high 32 bits are not the sign of the
+// low 32 bits are or-ed into *bad first (the low 32 bits alone could look valid).
+__attribute__((target("avx2"))) inline __m256i load_labels(const int64_t* t, __m256i* bad) {
+  const __m256 a = _mm256_loadu_ps(reinterpret_cast<const float*>(t));
+  const __m256 b = _mm256_loadu_ps(reinterpret_cast<const float*>(t + 4));
+  // The low and the high halves: a0 a1 b0 b1 | a2 a3 b2 b3.
+  const __m256i low = _mm256_castps_si256(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+  const __m256i high = _mm256_castps_si256(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+  *bad = _mm256_or_si256(*bad, _mm256_xor_si256(high, _mm256_srai_epi32(low, 31)));
+  return _mm256_permute4x64_epi64(low, _MM_SHUFFLE(3, 1, 2, 0));
 }
-const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+__attribute__((target("avx2"))) inline __m256i load_labels(const int32_t* t, __m256i*) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t));
+}
+__attribute__((target("avx2"))) inline __m256i load_labels(const int16_t* t, __m256i*) {
+  return _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t)));
+}
+__attribute__((target("avx2"))) inline __m256i load_labels(const int8_t* t, __m256i*) {
+  return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(t)));
+}
+__attribute__((target("avx2"))) inline __m256i load_labels(const uint8_t* t, __m256i*) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(t)));
+}
+
+template <typename L>
+__attribute__((target("avx2,fma"))) RunScan scan_run_avx2(const float* s, const L* t,
+                                                          uint8_t* key, int64_t len, int64_t j0,
+                                                          std::vector<int64_t>& pos) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i magnitude_bits = _mm256_set1_epi32(0x7fffffff);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const __m256 scale = _mm256_set1_ps(static_cast<float>(kLevelsPerUnit));
+  const __m256 shift = _mm256_set1_ps(static_cast<float>(kLevelOffset));
+  const __m256 lowest = _mm256_set1_ps(kLowestNegative), highest_key = _mm256_set1_ps(kHighestKey);
+  // Checked once at the end: the largest |score| bits (NaN/Inf have all exponent bits set), the
+  // lowest and highest label (int32 lanes), the int64 labels' high halves, the largest key.
+  __m256i magnitude = zero, label_min = zero, label_max = zero, bad_high = zero, highest = zero;
+  int64_t j = 0;
+  for (; j + 32 <= len; j += 32) {
+    __m256i k[4];
+    for (int q = 0; q < 4; ++q) {
+      const __m256 x = _mm256_loadu_ps(s + j + 8 * q);
+      magnitude = _mm256_max_epi32(magnitude,
+                                   _mm256_and_si256(_mm256_castps_si256(x), magnitude_bits));
+      // negative_key: max_ps returns its second operand for a NaN, as the scalar clamp does.
+      const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_fmadd_ps(x, scale, shift), lowest),
+                                     highest_key);
+      const __m256i label = load_labels(t + j + 8 * q, &bad_high);
+      label_min = _mm256_min_epi32(label_min, label);
+      label_max = _mm256_max_epi32(label_max, label);
+      // The level for a negative; else the sign bit: 1 ignored (-1), 0 positive.
+      k[q] = _mm256_blendv_epi8(_mm256_srli_epi32(label, 31), _mm256_cvttps_epi32(v),
+                                _mm256_cmpeq_epi32(label, zero));
+    }
+    const __m256i bytes = _mm256_permutevar8x32_epi32(
+        _mm256_packus_epi16(_mm256_packs_epi32(k[0], k[1]), _mm256_packs_epi32(k[2], k[3])),
+        order);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(key + j), bytes);
+    highest = _mm256_max_epu8(highest, bytes);
+    uint32_t positive = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, zero)));
+    for (; positive; positive &= positive - 1) pos.push_back(j0 + j + __builtin_ctz(positive));
+  }
+  const RunScan tail = scan_run(s + j, t + j, key + j, len - j, j0 + j, pos);
+  const __m256i non_finite = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7f7fffff));
+  const __m256i out_of_range =
+      _mm256_or_si256(_mm256_or_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(-1), label_min),
+                                      _mm256_cmpgt_epi32(label_max, _mm256_set1_epi32(1))),
+                      bad_high);
+  __m128i top = _mm_max_epu8(_mm256_castsi256_si128(highest), _mm256_extracti128_si256(highest, 1));
+  top = _mm_max_epu8(top, _mm_srli_si128(top, 8));
+  top = _mm_max_epu8(top, _mm_srli_si128(top, 4));
+  top = _mm_max_epu8(top, _mm_srli_si128(top, 2));
+  top = _mm_max_epu8(top, _mm_srli_si128(top, 1));
+  const uint32_t bad = (_mm256_testz_si256(non_finite, non_finite) ? 0u : 1u) |
+                       (_mm256_testz_si256(out_of_range, out_of_range) ? 0u : 2u);
+  return {tail.bad | bad,
+          std::max(tail.highest, static_cast<uint8_t>(_mm_cvtsi128_si32(top) & 0xff))};
+}
+const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
 const bool kHaveAvx2 = false;
 #endif
 bool use_avx2 = kHaveAvx2;
 
 template <typename S, typename L>
-uint32_t scan_keys_best(const S* s, const L* t, uint8_t* key, int64_t len) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  if (use_avx2) return scan_keys_avx2(s, t, key, len);
+RunScan scan_run_best(const S* s, const L* t, uint8_t* key, int64_t len, int64_t j0,
+                      std::vector<int64_t>& pos) {
+#if defined(ALRP_SCAN_AVX2)
+  if constexpr (std::is_same_v<S, float>)
+    if (use_avx2) return scan_run_avx2(s, t, key, len, j0, pos);
 #endif
-  return scan_keys(s, t, key, len);
+  return scan_run(s, t, key, len, j0, pos);
 }
 
 // The interval index of a shifted score x >= bounds[0]: the number of boundaries <= x. A uniform
@@ -284,23 +387,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> scan(const at::Tensor
       at::parallel_for(0, chunks, kGrain, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
           const int64_t j0 = c * kChunk, j1 = std::min(m, j0 + kChunk);
-          const uint32_t bad = scan_keys_best(s + j0, t + j0, key + j0, j1 - j0);
-          // The chunk's keys again, from the cache.
-          int64_t count = 0;
-          uint8_t highest = 0;
-          for (int64_t j = j0; j < j1; ++j) {
-            count += key[j] == kPositive;
-            highest = std::max(highest, key[j]);
-          }
-          bad_score[c] = bad & 1;
-          bad_label[c] = bad >> 1;
-          top[c] = highest;
-          if (count) {
-            std::vector<int64_t>& pos = positives[c];
-            pos.reserve(count);
-            for (int64_t j = j0; j < j1; ++j)
-              if (key[j] == kPositive) pos.push_back(j);
-          }
+          const RunScan r = scan_run_best(s + j0, t + j0, key + j0, j1 - j0, j0, positives[c]);
+          bad_score[c] = r.bad & 1;
+          bad_label[c] = r.bad >> 1;
+          top[c] = r.highest;
         }
       });
       if (std::find(bad_label.begin(), bad_label.end(), 1) != bad_label.end()) {

@@ -419,26 +419,59 @@ def test_scan_key_bytes(backend, dtype):
     assert stats.tolist() == [1.0, -1.0, 1.0, float((targets == 1).sum())]
 
 
-def test_cpp_scan_alike_with_and_without_avx2():
+SCAN_LABEL_DTYPES = [torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool]
+# Per label dtype, values out of {1, 0, -1} (for int64 also two whose low 32 bits read 0 and 1).
+BAD_LABELS = {
+    torch.int64: [2, -2, 2**32, -(2**32) + 1],
+    torch.int32: [2, -2],
+    torch.int16: [2, -2],
+    torch.int8: [2, -2],
+    torch.uint8: [2, 255],
+    torch.bool: [],
+}
+
+
+@pytest.fixture(params=[True, False], ids=['avx2', 'generic'])
+def cpp_scan(request):
+    """The C++ op's scan with its AVX2 path on (where the CPU has it) or off."""
     if 'cpp' not in ranking_core.available_backends(CPU):
         pytest.skip('the C++ op is not built in this environment')
     cpu_op = ranking_core._import_sibling('_ranking_cpu')
-    scores, targets = random_batch(100000, 9)
-    scores[5] = float('inf')
-    outputs = []
-    was = cpu_op.set_avx2(True)
-    try:
-        for on in (True, False):
-            cpu_op.set_avx2(on)
-            for labels in (targets, targets.to(torch.int8), targets.clamp(min=0).bool()):
-                outputs.append(cpu_op.scan(scores, labels))
-    finally:
-        cpu_op.set_avx2(was)
-    half = len(outputs) // 2
-    for with_avx2, without in zip(outputs[:half], outputs[half:]):
-        for a, b in zip(with_avx2, without):
-            assert torch.equal(a, b)
-    assert outputs[0][0][0] == 0  # the Inf is found on both paths
+    was = cpu_op.set_avx2(request.param)
+    yield cpu_op.scan
+    cpu_op.set_avx2(was)
+
+
+@pytest.mark.parametrize('label_dtype', SCAN_LABEL_DTYPES)
+@pytest.mark.parametrize('score_dtype', [torch.float32, torch.float64])
+def test_cpp_scan_on_each_label_dtype(cpp_scan, label_dtype, score_dtype):
+    # 32 logits a step on the AVX2 path: 1000 + 37 ends in a tail, and two chunks are crossed.
+    cpu_op = ranking_core._import_sibling('_ranking_cpu')
+    m = cpu_op.CHUNK + 1037
+    scores, targets = random_batch(m, 12, p_pos=0.03, spread=20.0)
+    scores = scores.to(score_dtype)
+    if label_dtype in (torch.uint8, torch.bool):
+        targets = targets.clamp(min=0)
+    labels = targets.to(label_dtype)
+    stats, pos_index, keys, chunk_max = cpp_scan(scores, labels)
+    want = key_bytes_oracle(scores, targets)
+    np.testing.assert_array_equal(keys.numpy(), want)
+    assert torch.equal(pos_index, torch.nonzero(targets == 1).squeeze(1))
+    assert stats.tolist() == [1.0, -1.0, 1.0, float((targets == 1).sum())]
+    assert chunk_max.tolist() == [int(want[: cpu_op.CHUNK].max()), int(want[cpu_op.CHUNK :].max())]
+    # A NaN or Inf, and each label out of range, found in a 32-logit step and in the tail.
+    for at in (40, m - 3):
+        bad_scores = scores.clone()
+        bad_scores[at] = float('nan') if at == 40 else float('-inf')
+        assert cpp_scan(bad_scores, labels)[0][0] == 0
+        for value in BAD_LABELS[label_dtype]:
+            bad = targets.clone()
+            bad[at] = value
+            stats = cpp_scan(scores, bad.to(label_dtype))[0]
+            low, high = min(value, -1), max(value, 1)
+            if label_dtype in (torch.uint8, torch.bool):
+                low = 0
+            assert stats[1:3].tolist() == [low, high], (value, at)
 
 
 def chunked_batch(chunk):
