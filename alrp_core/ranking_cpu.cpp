@@ -57,8 +57,10 @@ constexpr int kLinearSteps = 2;
 // 253), so that scores in [-16, 15.75] get a level of their own every 1/8.
 constexpr uint8_t kPositive = 0, kIgnored = 1, kLowestNegative = 2, kHighestKey = 255;
 constexpr double kLevelsPerUnit = 8, kLevelOffset = 130;
-// A chunk with more binned negatives than this keeps a dense interval array.
-constexpr int64_t kDenseFrom = kChunk / 4;
+// A chunk keeps a dense interval array where more than a quarter of the keys of its first
+// kDenseSample logits reach the lowest boundary's key (a sample decides, to read only an eighth
+// of a chunk's keys twice; either form gives the same sums, in the same order).
+constexpr int64_t kDenseSample = kChunk / 8;
 
 int64_t num_chunks(int64_t m) { return (m + kChunk - 1) / kChunk; }
 
@@ -484,7 +486,8 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
               count_of[c] = 0;
               continue;
             }
-            if (count_keys_at_least(ck, len, lowest) > kDenseFrom) {
+            const int64_t sample = std::min(len, kDenseSample);
+            if (4 * count_keys_at_least(ck, sample, lowest) > sample) {
               // Dense: every logit's interval, without a branch on the key; what is not binned
               // goes to the dummy's pair (dropped).
               I* out = interval_of + j0;
