@@ -10,6 +10,7 @@ from alrp_core.checks import check_delta, check_eps
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 
+from ..utils.input_checks import check_use_sigmoid
 from .loc_error import check_tau, giou_loc_error
 
 
@@ -56,13 +57,9 @@ class aLRPLoss(nn.Module):
         use_sigmoid: bool = True,
     ) -> None:
         super().__init__()
-        if not use_sigmoid:
-            raise ValueError(
-                'aLRP Loss ranks one sigmoid logit per class: use_sigmoid must be True'
-            )
         self.delta, self.eps, self.tau = check_delta(delta), check_eps(eps), check_tau(tau)
         self.loss_weight = loss_weight
-        self.use_sigmoid = True
+        self.use_sigmoid = check_use_sigmoid('aLRP Loss', use_sigmoid)
         self.self_balance = MODELS.build(self_balance)
 
     def forward(

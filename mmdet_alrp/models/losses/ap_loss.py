@@ -9,7 +9,7 @@ from alrp_core.checks import check_delta
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 
-from ..utils.input_checks import check_finite_outputs
+from ..utils.input_checks import check_finite_outputs, check_use_sigmoid
 
 
 @MODELS.register_module()
@@ -41,10 +41,8 @@ class APLoss(nn.Module):
         use_sigmoid: bool = True,
     ) -> None:
         super().__init__()
-        if not use_sigmoid:
-            raise ValueError('AP Loss ranks one sigmoid logit per class: use_sigmoid must be True')
         self.delta, self.loss_weight = check_delta(delta), loss_weight
-        self.use_sigmoid = True
+        self.use_sigmoid = check_use_sigmoid('AP Loss', use_sigmoid)
         self.loss_bbox = MODELS.build(loss_bbox)
 
     def forward(

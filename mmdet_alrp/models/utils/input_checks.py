@@ -83,3 +83,11 @@ def check_finite_outputs(what: str, tensors: List[Tensor], hint: str = '') -> No
     """Raises ValueError ``NaN or Inf in <what>`` (and ``hint``) if any tensor is not finite."""
     if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
         raise ValueError(f'NaN or Inf in {what}' + (f': {hint}' if hint else ''))
+
+
+def check_use_sigmoid(loss: str, use_sigmoid: bool) -> bool:
+    """``use_sigmoid`` of a ranking loss, which must be True: it ranks one sigmoid logit per
+    class (the heads read the attribute to build their classifier)."""
+    if not use_sigmoid:
+        raise ValueError(f'{loss} ranks one sigmoid logit per class: use_sigmoid must be True')
+    return True

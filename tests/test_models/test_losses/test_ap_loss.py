@@ -90,6 +90,9 @@ def test_module_and_errors():
     )
     with pytest.raises(ValueError, match='NaN or Inf in logits'):
         ap_loss(torch.tensor([0.0, float('nan')]), torch.tensor([1, 0]))
+    assert APLoss().use_sigmoid
+    with pytest.raises(ValueError, match='AP Loss ranks one sigmoid logit per class'):
+        APLoss(use_sigmoid=False)
 
 
 @pytest.mark.parametrize('delta', [0, -1.0, float('nan'), float('inf'), 'one'])
