@@ -10,6 +10,7 @@
 # SSD-style augmentation, 4 GPUs x 8 images, 100 epochs of SGD, lr 0.008, steps at 75 and 95
 # (FCOS's 1x schedule clips gradients and doubles the bias lr; the paper's recipe does neither).
 _base_ = [
+    '../_base_/models/r50_fpn_p3-p7.py',
     '../_base_/datasets/coco_detection_ssd-aug-500.py',
     '../_base_/schedules/schedule_100e_step-75-95.py',
     '../_base_/alrp_runtime.py',
@@ -17,33 +18,7 @@ _base_ = [
 
 model = dict(
     type='FCOS',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=32,
-    ),
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=1,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=True,
-        style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'),
-    ),
-    neck=dict(
-        type='FPN',
-        in_channels=[256, 512, 1024, 2048],
-        out_channels=256,
-        start_level=1,
-        add_extra_convs='on_output',
-        num_outs=5,
-        relu_before_extra_convs=True,
-    ),
+    neck=dict(relu_before_extra_convs=True),
     bbox_head=dict(
         type='aLRPFCOSHead',
         num_classes=80,
