@@ -12,6 +12,8 @@ from torch import Tensor, nn
 from mmdet_alrp.models.dense_heads import aLRPATSSHead
 
 IMG_SIZE = 128
+#: What an aLRP head's loss_by_feat returns.
+ALRP_KEYS = {'loss_cls', 'loss_bbox', 'alrp_cls', 'alrp_loc', 'sb_weight', 'num_pos'}
 IN_CHANNELS = 8
 
 MAX_IOU_TRAIN_CFG = dict(

@@ -1,7 +1,7 @@
 """aLRPFCOSHead: mmdet's FCOSHead without its centerness branch, trained with aLRP Loss on
 FCOS's own targets. Its loss and gradients against the dense oracle on targets from mmdet's
-FCOSHead, empty ground truth, any number of classes, learning, prediction by the class score
-alone. FCOS has no ignore notion: every point is a positive or a negative (FCOSHead's targets
+FCOSHead, any number of classes, prediction by the class score alone (what it shares with
+aLRPATSSHead: test_centerness_free_heads.py). FCOS has no ignore notion: every point is a positive or a negative (FCOSHead's targets
 have no weights), so no logit is ignored (the oracle test checks every label is 1 or 0)."""
 
 import math
@@ -16,18 +16,15 @@ from mmdet_alrp.models.dense_heads import aLRPFCOSHead
 
 from ..alrp_head_oracle import assert_matches_oracle, onehot_labels
 from .head_utils import (
+    ALRP_KEYS,
     GTS,
     IMG_SIZE,
     IN_CHANNELS,
     TEST_CFG,
     assert_detections,
-    assert_finite,
-    empty_instances,
     feats,
     img_metas,
     instances,
-    learns,
-    total,
 )
 
 STRIDES = [8, 16, 32, 64, 128]
@@ -43,7 +40,6 @@ HEAD_ARGS = dict(
     norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
     init_cfg=None,
 )
-ALRP_KEYS = {'loss_cls', 'loss_bbox', 'alrp_cls', 'alrp_loc', 'sb_weight', 'num_pos'}
 
 
 def make_head(num_classes: int = 3, **kwargs) -> aLRPFCOSHead:
@@ -111,61 +107,6 @@ def test_loss_and_gradients_match_the_oracle_on_fcos_targets(num_classes):
         assert (labels[:, :3].sum(0) > 0).all() and labels[:, 3:].sum() == 0
 
 
-def test_losses_are_finite_and_reach_every_parameter():
-    head = make_head()
-    losses = head.loss_by_feat(*head(feats(STRIDES, 2)), GTS, img_metas(2))
-    assert set(losses) == ALRP_KEYS
-    assert_finite(losses)
-    assert losses['num_pos'] > 0 and 0 < losses['loss_cls'] <= 1
-    torch.testing.assert_close(losses['loss_bbox'], 50 * losses['alrp_loc'])
-    total(losses).backward()
-    for name, param in head.named_parameters():
-        assert param.grad is not None, f'no gradient reaches {name}'
-        # the per-level scales of levels without a positive take a zero gradient
-        assert name.startswith('scales.') or param.grad.abs().sum() > 0, name
-    assert sum(p.grad.abs().sum() > 0 for p in head.scales.parameters()) >= 2
-
-
-def test_has_no_centerness_branch():
-    head = make_head()
-    assert not [name for name, _ in head.named_parameters() if 'centerness' in name]
-    assert not hasattr(head, 'conv_centerness')
-    outs = head(feats(STRIDES))
-    assert len(outs) == 2 and len(outs[0]) == len(STRIDES)
-    assert [o.shape[1] for o in outs[0]] == [3] * len(STRIDES)
-
-
-def test_image_without_ground_truth():
-    head = make_head()
-    losses = head.loss_by_feat(*head(feats(STRIDES)), [empty_instances()], img_metas())
-    assert_finite(losses)
-    assert losses['num_pos'] == 0 and losses['loss_cls'] == 0 and losses['loss_bbox'] == 0
-    total(losses).backward()
-    assert all(p.grad is not None for p in head.parameters())
-    losses = head.loss_by_feat(*head(feats(STRIDES, 2)), [empty_instances(), GTS[0]], img_metas(2))
-    assert_finite(losses)
-    assert losses['num_pos'] > 0
-
-
-def test_runs_under_autocast_in_float32():
-    head = make_head()
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        cls_scores, bbox_preds = head(feats(STRIDES))
-        assert cls_scores[0].dtype == torch.bfloat16
-        losses = head.loss_by_feat(cls_scores, bbox_preds, GTS[:1], img_metas())
-    assert_finite(losses)
-    assert losses['loss_bbox'].dtype == torch.float32
-    total(losses).backward()
-
-
-def test_classification_loss_halves_on_one_image():
-    values = learns(
-        make_head(num_classes=2),
-        [instances([[20.0, 30.0, 70.0, 90.0], [60.0, 8.0, 120.0, 50.0]], [0, 1])],
-    )
-    assert values[-1] <= 0.5 * values[0], values
-
-
 def test_predict_scores_by_the_class_logit_alone():
     """One logit above the others: one detection, scored sigmoid(logit) (no centerness factor),
     the box of its point and distances."""
@@ -184,8 +125,3 @@ def test_predict_scores_by_the_class_logit_alone():
     results = head.predict(feats(STRIDES, 2), [DetDataSample(metainfo=m) for m in img_metas(2)])
     assert_detections(results, 3)
     assert all(len(r) > 0 for r in results)
-
-
-def test_refuses_other_losses():
-    with pytest.raises(ValueError, match='aLRPLoss'):
-        make_head(loss_cls=dict(type='FocalLoss', use_sigmoid=True))

@@ -19,6 +19,7 @@ from mmdet_alrp.models.dense_heads import (
 )
 
 from .head_utils import (
+    ALRP_KEYS,
     GTS,
     IMG_SIZE,
     APLossATSSHead,
@@ -56,7 +57,7 @@ FOCAL_LOSS = dict(type='FocalLoss', use_sigmoid=True)
 def test_alrp_losses_and_gradients(make_head):
     head = make_head()
     losses = losses_of(head, GTS)
-    assert set(losses) == {'loss_cls', 'loss_bbox', 'alrp_cls', 'alrp_loc', 'sb_weight', 'num_pos'}
+    assert set(losses) == ALRP_KEYS
     assert_finite(losses)
     assert losses['num_pos'] > 0
     assert 0 < losses['loss_cls'] <= 1

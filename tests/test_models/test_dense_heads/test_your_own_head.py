@@ -16,6 +16,7 @@ from mmdet_alrp.models.losses import aLRPLoss
 
 from .alrp_nasfcos_head import aLRPNASFCOSHead
 from .head_utils import (
+    ALRP_KEYS,
     GTS,
     IN_CHANNELS,
     MAX_IOU_TRAIN_CFG,
@@ -34,7 +35,6 @@ from .head_utils import (
 
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parents[2] / 'docs' / 'your_own_head.md'
-ALRP_KEYS = {'loss_cls', 'loss_bbox', 'alrp_cls', 'alrp_loc', 'sb_weight', 'num_pos'}
 # Three levels whose regress ranges each take positives of GTS on a 128 x 128 image.
 STRIDES = [8, 16, 32]
 REGRESS_RANGES = ((-1, 32), (32, 64), (64, 1e8))
