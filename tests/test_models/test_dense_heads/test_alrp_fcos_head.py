@@ -1,8 +1,9 @@
 """aLRPFCOSHead: mmdet's FCOSHead without its centerness branch, trained with aLRP Loss on
 FCOS's own targets. Its loss and gradients against the dense oracle on targets from mmdet's
 FCOSHead, any number of classes, prediction by the class score alone (what it shares with
-aLRPATSSHead: test_centerness_free_heads.py). FCOS has no ignore notion: every point is a positive or a negative (FCOSHead's targets
-have no weights), so no logit is ignored (the oracle test checks every label is 1 or 0)."""
+aLRPATSSHead: test_centerness_free_heads.py). FCOS has no ignore notion: every point is a
+positive or a negative (FCOSHead's targets have no weights), so no logit is ignored (the oracle
+test checks every label is 1 or 0)."""
 
 import math
 
