@@ -65,8 +65,7 @@ def alrp_loss(
             update = ranks.negatives.update(neg_weights / num_pos, pos_grad / num_pos)
         loss_cls = ErrorDrivenValue.apply(batch.scores, loss_cls.to(batch.scores.dtype), update)
 
-        pos_scores = batch.scores.detach()[batch.pos_index]
-        order = torch.sort(pos_scores, descending=True, stable=True).indices
+        order = ranks.descending
         cum_errors = torch.cumsum(batch.loc_errors[order].to(torch.float64), 0)
         loss_loc = (cum_errors / rank[order]).mean().to(batch.scores.dtype)
     return loss_cls, loss_loc

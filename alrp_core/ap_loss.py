@@ -41,8 +41,8 @@ def ap_loss(logits: Tensor, targets: Tensor, delta: float = 1.0) -> Tensor:
             ranks = rank_positives(batch)
             fp = ranks.false_positives
             error = fp / ranks.rank
-            pos_scores = batch.scores[batch.pos_index]
-            order = torch.sort(pos_scores, stable=True).indices  # ascending score
+            # Ascending score (tied positives, in reverse index order here, have equal errors).
+            order = ranks.descending.flip(0)
             interpolated = torch.empty_like(error)
             interpolated[order] = torch.cummin(error[order], 0).values
             neg_weights = torch.where(

@@ -101,44 +101,12 @@ def _import_sibling(name: str):
         return None
 
 
-def count_at_or_below(sorted_seq: Tensor, values: Tensor) -> Tensor:
-    """``searchsorted(sorted_seq, values, right=True)`` for the few-element tensors of the
-    positives, from one stable sort: torch's CPU searchsorted splits even 200 values over the
-    threads, whose wake-up costs milliseconds on a busy machine."""
-    n = sorted_seq.numel()
-    # At equal keys the sequence's entries come first (stable sort), so they count as <= value.
-    order = torch.sort(torch.cat([sorted_seq, values]), stable=True).indices
-    seq_before = torch.cumsum(order < n, 0)
-    counts = torch.empty_like(seq_before).scatter_(0, order, seq_before)
-    return counts[n:]
-
-
 def bin_counts(idx: Tensor, num_bins: int) -> Tensor:
     """``out[k] = number of idx == k`` for idx in [0, num_bins), int64: integer adds (exact in any
     order; bincount would synchronise on CUDA to size its output)."""
     return torch.zeros(num_bins, dtype=torch.int64, device=idx.device).scatter_add_(
         0, idx, torch.ones_like(idx)
     )
-
-
-class BinIndex:
-    """Bin indices of the P positives' terms, with the stable sort and bin ends that their
-    prefix sums by bin need, computed once: deterministic and alike on every device.
-
-    Args:
-        idx (Tensor): shape (P, ), int64 in [0, num_bins).
-        num_bins (int): number of bins.
-    """
-
-    def __init__(self, idx: Tensor, num_bins: int) -> None:
-        self.order = torch.sort(idx, stable=True).indices
-        self.ends = torch.cumsum(bin_counts(idx, num_bins), 0)
-
-    def prefix_sums(self, values: Tensor) -> Tensor:
-        """``out[k] = sum of values[idx <= k]`` (over dim 0), shape (num_bins, ...), float64."""
-        # index_select: on a CPU, indexing a 2-D tensor by rows takes milliseconds in torch 2.13.
-        csum = torch.cumsum(values.to(torch.float64).index_select(0, self.order), 0)
-        return torch.cat([csum.new_zeros((1,) + csum.shape[1:]), csum]).index_select(0, self.ends)
 
 
 def compact(mask: Tensor, count: Optional[int] = None) -> Tensor:
@@ -167,37 +135,65 @@ class ScoreIntervals:
     """The 2P + 1 score intervals cut by the positives' points ``s_i -/+ delta``.
 
     Args:
-        centres (Tensor): shape (P, ), float64, positive logits in shifted coordinates (the
-            lowest is 0, so the lowest boundary is ``-delta``).
+        sorted_centres (Tensor): shape (P, ), float64, positive logits in shifted coordinates in
+            ascending order (the lowest is 0, so the lowest boundary is ``-delta``).
+        ascending (Tensor): shape (P, ), int64, the positives' positions in index order:
+            ``sorted_centres[j]`` is the centre of positive ``ascending[j]``.
         delta (float): half width of the linear part of H.
 
-    Interval indices run over 0 .. 2P; index 2P + 1 is a dummy bin that is always empty.
+    Interval indices run over 0 .. 2P; index 2P + 1 is a dummy bin that is always empty. The
+    per-positive tensors that the methods take and return are in index order; inside, they
+    work in ascending order, where the boundaries ``lo_i = c_i - delta`` and ``hi_i = c_i +
+    delta`` ascend too, so that every sum over positives by interval is a prefix sum.
+
+    Attributes:
+        bounds (Tensor): shape (2P, ), float64, the boundaries in ascending order.
+        k_lo, k_hi (Tensor): shape (P, ), int64, in ascending order: the number of boundaries
+            ``<= lo_i`` and ``<= hi_i``; a score x lies at or above lo_i iff its interval is
+            ``>= k_lo[i]`` (lo_i is a boundary).
+        centres_below (Tensor): shape (2, P), int64, in ascending order: the number of centres
+            ``< lo_i`` (row 0) and ``< hi_i`` (row 1).
     """
 
-    def __init__(self, centres: Tensor, delta: float) -> None:
+    def __init__(self, sorted_centres: Tensor, ascending: Tensor, delta: float) -> None:
         self.delta = float(delta)
-        self.centres = centres
-        self.lo = centres - self.delta
-        self.hi = centres + self.delta
-        self.bounds = torch.sort(torch.cat([self.lo, self.hi])).values
-        num_pos = centres.numel()
+        self.ascending = ascending
+        self.centres = sorted_centres
+        num_pos = sorted_centres.numel()
         self.dummy = 2 * num_pos + 1
         self.num_bins = 2 * num_pos + 2
-        # A score x lies at or above lo_i iff at least k_lo(i) boundaries are <= x (lo_i is one).
-        self.k_lo = count_at_or_below(self.bounds, self.lo)
-        self.k_hi = count_at_or_below(self.bounds, self.hi)
-        self._bins = {}
+        # Rows lo, hi, centres: three ascending runs, which one stable sort merges.
+        points = torch.stack(
+            [sorted_centres - self.delta, sorted_centres + self.delta, sorted_centres]
+        )
+        self.lo = points[0]
+        values, order = torch.sort(points.view(-1), stable=True)
+        is_bound = order < 2 * num_pos
+        bounds_so_far = torch.cumsum(is_bound, 0)
+        # The boundaries <= a value: bounds_so_far at the end of its run of equal values.
+        run_end = torch.ones_like(is_bound)
+        run_end[:-1] = values[1:] != values[:-1]
+        at_or_below = torch.where(run_end, bounds_so_far, 2 * num_pos).flip(0)
+        at_or_below = torch.cummin(at_or_below, 0).values.flip(0)
+        # The centres before a position: at equal values they come after the boundaries (stable
+        # sort, centres last), so for a boundary these are the centres below it.
+        centres_before = torch.arange(3 * num_pos, device=order.device) - bounds_so_far + is_bound
+        by_point = order.new_empty(3, 3 * num_pos).scatter_(
+            1, order.expand(3, -1), torch.stack([at_or_below, centres_before, bounds_so_far - 1])
+        )
+        bound_counts, below, bound_rank = by_point[:, : 2 * num_pos]
+        self.k_lo, self.k_hi = bound_counts.view(2, num_pos)
+        self._window = bound_counts  # k_lo then k_hi
+        self.centres_below = below.view(2, num_pos)
+        self.bounds = values.new_empty(2 * num_pos).scatter_(0, bound_rank, points[:2].reshape(-1))
 
-    def _bin_index(self, name: str) -> BinIndex:
-        """The BinIndex of k_lo, k_hi or the centres' intervals, made on first use."""
-        if name not in self._bins:
-            idx = {
-                'lo': lambda: self.k_lo,
-                'hi': lambda: self.k_hi,
-                'centres': lambda: count_at_or_below(self.bounds, self.centres),
-            }[name]()
-            self._bins[name] = BinIndex(idx, self.num_bins)
-        return self._bins[name]
+    def _ascending(self, values: Tensor) -> Tensor:
+        """Per-positive values from index order into ascending order."""
+        return values.to(torch.float64).index_select(0, self.ascending)
+
+    def _index_order(self, values: Tensor) -> Tensor:
+        """Per-positive values from ascending order into index order."""
+        return torch.empty_like(values).scatter_(0, self.ascending, values)
 
     def grid(self) -> Tuple[Tensor, Tensor]:
         """The kernels' constant-time lookup: ``cells`` equal cells over [bounds[0], bounds[-1]];
@@ -211,9 +207,9 @@ class ScoreIntervals:
         first = self.bounds[0]
         inv_width = (cells / (self.bounds[-1] - first)).reshape(1)
         cell = ((self.bounds - first) * inv_width).to(torch.int64).clamp_(0, cells)
-        counts = bin_counts(cell, cells + 1)
-        table = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
-        return inv_width, table.to(torch.int32)
+        # A boundary in cell c counts for table[c + 1] and above.
+        table = torch.cumsum(bin_counts(cell + 1, cells + 2), 0, dtype=torch.int32)
+        return inv_width, table
 
     def locate(self, x: Tensor) -> Tensor:
         """Interval index (int64) of every score of ``x`` (float64, shifted)."""
@@ -222,44 +218,56 @@ class ScoreIntervals:
     def relation_sums(self, hist: Tensor) -> Tensor:
         """``sum_j v_j * H(x_j - s_i)`` for every positive i, shape (P, ), from a histogram of
         shape (2, num_bins): per-interval sums of v and v * x."""
-        hist = hist.clone()
-        hist[0, self.dummy] = 0
-        # Only the inner intervals 1 .. 2P - 1 enter a linear window: drop the outer moments,
-        # whose scores may be arbitrarily far away, before taking prefix sums.
-        hist[1, 0] = 0
-        hist[1, self.dummy - 1 :] = 0
-        prefix = torch.cat([hist.new_zeros(2, 1), torch.cumsum(hist, 1)], 1)
-        return self._window_sums(prefix[0], prefix[1])
+        # Only the inner intervals 1 .. 2P - 1 enter a linear window: prefix sums over the
+        # intervals 1 .. k - 1 leave out interval 0, whose scores may be arbitrarily far away,
+        # and the dummy bin (and never read the moment of interval 2P).
+        prefix = torch.cumsum(torch.cat([hist.new_zeros(2, 2), hist[:, 1 : self.dummy]], 1), 1)
+        return self._index_order(self._window_sums(prefix, self._window))
 
-    def _window_sums(self, wc: Tensor, mc: Tensor) -> Tensor:
-        """relation_sums from the prefix sums of v and v * x over intervals 0 .. k - 1 (shape
-        (num_bins + 1, ), the first 0), moments of the outer intervals left out."""
-        above = wc[-1] - wc[self.k_hi]
-        inside = wc[self.k_hi] - wc[self.k_lo]
-        linear = (mc[self.k_hi] - mc[self.k_lo]) - self.lo * inside
-        return above + linear / (2 * self.delta)
+    def _window_sums(self, prefix: Tensor, window: Tensor) -> Tensor:
+        """relation_sums in ascending order from ``prefix`` (shape (2, n)): the sums of v (row 0)
+        and v * x (row 1) of the scores below a point, indexed by ``window``, which holds that
+        index for every lo_i and then every hi_i; ``prefix[0, -1]`` is the sum of v of every
+        score at or above lo_0 (moments of the outer intervals left out)."""
+        (v_lo, v_hi), (m_lo, m_hi) = prefix.index_select(1, window).view(2, 2, -1)
+        inside = v_hi - v_lo
+        linear = (m_hi - m_lo) - self.lo * inside
+        return (prefix[0, -1] - v_hi) + linear / (2 * self.delta)
+
+    def _prefix_sums(self, weights: Tensor, points: Tensor) -> Tensor:
+        """Sums of w and w * point over the first n positives in ascending order, for n in 0 ..
+        P, shape (2, P + 1), float64 (``weights`` and ``points`` in ascending order)."""
+        terms = torch.cumsum(torch.stack([weights, weights * points]), 1)
+        return torch.cat([terms.new_zeros(2, 1), terms], 1)
 
     def among_centres(self, weights: Tensor) -> Tensor:
         """``sum_{k != i} v_k * H(c_k - c_i)`` over the centres themselves, for every i."""
-        # The centres lie in the inner intervals only (lo_i <= c_i < hi_i).
-        prefix = self._bin_index('centres').prefix_sums(
-            torch.stack([weights, weights * self.centres], 1)
-        )
-        prefix = torch.cat([prefix.new_zeros(1, 2), prefix])
-        sums = self._window_sums(prefix[:, 0], prefix[:, 1])
-        return sums - 0.5 * weights  # H(0) = 1/2 is the self term
+        weights = self._ascending(weights)
+        prefix = self._prefix_sums(weights, self.centres)
+        sums = self._window_sums(prefix, self.centres_below.view(-1))
+        return self._index_order(sums - 0.5 * weights)  # H(0) = 1/2 is the self term
 
-    def spread(self, w: Tensor) -> Tuple[Tensor, Tensor]:
-        """A, B of shape (num_bins, ) such that ``sum_i w_i * H(x - s_i) = A[k] + B[k] * x``
-        for every score x in interval k (A = B = 0 in interval 0 and the dummy bin)."""
-        terms = torch.stack([w, w * self.lo], 1)
-        full, hi_moment = self._bin_index('hi').prefix_sums(terms).unbind(1)
-        lo_full, lo_moment = self._bin_index('lo').prefix_sums(terms).unbind(1)
-        slope = (lo_full - full) / (2 * self.delta)
-        offset = full - (lo_moment - hi_moment) / (2 * self.delta)
-        offset[self.dummy] = 0
-        slope[self.dummy] = 0
-        return offset, slope
+    def spread(self, w: Tensor) -> Tensor:
+        """A (row 0) and B (row 1), shape (2, num_bins), such that ``sum_i w_i * H(x - s_i) =
+        A[k] + B[k] * x`` for every score x in interval k (A = B = 0 in interval 0 and the
+        dummy bin)."""
+        num_bins = self.num_bins
+        prefix = self._prefix_sums(self._ascending(w), self.lo)
+        # ends[0, k] (ends[1, k]): the positives with k_lo (k_hi) <= k, the first ones in
+        # ascending order.
+        ends = bin_counts(torch.cat([self.k_lo, self.k_hi + num_bins]), 2 * num_bins)
+        ends = torch.cumsum(ends.view(2, num_bins), 1)
+        (lo_full, full), (lo_moment, hi_moment) = prefix.index_select(1, ends.view(-1)).view(
+            2, 2, num_bins
+        )
+        coefficients = torch.stack(
+            [
+                full - (lo_moment - hi_moment) / (2 * self.delta),
+                (lo_full - full) / (2 * self.delta),
+            ]
+        )
+        coefficients[:, self.dummy] = 0
+        return coefficients
 
 
 @dataclass
@@ -551,9 +559,8 @@ class NegativeRelations:
     def update(self, neg_weights: Tensor, pos_grad: Tensor) -> 'ErrorDrivenUpdate':
         """The error-driven update on every logit (computed by the backward pass):
         ``sum_i w_i * H(s_j - s_i)`` on a negative j, ``pos_grad`` on the positives, 0 on
-        ignored logits."""
-        offset, slope = self.intervals.spread(neg_weights)
-        return ErrorDrivenUpdate(self, offset, slope, pos_grad)
+        ignored logits (both per-positive tensors in index order)."""
+        return ErrorDrivenUpdate(self, self.intervals.spread(neg_weights), pos_grad)
 
     def gradient(self, offset: Tensor, slope: Tensor, pos_grad: Tensor) -> Tensor:
         """The update on every logit, shape (M, ), in the dtype of the scores."""
@@ -599,12 +606,14 @@ def sorted_histogram(x: Tensor, bounds: Tensor, num_bins: int) -> Tensor:
 
 @dataclass
 class PositiveRanks:
-    """The relations of the P positives to the batch, all shape (P, ), float64.
+    """The relations of the P positives to the batch, all shape (P, ), float64, in index order.
 
     Attributes:
         false_positives (Tensor): FP(i) = sum over negatives j of H(s_j - s_i).
         rank_pos (Tensor): rank+(i) = 1 + sum over positives k != i of H(s_k - s_i).
         rank (Tensor): rank(i) = rank+(i) + FP(i).
+        descending (Tensor): int64, the positives' positions by descending score, ties in index
+            order (reversed: ascending, ties in reverse index order).
         intervals (ScoreIntervals): the positives' intervals (for error-weighted ranks).
         negatives (NegativeRelations): the negatives' side (for their gradients).
     """
@@ -612,43 +621,46 @@ class PositiveRanks:
     false_positives: Tensor
     rank_pos: Tensor
     rank: Tensor
+    descending: Tensor
     intervals: ScoreIntervals
     negatives: NegativeRelations
 
 
 def rank_positives(batch: RankingBatch) -> PositiveRanks:
     """FP(i), rank+(i) and rank(i) of every positive of a batch with P >= 1."""
-    pos = batch.scores.detach()[batch.pos_index].to(torch.float64)
-    origin = pos.min()
-    intervals = ScoreIntervals(pos - origin, batch.delta)
+    pos = batch.scores.detach().index_select(0, batch.pos_index)
+    descending = torch.sort(pos, descending=True, stable=True).indices
+    ascending = descending.flip(0)
+    sorted_pos = pos.index_select(0, ascending).to(torch.float64)
+    origin = sorted_pos[0]  # the lowest positive
+    intervals = ScoreIntervals(sorted_pos - origin, ascending, batch.delta)
     negatives = NegativeRelations(batch, intervals, origin)
     fp = negatives.false_positives
     rank_pos = 1 + intervals.among_centres(torch.ones_like(fp))
-    return PositiveRanks(fp, rank_pos, rank_pos + fp, intervals, negatives)
+    return PositiveRanks(fp, rank_pos, rank_pos + fp, descending, intervals, negatives)
 
 
 class ErrorDrivenUpdate:
     """The error-driven update of a ranking loss on every logit, computed when the backward pass
-    asks for it (then already scaled by the incoming gradient: one pass, one tensor)."""
+    asks for it (then already scaled by the incoming gradient: one pass, one tensor).
+
+    Args:
+        negatives (NegativeRelations): the negatives' side.
+        coefficients (Tensor): shape (2, num_bins), float64, the negatives' update ``A[k] + B[k]
+            * x`` in interval k: A (row 0) and B (row 1).
+        pos_grad (Tensor): shape (P, ), float64, the positives' update in index order.
+    """
 
     def __init__(
-        self, negatives: NegativeRelations, offset: Tensor, slope: Tensor, pos_grad: Tensor
+        self, negatives: NegativeRelations, coefficients: Tensor, pos_grad: Tensor
     ) -> None:
-        self.negatives, self.offset, self.slope, self.pos_grad = (
-            negatives,
-            offset,
-            slope,
-            pos_grad,
-        )
+        self.negatives, self.coefficients, self.pos_grad = negatives, coefficients, pos_grad
 
     def __call__(self, scale: Tensor) -> Tensor:
         """The update times ``scale`` (a 0-dim tensor), shape (M, )."""
         scale = scale.detach().to(torch.float64)
-        return self.negatives.gradient(
-            (self.offset * scale).contiguous(),
-            (self.slope * scale).contiguous(),
-            self.pos_grad * scale,
-        )
+        offset, slope = self.coefficients * scale  # rows of a contiguous tensor: contiguous
+        return self.negatives.gradient(offset, slope, self.pos_grad * scale)
 
 
 class ErrorDrivenValue(torch.autograd.Function):
