@@ -43,11 +43,11 @@ def ap_loss(logits: Tensor, targets: Tensor, delta: float = 1.0) -> Tensor:
             error = fp / ranks.rank
             # Ascending score (tied positives, in reverse index order here, have equal errors).
             order = ranks.descending.flip(0)
-            interpolated = torch.empty_like(error)
-            interpolated[order] = torch.cummin(error[order], 0).values
-            neg_weights = torch.where(
-                fp > 0, interpolated / torch.where(fp > 0, fp, 1.0), torch.zeros_like(fp)
-            )
+            interpolated = torch.cummin(error.index_select(0, order), 0).values
+            interpolated = torch.empty_like(error).scatter_(0, order, interpolated)
+            counted = fp > 0
+            neg_weights = torch.where(counted, interpolated / torch.where(counted, fp, 1.0), 0.0)
             update = ranks.negatives.update(neg_weights / num_pos, -interpolated / num_pos)
         value = interpolated.mean().to(batch.scores.dtype)
-        return ErrorDrivenValue.apply(batch.scores, value, update)
+        (value,) = ErrorDrivenValue.apply((update,), batch.scores, value)
+        return value

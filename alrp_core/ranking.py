@@ -188,12 +188,12 @@ class ScoreIntervals:
         self.bounds = values.new_empty(2 * num_pos).scatter_(0, bound_rank, points[:2].reshape(-1))
 
     def _ascending(self, values: Tensor) -> Tensor:
-        """Per-positive values from index order into ascending order."""
-        return values.to(torch.float64).index_select(0, self.ascending)
+        """Per-positive values (shape (..., P)) from index order into ascending order, float64."""
+        return values.to(torch.float64).index_select(-1, self.ascending)
 
     def _index_order(self, values: Tensor) -> Tensor:
-        """Per-positive values from ascending order into index order."""
-        return torch.empty_like(values).scatter_(0, self.ascending, values)
+        """Per-positive values (shape (..., P)) from ascending order into index order."""
+        return torch.empty_like(values).scatter_(-1, self.ascending.expand_as(values), values)
 
     def grid(self) -> Tuple[Tensor, Tensor]:
         """The kernels' constant-time lookup: ``cells`` equal cells over [bounds[0], bounds[-1]];
@@ -204,8 +204,8 @@ class ScoreIntervals:
         (cells + 2, ), int32)."""
         n = self.bounds.numel()
         cells = GRID_CELLS_PER_BOUND * n
-        first = self.bounds[0]
-        inv_width = (cells / (self.bounds[-1] - first)).reshape(1)
+        first = self.bounds[:1]
+        inv_width = cells / (self.bounds[-1:] - first)
         cell = ((self.bounds - first) * inv_width).to(torch.int64).clamp_(0, cells)
         # A boundary in cell c counts for table[c + 1] and above.
         table = torch.cumsum(bin_counts(cell + 1, cells + 2), 0, dtype=torch.int32)
@@ -225,23 +225,26 @@ class ScoreIntervals:
         return self._index_order(self._window_sums(prefix, self._window))
 
     def _window_sums(self, prefix: Tensor, window: Tensor) -> Tensor:
-        """relation_sums in ascending order from ``prefix`` (shape (2, n)): the sums of v (row 0)
-        and v * x (row 1) of the scores below a point, indexed by ``window``, which holds that
-        index for every lo_i and then every hi_i; ``prefix[0, -1]`` is the sum of v of every
-        score at or above lo_0 (moments of the outer intervals left out)."""
-        (v_lo, v_hi), (m_lo, m_hi) = prefix.index_select(1, window).view(2, 2, -1)
-        inside = v_hi - v_lo
-        linear = (m_hi - m_lo) - self.lo * inside
-        return (prefix[0, -1] - v_hi) + linear / (2 * self.delta)
+        """relation_sums in ascending order, shape (..., P), from ``prefix`` (shape (2, ...,
+        n)): the sums of v (row 0) and v * x (row 1) of the scores below a point, indexed by
+        ``window``, which holds that index for every lo_i and then every hi_i; ``prefix[0, ...,
+        -1]`` is the sum of v of every score at or above lo_0 (moments of the outer intervals
+        left out)."""
+        at_lo, at_hi = prefix.index_select(-1, window).unflatten(-1, (2, -1)).unbind(-2)
+        inside, moment = at_hi - at_lo
+        linear = moment - self.lo * inside
+        return (prefix[0, ..., -1:] - at_hi[0]) + linear / (2 * self.delta)
 
     def _prefix_sums(self, weights: Tensor, points: Tensor) -> Tensor:
         """Sums of w and w * point over the first n positives in ascending order, for n in 0 ..
-        P, shape (2, P + 1), float64 (``weights`` and ``points`` in ascending order)."""
-        terms = torch.cumsum(torch.stack([weights, weights * points]), 1)
-        return torch.cat([terms.new_zeros(2, 1), terms], 1)
+        P, shape (2, ..., P + 1), float64 (``weights`` (shape (..., P)) and ``points`` in
+        ascending order)."""
+        terms = torch.cumsum(torch.stack([weights, weights * points]), -1)
+        return torch.cat([terms.new_zeros(terms.shape[:-1] + (1,)), terms], -1)
 
     def among_centres(self, weights: Tensor) -> Tensor:
-        """``sum_{k != i} v_k * H(c_k - c_i)`` over the centres themselves, for every i."""
+        """``sum_{k != i} v_k * H(c_k - c_i)`` over the centres themselves, for every i, for
+        weights v of shape (..., P) (several sets at once), float64."""
         weights = self._ascending(weights)
         prefix = self._prefix_sums(weights, self.centres)
         sums = self._window_sums(prefix, self.centres_below.view(-1))
@@ -257,15 +260,10 @@ class ScoreIntervals:
         # ascending order.
         ends = bin_counts(torch.cat([self.k_lo, self.k_hi + num_bins]), 2 * num_bins)
         ends = torch.cumsum(ends.view(2, num_bins), 1)
-        (lo_full, full), (lo_moment, hi_moment) = prefix.index_select(1, ends.view(-1)).view(
-            2, 2, num_bins
-        )
-        coefficients = torch.stack(
-            [
-                full - (lo_moment - hi_moment) / (2 * self.delta),
-                (lo_full - full) / (2 * self.delta),
-            ]
-        )
+        # Rows lo side, hi side; columns weights, moments.
+        lo_side, hi_side = prefix.index_select(-1, ends.view(-1)).view(2, 2, num_bins).unbind(1)
+        inside = (lo_side - hi_side) / (2 * self.delta)
+        coefficients = torch.stack([hi_side[0] - inside[1], inside[0]])
         coefficients[:, self.dummy] = 0
         return coefficients
 
@@ -397,7 +395,7 @@ def prepare_batch(
     if loc_errors is not None:
         errors = loc_errors.reshape(-1).to(work)
         if errors.numel():
-            stats = torch.cat([stats, torch.stack(torch.aminmax(errors)).to(torch.float64)])
+            stats = torch.cat([stats, *errors.reshape(1, -1).aminmax(dim=1)])
     flat = stats.tolist()  # the one host synchronisation
     finite, low, high, num_pos = flat[:4]
     num_pos = int(num_pos)
@@ -612,22 +610,26 @@ class PositiveRanks:
         false_positives (Tensor): FP(i) = sum over negatives j of H(s_j - s_i).
         rank_pos (Tensor): rank+(i) = 1 + sum over positives k != i of H(s_k - s_i).
         rank (Tensor): rank(i) = rank+(i) + FP(i).
+        weighted (Tensor, optional): sum over positives k != i of w_k * H(s_k - s_i) for the
+            weights w given to :func:`rank_positives` (None without).
         descending (Tensor): int64, the positives' positions by descending score, ties in index
             order (reversed: ascending, ties in reverse index order).
-        intervals (ScoreIntervals): the positives' intervals (for error-weighted ranks).
+        intervals (ScoreIntervals): the positives' intervals.
         negatives (NegativeRelations): the negatives' side (for their gradients).
     """
 
     false_positives: Tensor
     rank_pos: Tensor
     rank: Tensor
+    weighted: Optional[Tensor]
     descending: Tensor
     intervals: ScoreIntervals
     negatives: NegativeRelations
 
 
-def rank_positives(batch: RankingBatch) -> PositiveRanks:
-    """FP(i), rank+(i) and rank(i) of every positive of a batch with P >= 1."""
+def rank_positives(batch: RankingBatch, weights: Optional[Tensor] = None) -> PositiveRanks:
+    """FP(i), rank+(i) and rank(i) of every positive of a batch with P >= 1, and the sums of
+    ``weights`` (shape (P, ), in index order) that rank+ sums of ones."""
     pos = batch.scores.detach().index_select(0, batch.pos_index)
     descending = torch.sort(pos, descending=True, stable=True).indices
     ascending = descending.flip(0)
@@ -636,8 +638,13 @@ def rank_positives(batch: RankingBatch) -> PositiveRanks:
     intervals = ScoreIntervals(sorted_pos - origin, ascending, batch.delta)
     negatives = NegativeRelations(batch, intervals, origin)
     fp = negatives.false_positives
-    rank_pos = 1 + intervals.among_centres(torch.ones_like(fp))
-    return PositiveRanks(fp, rank_pos, rank_pos + fp, descending, intervals, negatives)
+    ones = torch.ones_like(fp)
+    if weights is None:
+        rank_pos, weighted = 1 + intervals.among_centres(ones), None
+    else:
+        rank_pos, weighted = intervals.among_centres(torch.stack([ones, weights]))
+        rank_pos = 1 + rank_pos
+    return PositiveRanks(fp, rank_pos, rank_pos + fp, weighted, descending, intervals, negatives)
 
 
 class ErrorDrivenUpdate:
@@ -658,25 +665,28 @@ class ErrorDrivenUpdate:
 
     def __call__(self, scale: Tensor) -> Tensor:
         """The update times ``scale`` (a 0-dim tensor), shape (M, )."""
-        scale = scale.detach().to(torch.float64)
+        scale = scale.detach()  # float64 products (a 0-dim tensor does not promote them)
         offset, slope = self.coefficients * scale  # rows of a contiguous tensor: contiguous
         return self.negatives.gradient(offset, slope, self.pos_grad * scale)
 
 
 class ErrorDrivenValue(torch.autograd.Function):
-    """Returns ``value``; its backward hands ``update`` (the error-driven update of a ranking
-    loss with respect to ``scores``, not the autograd derivative of ``value``) to ``scores``."""
+    """``ErrorDrivenValue.apply(updates, *inputs, *values)`` returns the tuple ``values`` (the
+    parts of a ranking loss); its backward hands ``updates[n](gradient of values[n])`` to
+    ``inputs[n]``: for the scores the error-driven update of the loss (not the autograd
+    derivative of its value), for aLRP's localisation errors their gradient."""
 
     @staticmethod
-    def forward(ctx, scores: Tensor, value: Tensor, update: ErrorDrivenUpdate) -> Tensor:
-        ctx.save_for_backward(scores)  # raises in backward if scores changed in place
-        ctx.update = update
-        return value.clone()
+    def forward(ctx, updates: Tuple[Callable[[Tensor], Tensor], ...], *tensors: Tensor):
+        ctx.save_for_backward(tensors[0])  # raises in backward if the scores changed in place
+        ctx.updates = updates
+        return tuple(value.clone() for value in tensors[len(updates) :])
 
     @staticmethod
-    def backward(ctx, grad_output: Tensor):
+    def backward(ctx, *grads: Tensor):
         ctx.saved_tensors  # noqa: B018 (the read raises if the scores changed in place)
-        return ctx.update(grad_output), None, None
+        inputs = tuple(update(grad) for update, grad in zip(ctx.updates, grads))
+        return (None,) + inputs + (None,) * len(grads)
 
 
 def zero_loss(*tensors: Tensor) -> Tensor:
