@@ -43,11 +43,28 @@ bytes). The torch ops use ``searchsorted``. Nothing adds float64 atomically into
 bins: the CPU op sums per chunk, Triton adds integers (counts, fixed-point moments) into 64
 partial histograms, the CUDA torch ops sort; so the results are deterministic and alike on CPU
 and CUDA. Sums run in float64 in coordinates shifted to the lowest positive, so window sums are
-differences of prefix sums of bounded terms; the scores stay in their own dtype. The P-sized
-steps use sorts, prefix sums and integer scatters only (no bincount, nonzero or float atomics:
-no synchronisation on CUDA).
+differences of prefix sums of bounded terms; the scores stay in their own dtype.
+
+The P-sized steps between the passes (a few hundred small ops, whose dispatch is most of their
+cost) work in the positives' ascending order: one stable sort of the positive logits (descending,
+ties in index order: aLRP's localisation order; reversed, the ascending one), in which the
+centres c_i, lo_i = c_i - delta and hi_i = c_i + delta all ascend. One stable sort of the three
+ascending runs (lo, hi, centres) then gives the boundaries and, through its inverse permutation,
+every count: k_lo(i) and k_hi(i), the boundaries <= lo_i and <= hi_i (a prefix count of
+boundaries taken at the end of each run of equal values), and the centres < lo_i and < hi_i (a
+prefix count of centres, which the stable sort puts after equal boundaries). As k_lo, k_hi and
+the centres ascend with i, every sum over positives by interval is a prefix sum in that order,
+read at a count: FP(i) from the negatives' histogram at k_lo and k_hi; rank+ and the
+error-weighted ranks (together) from the centres' prefix sums at the centres below lo_i and
+hi_i; the spread A, B from the positives' prefix sums at the number of k_lo (k_hi) <= k. The
+P-sized steps use sorts, prefix sums, gathers and integer scatters only (no searchsorted on
+these few elements, whose CPU threads cost more than the search; no bincount, nonzero or float
+atomics: no synchronisation on CUDA). One autograd node carries both parts of aLRP Loss: the
+error-driven update of the logits and the localisation part's gradient, computed with the
+forward pass.
 """
 
+import functools
 import importlib
 import math
 import os
@@ -91,8 +108,10 @@ def timed(name: str):
     PASS_SECONDS[name] = PASS_SECONDS.get(name, 0.0) + time.perf_counter() - start
 
 
+@functools.lru_cache(maxsize=None)
 def _import_sibling(name: str):
-    """A module beside this one, or None (loaded as a package module or as a top-level one)."""
+    """A module beside this one, or None (loaded as a package module or as a top-level one;
+    looked up once)."""
     try:
         if __package__:
             return importlib.import_module(f'{__package__}.{name}')
@@ -170,9 +189,9 @@ class ScoreIntervals:
         values, order = torch.sort(points.view(-1), stable=True)
         is_bound = order < 2 * num_pos
         bounds_so_far = torch.cumsum(is_bound, 0)
-        # The boundaries <= a value: bounds_so_far at the end of its run of equal values.
-        run_end = torch.ones_like(is_bound)
-        run_end[:-1] = values[1:] != values[:-1]
+        # The boundaries <= a value: bounds_so_far at the end of its run of equal values (the
+        # last value, the highest centre + delta, differs from the first, -delta).
+        run_end = values != values.roll(-1)
         at_or_below = torch.where(run_end, bounds_so_far, 2 * num_pos).flip(0)
         at_or_below = torch.cummin(at_or_below, 0).values.flip(0)
         # The centres before a position: at equal values they come after the boundaries (stable
