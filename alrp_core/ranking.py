@@ -402,8 +402,8 @@ def prepare_batch(
             )
 
     work = torch.float64 if logits.dtype == torch.float64 else torch.float32
-    scores = logits.reshape(-1).to(work).contiguous()
-    labels = targets.reshape(-1).contiguous()
+    scores = _flat(logits).to(work).contiguous()
+    labels = _flat(targets).contiguous()
     backend = select_backend(scores.device)
     filter_negatives = bool(FILTER_NEGATIVES)
     with timed('scan'):
@@ -412,7 +412,7 @@ def prepare_batch(
         )
     errors = None
     if loc_errors is not None:
-        errors = loc_errors.reshape(-1).to(work)
+        errors = _flat(loc_errors).to(work)
         if errors.numel():
             stats = torch.cat([stats, *errors.reshape(1, -1).aminmax(dim=1)])
     flat = stats.tolist()  # the one host synchronisation
@@ -448,6 +448,12 @@ def prepare_batch(
         scan_state,
         relevant,
     )
+
+
+def _flat(tensor: Tensor) -> Tensor:
+    """``tensor`` as one dimension: itself where it has one (a view would add an autograd node
+    to the backward pass)."""
+    return tensor if tensor.dim() == 1 else tensor.reshape(-1)
 
 
 def _positive_mask(labels: Tensor) -> Tensor:
@@ -699,12 +705,15 @@ class ErrorDrivenValue(torch.autograd.Function):
     def forward(ctx, updates: Tuple[Callable[[Tensor], Tensor], ...], *tensors: Tensor):
         ctx.save_for_backward(tensors[0])  # raises in backward if the scores changed in place
         ctx.updates = updates
+        ctx.set_materialize_grads(False)  # a value that the loss does not use costs nothing
         return tuple(value.clone() for value in tensors[len(updates) :])
 
     @staticmethod
-    def backward(ctx, *grads: Tensor):
+    def backward(ctx, *grads: Optional[Tensor]):
         ctx.saved_tensors  # noqa: B018 (the read raises if the scores changed in place)
-        inputs = tuple(update(grad) for update, grad in zip(ctx.updates, grads))
+        inputs = tuple(
+            None if grad is None else update(grad) for update, grad in zip(ctx.updates, grads)
+        )
         return (None,) + inputs + (None,) * len(grads)
 
 

@@ -297,6 +297,34 @@ def test_update_is_computed_in_backward_and_scaled(backend):
         loss_cls.backward()
 
 
+def test_each_alrp_part_backpropagates_alone_and_scaled(backend):
+    # One autograd node carries both parts: a part the loss leaves out gives its input no
+    # gradient, and each part's gradient follows its own incoming gradient.
+    from .oracle import alrp_oracle
+
+    scores, targets = random_batch(3000, 9, p_pos=0.03)
+    errors = torch.rand(int((targets == 1).sum()), generator=torch.Generator().manual_seed(9))
+    _, _, ref_grad, ref_grad_e = alrp_oracle(scores.double().numpy(), targets.numpy(), errors)
+    for cls_scale, loc_scale in [(1.0, 0.0), (0.0, 1.0), (2.0, -3.0)]:
+        logits = scores.clone().requires_grad_(True)
+        loc_errors = errors.clone().requires_grad_(True)
+        loss_cls, loss_loc = alrp_loss(logits, targets, loc_errors)
+        parts = [(cls_scale, loss_cls), (loc_scale, loss_loc)]
+        sum(scale * part for scale, part in parts if scale).backward()
+        if cls_scale:
+            np.testing.assert_allclose(
+                logits.grad.double().numpy(), cls_scale * ref_grad, rtol=1e-5, atol=1e-9
+            )
+        else:
+            assert logits.grad is None
+        if loc_scale:
+            np.testing.assert_allclose(
+                loc_errors.grad.double().numpy(), loc_scale * ref_grad_e, rtol=1e-5, atol=1e-9
+            )
+        else:
+            assert loc_errors.grad is None
+
+
 @pytest.mark.parametrize('case', ['early', 'late'])
 def test_alrp_and_ap_loss_on_each_path(backend, filter_negatives, case):
     from .oracle import alrp_oracle, ap_oracle
