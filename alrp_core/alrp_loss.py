@@ -1,5 +1,6 @@
 """aLRP Loss (Oksuz et al., NeurIPS 2020): one ranking loss for classification and boxes."""
 
+from functools import partial
 from typing import Tuple
 
 import torch
@@ -54,19 +55,36 @@ def alrp_loss(
             zero = zero_loss(batch.scores, batch.loc_errors)
             return zero, zero.clone()
         with torch.no_grad():
-            ranks = rank_positives(batch)
+            errors = batch.loc_errors.to(torch.float64)
+            ranks = rank_positives(batch, errors)
             fp, rank = ranks.false_positives, ranks.rank
-            errors = batch.loc_errors.detach().to(torch.float64)
             loss_cls = (fp / rank).mean()
             relevant = fp > eps
-            higher_errors = ranks.intervals.among_centres(errors)
-            pos_grad = torch.where(relevant, -(higher_errors + fp) / rank, torch.zeros_like(fp))
-            neg_weights = -pos_grad / torch.where(relevant, fp, torch.ones_like(fp))
-            update = ranks.negatives.update(neg_weights / num_pos, pos_grad / num_pos)
-        loss_cls = ErrorDrivenValue.apply(batch.scores, loss_cls.to(batch.scores.dtype), update)
-
-        pos_scores = batch.scores.detach()[batch.pos_index]
-        order = torch.sort(pos_scores, descending=True, stable=True).indices
-        cum_errors = torch.cumsum(batch.loc_errors[order].to(torch.float64), 0)
-        loss_loc = (cum_errors / rank[order]).mean().to(batch.scores.dtype)
+            # -g_i of a relevant positive; its weight on the negatives is -g_i / FP(i).
+            primary = (ranks.weighted + fp) / rank
+            update = ranks.negatives.update(
+                torch.where(relevant, primary / fp, 0.0) / num_pos,
+                torch.where(relevant, -primary, 0.0) / num_pos,
+            )
+            order = ranks.descending
+            sorted_rank = rank.index_select(0, order)
+            loss_loc = (torch.cumsum(errors.index_select(0, order), 0) / sorted_rank).mean()
+            # Its gradient with respect to e (the ranks constants): e[order[u]] enters the terms
+            # t >= u.
+            loc_grad = torch.full_like(sorted_rank, 1 / num_pos) / sorted_rank
+            loc_grad = loc_grad.flip(0).cumsum(0).flip(0)
+            loc_grad = torch.empty_like(loc_grad).scatter_(0, order, loc_grad)
+        dtype = batch.scores.dtype
+        loss_cls, loss_loc = ErrorDrivenValue.apply(
+            (update, partial(_scaled, loc_grad, batch.loc_errors.dtype)),
+            batch.scores,
+            batch.loc_errors,
+            loss_cls.to(dtype),
+            loss_loc.to(dtype),
+        )
     return loss_cls, loss_loc
+
+
+def _scaled(grad: Tensor, dtype: torch.dtype, scale: Tensor) -> Tensor:
+    """``grad`` (float64) times the 0-dim ``scale``, in ``dtype``."""
+    return (grad * scale.detach()).to(dtype)

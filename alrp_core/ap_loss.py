@@ -41,13 +41,13 @@ def ap_loss(logits: Tensor, targets: Tensor, delta: float = 1.0) -> Tensor:
             ranks = rank_positives(batch)
             fp = ranks.false_positives
             error = fp / ranks.rank
-            pos_scores = batch.scores[batch.pos_index]
-            order = torch.sort(pos_scores, stable=True).indices  # ascending score
-            interpolated = torch.empty_like(error)
-            interpolated[order] = torch.cummin(error[order], 0).values
-            neg_weights = torch.where(
-                fp > 0, interpolated / torch.where(fp > 0, fp, 1.0), torch.zeros_like(fp)
-            )
+            # Ascending score (tied positives, in reverse index order here, have equal errors).
+            order = ranks.descending.flip(0)
+            interpolated = torch.cummin(error.index_select(0, order), 0).values
+            interpolated = torch.empty_like(error).scatter_(0, order, interpolated)
+            counted = fp > 0
+            neg_weights = torch.where(counted, interpolated / torch.where(counted, fp, 1.0), 0.0)
             update = ranks.negatives.update(neg_weights / num_pos, -interpolated / num_pos)
         value = interpolated.mean().to(batch.scores.dtype)
-        return ErrorDrivenValue.apply(batch.scores, value, update)
+        (value,) = ErrorDrivenValue.apply((update,), batch.scores, value)
+        return value

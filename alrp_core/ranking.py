@@ -43,11 +43,28 @@ bytes). The torch ops use ``searchsorted``. Nothing adds float64 atomically into
 bins: the CPU op sums per chunk, Triton adds integers (counts, fixed-point moments) into 64
 partial histograms, the CUDA torch ops sort; so the results are deterministic and alike on CPU
 and CUDA. Sums run in float64 in coordinates shifted to the lowest positive, so window sums are
-differences of prefix sums of bounded terms; the scores stay in their own dtype. The P-sized
-steps use sorts, prefix sums and integer scatters only (no bincount, nonzero or float atomics:
-no synchronisation on CUDA).
+differences of prefix sums of bounded terms; the scores stay in their own dtype.
+
+The P-sized steps between the passes (a few hundred small ops, whose dispatch is most of their
+cost) work in the positives' ascending order: one stable sort of the positive logits (descending,
+ties in index order: aLRP's localisation order; reversed, the ascending one), in which the
+centres c_i, lo_i = c_i - delta and hi_i = c_i + delta all ascend. One stable sort of the three
+ascending runs (lo, hi, centres) then gives the boundaries and, through its inverse permutation,
+every count: k_lo(i) and k_hi(i), the boundaries <= lo_i and <= hi_i (a prefix count of
+boundaries taken at the end of each run of equal values), and the centres < lo_i and < hi_i (a
+prefix count of centres, which the stable sort puts after equal boundaries). As k_lo, k_hi and
+the centres ascend with i, every sum over positives by interval is a prefix sum in that order,
+read at a count: FP(i) from the negatives' histogram at k_lo and k_hi; rank+ and the
+error-weighted ranks (together) from the centres' prefix sums at the centres below lo_i and
+hi_i; the spread A, B from the positives' prefix sums at the number of k_lo (k_hi) <= k. The
+P-sized steps use sorts, prefix sums, gathers and integer scatters only (no searchsorted on
+these few elements, whose CPU threads cost more than the search; no bincount, nonzero or float
+atomics: no synchronisation on CUDA). One autograd node carries both parts of aLRP Loss: the
+error-driven update of the logits and the localisation part's gradient, computed with the
+forward pass.
 """
 
+import functools
 import importlib
 import math
 import os
@@ -91,8 +108,10 @@ def timed(name: str):
     PASS_SECONDS[name] = PASS_SECONDS.get(name, 0.0) + time.perf_counter() - start
 
 
+@functools.lru_cache(maxsize=None)
 def _import_sibling(name: str):
-    """A module beside this one, or None (loaded as a package module or as a top-level one)."""
+    """A module beside this one, or None (loaded as a package module or as a top-level one;
+    looked up once)."""
     try:
         if __package__:
             return importlib.import_module(f'{__package__}.{name}')
@@ -101,44 +120,12 @@ def _import_sibling(name: str):
         return None
 
 
-def count_at_or_below(sorted_seq: Tensor, values: Tensor) -> Tensor:
-    """``searchsorted(sorted_seq, values, right=True)`` for the few-element tensors of the
-    positives, from one stable sort: torch's CPU searchsorted splits even 200 values over the
-    threads, whose wake-up costs milliseconds on a busy machine."""
-    n = sorted_seq.numel()
-    # At equal keys the sequence's entries come first (stable sort), so they count as <= value.
-    order = torch.sort(torch.cat([sorted_seq, values]), stable=True).indices
-    seq_before = torch.cumsum(order < n, 0)
-    counts = torch.empty_like(seq_before).scatter_(0, order, seq_before)
-    return counts[n:]
-
-
 def bin_counts(idx: Tensor, num_bins: int) -> Tensor:
     """``out[k] = number of idx == k`` for idx in [0, num_bins), int64: integer adds (exact in any
     order; bincount would synchronise on CUDA to size its output)."""
     return torch.zeros(num_bins, dtype=torch.int64, device=idx.device).scatter_add_(
         0, idx, torch.ones_like(idx)
     )
-
-
-class BinIndex:
-    """Bin indices of the P positives' terms, with the stable sort and bin ends that their
-    prefix sums by bin need, computed once: deterministic and alike on every device.
-
-    Args:
-        idx (Tensor): shape (P, ), int64 in [0, num_bins).
-        num_bins (int): number of bins.
-    """
-
-    def __init__(self, idx: Tensor, num_bins: int) -> None:
-        self.order = torch.sort(idx, stable=True).indices
-        self.ends = torch.cumsum(bin_counts(idx, num_bins), 0)
-
-    def prefix_sums(self, values: Tensor) -> Tensor:
-        """``out[k] = sum of values[idx <= k]`` (over dim 0), shape (num_bins, ...), float64."""
-        # index_select: on a CPU, indexing a 2-D tensor by rows takes milliseconds in torch 2.13.
-        csum = torch.cumsum(values.to(torch.float64).index_select(0, self.order), 0)
-        return torch.cat([csum.new_zeros((1,) + csum.shape[1:]), csum]).index_select(0, self.ends)
 
 
 def compact(mask: Tensor, count: Optional[int] = None) -> Tensor:
@@ -167,37 +154,65 @@ class ScoreIntervals:
     """The 2P + 1 score intervals cut by the positives' points ``s_i -/+ delta``.
 
     Args:
-        centres (Tensor): shape (P, ), float64, positive logits in shifted coordinates (the
-            lowest is 0, so the lowest boundary is ``-delta``).
+        sorted_centres (Tensor): shape (P, ), float64, positive logits in shifted coordinates in
+            ascending order (the lowest is 0, so the lowest boundary is ``-delta``).
+        ascending (Tensor): shape (P, ), int64, the positives' positions in index order:
+            ``sorted_centres[j]`` is the centre of positive ``ascending[j]``.
         delta (float): half width of the linear part of H.
 
-    Interval indices run over 0 .. 2P; index 2P + 1 is a dummy bin that is always empty.
+    Interval indices run over 0 .. 2P; index 2P + 1 is a dummy bin that is always empty. The
+    per-positive tensors that the methods take and return are in index order; inside, they
+    work in ascending order, where the boundaries ``lo_i = c_i - delta`` and ``hi_i = c_i +
+    delta`` ascend too, so that every sum over positives by interval is a prefix sum.
+
+    Attributes:
+        bounds (Tensor): shape (2P, ), float64, the boundaries in ascending order.
+        k_lo, k_hi (Tensor): shape (P, ), int64, in ascending order: the number of boundaries
+            ``<= lo_i`` and ``<= hi_i``; a score x lies at or above lo_i iff its interval is
+            ``>= k_lo[i]`` (lo_i is a boundary).
+        centres_below (Tensor): shape (2, P), int64, in ascending order: the number of centres
+            ``< lo_i`` (row 0) and ``< hi_i`` (row 1).
     """
 
-    def __init__(self, centres: Tensor, delta: float) -> None:
+    def __init__(self, sorted_centres: Tensor, ascending: Tensor, delta: float) -> None:
         self.delta = float(delta)
-        self.centres = centres
-        self.lo = centres - self.delta
-        self.hi = centres + self.delta
-        self.bounds = torch.sort(torch.cat([self.lo, self.hi])).values
-        num_pos = centres.numel()
+        self.ascending = ascending
+        self.centres = sorted_centres
+        num_pos = sorted_centres.numel()
         self.dummy = 2 * num_pos + 1
         self.num_bins = 2 * num_pos + 2
-        # A score x lies at or above lo_i iff at least k_lo(i) boundaries are <= x (lo_i is one).
-        self.k_lo = count_at_or_below(self.bounds, self.lo)
-        self.k_hi = count_at_or_below(self.bounds, self.hi)
-        self._bins = {}
+        # Rows lo, hi, centres: three ascending runs, which one stable sort merges.
+        points = torch.stack(
+            [sorted_centres - self.delta, sorted_centres + self.delta, sorted_centres]
+        )
+        self.lo = points[0]
+        values, order = torch.sort(points.view(-1), stable=True)
+        is_bound = order < 2 * num_pos
+        bounds_so_far = torch.cumsum(is_bound, 0)
+        # The boundaries <= a value: bounds_so_far at the end of its run of equal values (the
+        # last value, the highest centre + delta, differs from the first, -delta).
+        run_end = values != values.roll(-1)
+        at_or_below = torch.where(run_end, bounds_so_far, 2 * num_pos).flip(0)
+        at_or_below = torch.cummin(at_or_below, 0).values.flip(0)
+        # The centres before a position: at equal values they come after the boundaries (stable
+        # sort, centres last), so for a boundary these are the centres below it.
+        centres_before = torch.arange(3 * num_pos, device=order.device) - bounds_so_far + is_bound
+        by_point = order.new_empty(3, 3 * num_pos).scatter_(
+            1, order.expand(3, -1), torch.stack([at_or_below, centres_before, bounds_so_far - 1])
+        )
+        bound_counts, below, bound_rank = by_point[:, : 2 * num_pos]
+        self.k_lo, self.k_hi = bound_counts.view(2, num_pos)
+        self._window = bound_counts  # k_lo then k_hi
+        self.centres_below = below.view(2, num_pos)
+        self.bounds = values.new_empty(2 * num_pos).scatter_(0, bound_rank, points[:2].reshape(-1))
 
-    def _bin_index(self, name: str) -> BinIndex:
-        """The BinIndex of k_lo, k_hi or the centres' intervals, made on first use."""
-        if name not in self._bins:
-            idx = {
-                'lo': lambda: self.k_lo,
-                'hi': lambda: self.k_hi,
-                'centres': lambda: count_at_or_below(self.bounds, self.centres),
-            }[name]()
-            self._bins[name] = BinIndex(idx, self.num_bins)
-        return self._bins[name]
+    def _ascending(self, values: Tensor) -> Tensor:
+        """Per-positive values (shape (..., P)) from index order into ascending order, float64."""
+        return values.to(torch.float64).index_select(-1, self.ascending)
+
+    def _index_order(self, values: Tensor) -> Tensor:
+        """Per-positive values (shape (..., P)) from ascending order into index order."""
+        return torch.empty_like(values).scatter_(-1, self.ascending.expand_as(values), values)
 
     def grid(self) -> Tuple[Tensor, Tensor]:
         """The kernels' constant-time lookup: ``cells`` equal cells over [bounds[0], bounds[-1]];
@@ -208,12 +223,12 @@ class ScoreIntervals:
         (cells + 2, ), int32)."""
         n = self.bounds.numel()
         cells = GRID_CELLS_PER_BOUND * n
-        first = self.bounds[0]
-        inv_width = (cells / (self.bounds[-1] - first)).reshape(1)
+        first = self.bounds[:1]
+        inv_width = cells / (self.bounds[-1:] - first)
         cell = ((self.bounds - first) * inv_width).to(torch.int64).clamp_(0, cells)
-        counts = bin_counts(cell, cells + 1)
-        table = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
-        return inv_width, table.to(torch.int32)
+        # A boundary in cell c counts for table[c + 1] and above.
+        table = torch.cumsum(bin_counts(cell + 1, cells + 2), 0, dtype=torch.int32)
+        return inv_width, table
 
     def locate(self, x: Tensor) -> Tensor:
         """Interval index (int64) of every score of ``x`` (float64, shifted)."""
@@ -222,44 +237,54 @@ class ScoreIntervals:
     def relation_sums(self, hist: Tensor) -> Tensor:
         """``sum_j v_j * H(x_j - s_i)`` for every positive i, shape (P, ), from a histogram of
         shape (2, num_bins): per-interval sums of v and v * x."""
-        hist = hist.clone()
-        hist[0, self.dummy] = 0
-        # Only the inner intervals 1 .. 2P - 1 enter a linear window: drop the outer moments,
-        # whose scores may be arbitrarily far away, before taking prefix sums.
-        hist[1, 0] = 0
-        hist[1, self.dummy - 1 :] = 0
-        prefix = torch.cat([hist.new_zeros(2, 1), torch.cumsum(hist, 1)], 1)
-        return self._window_sums(prefix[0], prefix[1])
+        # Only the inner intervals 1 .. 2P - 1 enter a linear window: prefix sums over the
+        # intervals 1 .. k - 1 leave out interval 0, whose scores may be arbitrarily far away,
+        # and the dummy bin (and never read the moment of interval 2P).
+        prefix = torch.cumsum(torch.cat([hist.new_zeros(2, 2), hist[:, 1 : self.dummy]], 1), 1)
+        return self._index_order(self._window_sums(prefix, self._window))
 
-    def _window_sums(self, wc: Tensor, mc: Tensor) -> Tensor:
-        """relation_sums from the prefix sums of v and v * x over intervals 0 .. k - 1 (shape
-        (num_bins + 1, ), the first 0), moments of the outer intervals left out."""
-        above = wc[-1] - wc[self.k_hi]
-        inside = wc[self.k_hi] - wc[self.k_lo]
-        linear = (mc[self.k_hi] - mc[self.k_lo]) - self.lo * inside
-        return above + linear / (2 * self.delta)
+    def _window_sums(self, prefix: Tensor, window: Tensor) -> Tensor:
+        """relation_sums in ascending order, shape (..., P), from ``prefix`` (shape (2, ...,
+        n)): the sums of v (row 0) and v * x (row 1) of the scores below a point, indexed by
+        ``window``, which holds that index for every lo_i and then every hi_i; ``prefix[0, ...,
+        -1]`` is the sum of v of every score at or above lo_0 (moments of the outer intervals
+        left out)."""
+        at_lo, at_hi = prefix.index_select(-1, window).unflatten(-1, (2, -1)).unbind(-2)
+        inside, moment = at_hi - at_lo
+        linear = moment - self.lo * inside
+        return (prefix[0, ..., -1:] - at_hi[0]) + linear / (2 * self.delta)
+
+    def _prefix_sums(self, weights: Tensor, points: Tensor) -> Tensor:
+        """Sums of w and w * point over the first n positives in ascending order, for n in 0 ..
+        P, shape (2, ..., P + 1), float64 (``weights`` (shape (..., P)) and ``points`` in
+        ascending order)."""
+        terms = torch.cumsum(torch.stack([weights, weights * points]), -1)
+        return torch.cat([terms.new_zeros(terms.shape[:-1] + (1,)), terms], -1)
 
     def among_centres(self, weights: Tensor) -> Tensor:
-        """``sum_{k != i} v_k * H(c_k - c_i)`` over the centres themselves, for every i."""
-        # The centres lie in the inner intervals only (lo_i <= c_i < hi_i).
-        prefix = self._bin_index('centres').prefix_sums(
-            torch.stack([weights, weights * self.centres], 1)
-        )
-        prefix = torch.cat([prefix.new_zeros(1, 2), prefix])
-        sums = self._window_sums(prefix[:, 0], prefix[:, 1])
-        return sums - 0.5 * weights  # H(0) = 1/2 is the self term
+        """``sum_{k != i} v_k * H(c_k - c_i)`` over the centres themselves, for every i, for
+        weights v of shape (..., P) (several sets at once), float64."""
+        weights = self._ascending(weights)
+        prefix = self._prefix_sums(weights, self.centres)
+        sums = self._window_sums(prefix, self.centres_below.view(-1))
+        return self._index_order(sums - 0.5 * weights)  # H(0) = 1/2 is the self term
 
-    def spread(self, w: Tensor) -> Tuple[Tensor, Tensor]:
-        """A, B of shape (num_bins, ) such that ``sum_i w_i * H(x - s_i) = A[k] + B[k] * x``
-        for every score x in interval k (A = B = 0 in interval 0 and the dummy bin)."""
-        terms = torch.stack([w, w * self.lo], 1)
-        full, hi_moment = self._bin_index('hi').prefix_sums(terms).unbind(1)
-        lo_full, lo_moment = self._bin_index('lo').prefix_sums(terms).unbind(1)
-        slope = (lo_full - full) / (2 * self.delta)
-        offset = full - (lo_moment - hi_moment) / (2 * self.delta)
-        offset[self.dummy] = 0
-        slope[self.dummy] = 0
-        return offset, slope
+    def spread(self, w: Tensor) -> Tensor:
+        """A (row 0) and B (row 1), shape (2, num_bins), such that ``sum_i w_i * H(x - s_i) =
+        A[k] + B[k] * x`` for every score x in interval k (A = B = 0 in interval 0 and the
+        dummy bin)."""
+        num_bins = self.num_bins
+        prefix = self._prefix_sums(self._ascending(w), self.lo)
+        # ends[0, k] (ends[1, k]): the positives with k_lo (k_hi) <= k, the first ones in
+        # ascending order.
+        ends = bin_counts(torch.cat([self.k_lo, self.k_hi + num_bins]), 2 * num_bins)
+        ends = torch.cumsum(ends.view(2, num_bins), 1)
+        # Rows lo side, hi side; columns weights, moments.
+        lo_side, hi_side = prefix.index_select(-1, ends.view(-1)).view(2, 2, num_bins).unbind(1)
+        inside = (lo_side - hi_side) / (2 * self.delta)
+        coefficients = torch.stack([hi_side[0] - inside[1], inside[0]])
+        coefficients[:, self.dummy] = 0
+        return coefficients
 
 
 @dataclass
@@ -377,8 +402,8 @@ def prepare_batch(
             )
 
     work = torch.float64 if logits.dtype == torch.float64 else torch.float32
-    scores = logits.reshape(-1).to(work).contiguous()
-    labels = targets.reshape(-1).contiguous()
+    scores = _flat(logits).to(work).contiguous()
+    labels = _flat(targets).contiguous()
     backend = select_backend(scores.device)
     filter_negatives = bool(FILTER_NEGATIVES)
     with timed('scan'):
@@ -387,9 +412,9 @@ def prepare_batch(
         )
     errors = None
     if loc_errors is not None:
-        errors = loc_errors.reshape(-1).to(work)
+        errors = _flat(loc_errors).to(work)
         if errors.numel():
-            stats = torch.cat([stats, torch.stack(torch.aminmax(errors)).to(torch.float64)])
+            stats = torch.cat([stats, *errors.reshape(1, -1).aminmax(dim=1)])
     flat = stats.tolist()  # the one host synchronisation
     finite, low, high, num_pos = flat[:4]
     num_pos = int(num_pos)
@@ -423,6 +448,12 @@ def prepare_batch(
         scan_state,
         relevant,
     )
+
+
+def _flat(tensor: Tensor) -> Tensor:
+    """``tensor`` as one dimension: itself where it has one (a view would add an autograd node
+    to the backward pass)."""
+    return tensor if tensor.dim() == 1 else tensor.reshape(-1)
 
 
 def _positive_mask(labels: Tensor) -> Tensor:
@@ -551,9 +582,8 @@ class NegativeRelations:
     def update(self, neg_weights: Tensor, pos_grad: Tensor) -> 'ErrorDrivenUpdate':
         """The error-driven update on every logit (computed by the backward pass):
         ``sum_i w_i * H(s_j - s_i)`` on a negative j, ``pos_grad`` on the positives, 0 on
-        ignored logits."""
-        offset, slope = self.intervals.spread(neg_weights)
-        return ErrorDrivenUpdate(self, offset, slope, pos_grad)
+        ignored logits (both per-positive tensors in index order)."""
+        return ErrorDrivenUpdate(self, self.intervals.spread(neg_weights), pos_grad)
 
     def gradient(self, offset: Tensor, slope: Tensor, pos_grad: Tensor) -> Tensor:
         """The update on every logit, shape (M, ), in the dtype of the scores."""
@@ -599,72 +629,92 @@ def sorted_histogram(x: Tensor, bounds: Tensor, num_bins: int) -> Tensor:
 
 @dataclass
 class PositiveRanks:
-    """The relations of the P positives to the batch, all shape (P, ), float64.
+    """The relations of the P positives to the batch, all shape (P, ), float64, in index order.
 
     Attributes:
         false_positives (Tensor): FP(i) = sum over negatives j of H(s_j - s_i).
         rank_pos (Tensor): rank+(i) = 1 + sum over positives k != i of H(s_k - s_i).
         rank (Tensor): rank(i) = rank+(i) + FP(i).
-        intervals (ScoreIntervals): the positives' intervals (for error-weighted ranks).
+        weighted (Tensor, optional): sum over positives k != i of w_k * H(s_k - s_i) for the
+            weights w given to :func:`rank_positives` (None without).
+        descending (Tensor): int64, the positives' positions by descending score, ties in index
+            order (reversed: ascending, ties in reverse index order).
+        intervals (ScoreIntervals): the positives' intervals.
         negatives (NegativeRelations): the negatives' side (for their gradients).
     """
 
     false_positives: Tensor
     rank_pos: Tensor
     rank: Tensor
+    weighted: Optional[Tensor]
+    descending: Tensor
     intervals: ScoreIntervals
     negatives: NegativeRelations
 
 
-def rank_positives(batch: RankingBatch) -> PositiveRanks:
-    """FP(i), rank+(i) and rank(i) of every positive of a batch with P >= 1."""
-    pos = batch.scores.detach()[batch.pos_index].to(torch.float64)
-    origin = pos.min()
-    intervals = ScoreIntervals(pos - origin, batch.delta)
+def rank_positives(batch: RankingBatch, weights: Optional[Tensor] = None) -> PositiveRanks:
+    """FP(i), rank+(i) and rank(i) of every positive of a batch with P >= 1, and the sums of
+    ``weights`` (shape (P, ), in index order) that rank+ sums of ones."""
+    pos = batch.scores.detach().index_select(0, batch.pos_index)
+    descending = torch.sort(pos, descending=True, stable=True).indices
+    ascending = descending.flip(0)
+    sorted_pos = pos.index_select(0, ascending).to(torch.float64)
+    origin = sorted_pos[0]  # the lowest positive
+    intervals = ScoreIntervals(sorted_pos - origin, ascending, batch.delta)
     negatives = NegativeRelations(batch, intervals, origin)
     fp = negatives.false_positives
-    rank_pos = 1 + intervals.among_centres(torch.ones_like(fp))
-    return PositiveRanks(fp, rank_pos, rank_pos + fp, intervals, negatives)
+    ones = torch.ones_like(fp)
+    if weights is None:
+        rank_pos, weighted = 1 + intervals.among_centres(ones), None
+    else:
+        rank_pos, weighted = intervals.among_centres(torch.stack([ones, weights]))
+        rank_pos = 1 + rank_pos
+    return PositiveRanks(fp, rank_pos, rank_pos + fp, weighted, descending, intervals, negatives)
 
 
 class ErrorDrivenUpdate:
     """The error-driven update of a ranking loss on every logit, computed when the backward pass
-    asks for it (then already scaled by the incoming gradient: one pass, one tensor)."""
+    asks for it (then already scaled by the incoming gradient: one pass, one tensor).
+
+    Args:
+        negatives (NegativeRelations): the negatives' side.
+        coefficients (Tensor): shape (2, num_bins), float64, the negatives' update ``A[k] + B[k]
+            * x`` in interval k: A (row 0) and B (row 1).
+        pos_grad (Tensor): shape (P, ), float64, the positives' update in index order.
+    """
 
     def __init__(
-        self, negatives: NegativeRelations, offset: Tensor, slope: Tensor, pos_grad: Tensor
+        self, negatives: NegativeRelations, coefficients: Tensor, pos_grad: Tensor
     ) -> None:
-        self.negatives, self.offset, self.slope, self.pos_grad = (
-            negatives,
-            offset,
-            slope,
-            pos_grad,
-        )
+        self.negatives, self.coefficients, self.pos_grad = negatives, coefficients, pos_grad
 
     def __call__(self, scale: Tensor) -> Tensor:
         """The update times ``scale`` (a 0-dim tensor), shape (M, )."""
-        scale = scale.detach().to(torch.float64)
-        return self.negatives.gradient(
-            (self.offset * scale).contiguous(),
-            (self.slope * scale).contiguous(),
-            self.pos_grad * scale,
-        )
+        scale = scale.detach()  # float64 products (a 0-dim tensor does not promote them)
+        offset, slope = self.coefficients * scale  # rows of a contiguous tensor: contiguous
+        return self.negatives.gradient(offset, slope, self.pos_grad * scale)
 
 
 class ErrorDrivenValue(torch.autograd.Function):
-    """Returns ``value``; its backward hands ``update`` (the error-driven update of a ranking
-    loss with respect to ``scores``, not the autograd derivative of ``value``) to ``scores``."""
+    """``ErrorDrivenValue.apply(updates, *inputs, *values)`` returns the tuple ``values`` (the
+    parts of a ranking loss); its backward hands ``updates[n](gradient of values[n])`` to
+    ``inputs[n]``: for the scores the error-driven update of the loss (not the autograd
+    derivative of its value), for aLRP's localisation errors their gradient."""
 
     @staticmethod
-    def forward(ctx, scores: Tensor, value: Tensor, update: ErrorDrivenUpdate) -> Tensor:
-        ctx.save_for_backward(scores)  # raises in backward if scores changed in place
-        ctx.update = update
-        return value.clone()
+    def forward(ctx, updates: Tuple[Callable[[Tensor], Tensor], ...], *tensors: Tensor):
+        ctx.save_for_backward(tensors[0])  # raises in backward if the scores changed in place
+        ctx.updates = updates
+        ctx.set_materialize_grads(False)  # a value that the loss does not use costs nothing
+        return tuple(value.clone() for value in tensors[len(updates) :])
 
     @staticmethod
-    def backward(ctx, grad_output: Tensor):
+    def backward(ctx, *grads: Optional[Tensor]):
         ctx.saved_tensors  # noqa: B018 (the read raises if the scores changed in place)
-        return ctx.update(grad_output), None, None
+        inputs = tuple(
+            None if grad is None else update(grad) for update, grad in zip(ctx.updates, grads)
+        )
+        return (None,) + inputs + (None,) * len(grads)
 
 
 def zero_loss(*tensors: Tensor) -> Tensor:

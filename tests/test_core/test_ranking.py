@@ -260,7 +260,8 @@ def test_sorted_histogram_equals_index_add(batch):
     # The CUDA torch-op histogram (sort + prefix sums, no atomics) against the CPU one.
     scores, targets, _, delta = batch
     pos = scores[targets == 1]
-    intervals = ranking_core.ScoreIntervals(pos - pos.min(), delta)
+    ascending = torch.argsort(pos)
+    intervals = ranking_core.ScoreIntervals(pos[ascending] - pos.min(), ascending, delta)
     x = scores[targets == 0] - pos.min()
     hist = ranking_core.sorted_histogram(x, intervals.bounds, intervals.num_bins)
     k = intervals.locate(x)
@@ -276,25 +277,8 @@ def test_sorted_histogram_equals_index_add(batch):
     )
 
 
-def test_prefix_sums_by_bin_and_counts():
-    bins = ranking_core.BinIndex(torch.tensor([3, 0, 3, 1, 3]), 5)
-    values = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0])
-    assert bins.prefix_sums(values).tolist() == [2.0, 10.0, 10.0, 31.0, 31.0]
-    assert bins.prefix_sums(torch.stack([values, -values], 1))[:, 1].tolist() == [
-        -2.0,
-        -10.0,
-        -10.0,
-        -31.0,
-        -31.0,
-    ]
+def test_bin_counts():
     assert ranking_core.bin_counts(torch.tensor([2, 2, 0]), 4).tolist() == [1, 0, 2, 0]
-    seq = torch.tensor([0.0, 1.0, 1.0, 2.0])
-    values = torch.tensor([-1.0, 1.0, 0.5, 2.0, 3.0, 1.0])
-    assert (
-        ranking_core.count_at_or_below(seq, values).tolist()
-        == torch.searchsorted(seq, values, right=True).tolist()
-        == [0, 3, 1, 4, 4, 3]
-    )
 
 
 def test_update_is_computed_in_backward_and_scaled(backend):
@@ -311,6 +295,34 @@ def test_update_is_computed_in_backward_and_scaled(backend):
         logits.add_(1)
     with pytest.raises(RuntimeError, match='modified by an inplace operation'):
         loss_cls.backward()
+
+
+def test_each_alrp_part_backpropagates_alone_and_scaled(backend):
+    # One autograd node carries both parts: a part the loss leaves out gives its input no
+    # gradient, and each part's gradient follows its own incoming gradient.
+    from .oracle import alrp_oracle
+
+    scores, targets = random_batch(3000, 9, p_pos=0.03)
+    errors = torch.rand(int((targets == 1).sum()), generator=torch.Generator().manual_seed(9))
+    _, _, ref_grad, ref_grad_e = alrp_oracle(scores.double().numpy(), targets.numpy(), errors)
+    for cls_scale, loc_scale in [(1.0, 0.0), (0.0, 1.0), (2.0, -3.0)]:
+        logits = scores.clone().requires_grad_(True)
+        loc_errors = errors.clone().requires_grad_(True)
+        loss_cls, loss_loc = alrp_loss(logits, targets, loc_errors)
+        parts = [(cls_scale, loss_cls), (loc_scale, loss_loc)]
+        sum(scale * part for scale, part in parts if scale).backward()
+        if cls_scale:
+            np.testing.assert_allclose(
+                logits.grad.double().numpy(), cls_scale * ref_grad, rtol=1e-5, atol=1e-9
+            )
+        else:
+            assert logits.grad is None
+        if loc_scale:
+            np.testing.assert_allclose(
+                loc_errors.grad.double().numpy(), loc_scale * ref_grad_e, rtol=1e-5, atol=1e-9
+            )
+        else:
+            assert loc_errors.grad is None
 
 
 @pytest.mark.parametrize('case', ['early', 'late'])
