@@ -36,9 +36,11 @@ ignored, and for a negative 2 + a coarse level of its score (8 levels per unit, 
 [-16, 15.75]; never lower for a higher score), so the later passes never read the labels again.
 The C++ op's histogram reads the score of a negative only where its key reaches the key of the
 lowest boundary, skips a whole chunk whose largest key does not, and hands the gradient pass,
-per chunk, the offsets and intervals of the binned negatives (most of a chunk binned: every
-logit's interval): late in training it reads about a byte per logit, and the gradient is a zero
-fill and a few stores. Triton's reads every score and stores every logit's interval (two
+per chunk, the offsets and intervals of the binned negatives (where more than a quarter of the
+keys of a chunk's first eighth reach that key: every logit's interval): late in training it reads
+about a byte per logit, and the gradient is a zero fill and a few stores. The scan has a
+hand-written AVX2 path (float32 scores, chosen at run time where the CPU has it) that reads every
+score and label once. Triton's reads every score and stores every logit's interval (two
 bytes). The torch ops use ``searchsorted``. Nothing adds float64 atomically into a few histogram
 bins: the CPU op sums per chunk, Triton adds integers (counts, fixed-point moments) into 64
 partial histograms, the CUDA torch ops sort; so the results are deterministic and alike on CPU
