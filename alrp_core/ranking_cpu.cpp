@@ -419,16 +419,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> scan(const at::Tensor
   return {stats, pos_index, keys, chunk_max};
 }
 
-using Selection = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+using Selection = std::tuple<at::Tensor, at::Tensor>;
 
-// Returns (hist, (counts, offsets, intervals)): hist float64 (2, n + 2), per interval 0 .. n and
-// a zero dummy bin n + 1, the sums over the binned negatives of 1 and of x = score - origin;
-// per chunk c, counts[c] (int32) binned negatives, their chunk-local offsets (uint16 storage,
-// int16 dtype) and intervals (int16 read as uint16; int32 when n + 2 > 65535) at
-// c * kChunk + 0, 1, ...; or counts[c] = -1 (a dense chunk) and intervals[c * kChunk + i] the
-// interval of logit c * kChunk + i, the dummy n + 1 where it is not binned.
-// With skip_irrelevant the negatives of interval 0 are not binned, and neither read where
-// their key shows it.
+// Returns (hist, (counts, entries)): hist float64 (2, n + 2), per interval 0 .. n and a zero
+// dummy bin n + 1, the sums over the binned negatives of 1 and of x = score - origin; entries
+// (M, ) int16 read as uint16 (int32 when n + 2 > 65535) and per chunk c of kChunk logits from
+// entry c * kChunk on, either counts[c] (int32) binned negatives as pairs (chunk-local offset,
+// interval), or counts[c] = -1 (a dense chunk) and the interval of every logit of the chunk,
+// the dummy n + 1 where it is not binned. With skip_irrelevant the negatives of interval 0 are
+// not binned, and neither read where their key shows it.
 std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
                                             std::tuple<at::Tensor, at::Tensor> scan_state,
                                             double origin, const at::Tensor& bounds,
@@ -445,8 +444,7 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
   const int64_t bins = iv.n + 1, dummy = iv.n + 1;
   const uint8_t lowest = skip_irrelevant ? lowest_key_from(origin + iv.first) : kLowestNegative;
   at::Tensor counts = at::empty({chunks}, scores.options().dtype(at::kInt));
-  at::Tensor offsets = at::empty({m}, scores.options().dtype(at::kShort));
-  at::Tensor intervals =
+  at::Tensor entries =
       at::empty({m}, scores.options().dtype(dummy <= 65535 ? at::kShort : at::kInt));
   // The histogram is summed per part of the logits (parts of whole chunks, their number fixed by
   // M and n alone, at most kParts and about 8 MB of partial sums), then over the parts in order.
@@ -460,13 +458,12 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
   const uint8_t* key = keys.data_ptr<uint8_t>();
   const uint8_t* top = chunk_max.data_ptr<uint8_t>();
   int32_t* count_of = counts.data_ptr<int32_t>();
-  uint16_t* offset_of = reinterpret_cast<uint16_t*>(offsets.data_ptr());
   dispatch_scores(scores, [&](auto s_tag) {
     using S = decltype(s_tag);
-    dispatch_index(intervals, [&](auto i_tag) {
+    dispatch_index(entries, [&](auto i_tag) {
       using I = decltype(i_tag);
       const S* s = scores.data_ptr<S>();
-      I* interval_of = reinterpret_cast<I*>(intervals.data_ptr());
+      I* entry_of = reinterpret_cast<I*>(entries.data_ptr());
       // The interval of a binned negative's shifted score, or -1 where it is not binned.
       auto bin_of = [&](double x) -> int64_t {
         if (x >= iv.first) return iv.locate(x);
@@ -486,11 +483,10 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
               count_of[c] = 0;
               continue;
             }
-            const int64_t sample = std::min(len, kDenseSample);
-            if (4 * count_keys_at_least(ck, sample, lowest) > sample) {
-              // Dense: every logit's interval, without a branch on the key; what is not binned
-              // goes to the dummy's pair (dropped).
-              I* out = interval_of + j0;
+            I* out = entry_of + j0;
+            // Dense: every logit's interval, without a branch on the key; what is not binned
+            // goes to the dummy's pair (dropped).
+            auto bin_densely = [&]() {
               for (int64_t i = 0; i < len; ++i) {
                 const double x = static_cast<double>(cs[i]) - origin;
                 const int64_t k = ck[i] >= lowest ? bin_of(x) : -1;
@@ -500,11 +496,17 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
                 out[i] = static_cast<I>(b);
               }
               count_of[c] = -1;
+            };
+            const int64_t sample = std::min(len, kDenseSample);
+            if (4 * count_keys_at_least(ck, sample, lowest) > sample) {
+              bin_densely();
               continue;
             }
-            uint16_t* off = offset_of + j0;
-            I* out = interval_of + j0;
             const int64_t found = keys_at_least(ck, len, lowest, cs, candidates.data());
+            if (2 * found > len) {  // the pairs would not fit in the chunk's entries
+              bin_densely();
+              continue;
+            }
             int32_t count = 0;
             for (int64_t e = 0; e < found; ++e) {
               const uint16_t i = candidates[e];
@@ -513,8 +515,8 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
               if (k < 0) continue;
               h[2 * k] += 1.0;
               h[2 * k + 1] += x;
-              off[count] = i;
-              out[count] = static_cast<I>(k);
+              out[2 * count] = static_cast<I>(i);
+              out[2 * count + 1] = static_cast<I>(k);
               ++count;
             }
             count_of[c] = count;
@@ -533,7 +535,7 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
       moment[k] += h[2 * k + 1];
     }
   }
-  return {hist, Selection{counts, offsets, intervals}};
+  return {hist, Selection{counts, entries}};
 }
 
 // The gradient on every logit, in the dtype of scores: offset[k] + slope[k] * (score - origin)
@@ -543,13 +545,11 @@ at::Tensor gradient(const at::Tensor& scores, Selection selection, double origin
                     const at::Tensor& offset, const at::Tensor& slope,
                     const at::Tensor& pos_index, const at::Tensor& pos_grad) {
   const at::Tensor& counts = std::get<0>(selection);
-  const at::Tensor& offsets = std::get<1>(selection);
-  const at::Tensor& intervals = std::get<2>(selection);
+  const at::Tensor& entries = std::get<1>(selection);
   const int64_t m = scores.numel(), chunks = num_chunks(m);
   check_vector(scores, "scores", m);
   check_vector(counts, "counts", chunks, at::kInt);
-  check_vector(offsets, "offsets", m, at::kShort);
-  check_vector(intervals, "intervals", m);
+  check_vector(entries, "entries", m);
   TORCH_CHECK(offset.scalar_type() == at::kDouble && slope.scalar_type() == at::kDouble &&
                   offset.is_contiguous() && slope.is_contiguous() &&
                   offset.numel() == slope.numel(),
@@ -562,14 +562,13 @@ at::Tensor gradient(const at::Tensor& scores, Selection selection, double origin
   const double* a = offset.data_ptr<double>();
   const double* b = slope.data_ptr<double>();
   const int32_t* count_of = counts.data_ptr<int32_t>();
-  const uint16_t* offset_of = reinterpret_cast<const uint16_t*>(offsets.data_ptr());
   at::Tensor grad = at::empty_like(scores);
   dispatch_scores(scores, [&](auto s_tag) {
     using S = decltype(s_tag);
-    dispatch_index(intervals, [&](auto i_tag) {
+    dispatch_index(entries, [&](auto i_tag) {
       using I = decltype(i_tag);
       const S* s = scores.data_ptr<S>();
-      const I* interval_of = reinterpret_cast<const I*>(intervals.data_ptr());
+      const I* entry_of = reinterpret_cast<const I*>(entries.data_ptr());
       S* g = grad.data_ptr<S>();
       auto value = [&](int64_t j, int64_t k) {
         k = std::min<int64_t>(k, bins - 1);
@@ -578,15 +577,17 @@ at::Tensor gradient(const at::Tensor& scores, Selection selection, double origin
       at::parallel_for(0, chunks, kGrain, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
           const int64_t j0 = c * kChunk, len = std::min(m, j0 + kChunk) - j0;
-          const I* k = interval_of + j0;
+          const I* entry = entry_of + j0;
           if (count_of[c] < 0) {
-            for (int64_t i = 0; i < len; ++i) g[j0 + i] = value(j0 + i, k[i]);
+            for (int64_t i = 0; i < len; ++i) g[j0 + i] = value(j0 + i, entry[i]);
             continue;
           }
           std::fill(g + j0, g + j0 + len, static_cast<S>(0));
-          const uint16_t* off = offset_of + j0;
-          for (int32_t e = 0; e < count_of[c]; ++e) __builtin_prefetch(s + j0 + off[e]);
-          for (int32_t e = 0; e < count_of[c]; ++e) g[j0 + off[e]] = value(j0 + off[e], k[e]);
+          for (int32_t e = 0; e < count_of[c]; ++e) __builtin_prefetch(s + j0 + entry[2 * e]);
+          for (int32_t e = 0; e < count_of[c]; ++e) {
+            const int64_t j = j0 + entry[2 * e];
+            g[j] = value(j, entry[2 * e + 1]);
+          }
         }
       });
       const int64_t* pi = pos_index.data_ptr<int64_t>();

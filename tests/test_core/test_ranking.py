@@ -520,17 +520,52 @@ def test_cpp_chunks_skipped_sparse_and_dense(filter_negatives, monkeypatch):
     scores, targets = chunked_batch(chunk)
     assert_matches_oracle(scores, targets, 1.0, rtol=2e-5)
     _, ranks, grad, _, _ = core_outputs(scores, targets, 1.0)
-    counts, offsets, intervals = ranks.negatives.selection
+    counts, entries = ranks.negatives.selection
     if filter_negatives:
         third = slice(2 * chunk, 3 * chunk)
         sparse = int(((scores[third] >= 0) & (targets[third] == 0)).sum())
         assert counts.tolist()[:5] == [0, -1, sparse, 0, -1]
-        assert intervals[4 * chunk : 5 * chunk].tolist() == [ranks.intervals.dummy] * chunk
-        binned = 2 * chunk + offsets[2 * chunk : 2 * chunk + sparse].long()
+        # A dense chunk: every logit's interval (none binned here: all the dummy).
+        assert entries[4 * chunk : 5 * chunk].tolist() == [ranks.intervals.dummy] * chunk
+        # A sparse chunk: (offset, interval) pairs of its binned negatives.
+        pairs = entries[2 * chunk : 2 * chunk + 2 * sparse].long().reshape(-1, 2)
+        binned = 2 * chunk + pairs[:, 0]
         assert torch.equal(binned, torch.nonzero(scores[third] >= 0)[:, 0] + 2 * chunk)
+        x = scores[binned].double() - scores[targets == 1].double().min()
+        assert torch.equal(pairs[:, 1], ranks.intervals.locate(x))
     else:  # every negative binned: dense where most of a chunk is negative
         assert counts.tolist() == [-1] * 6
     assert torch.all(grad[:chunk] == 0) and torch.all(grad[3 * chunk : 5 * chunk] == 0)
+    monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')
+    _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets, 1.0)
+    torch.testing.assert_close(
+        ranks.false_positives, ref_ranks.false_positives, rtol=1e-10, atol=1e-9
+    )
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize('reach, form', [(0.4, 'sparse'), (0.9, 'dense')])
+def test_cpp_chunk_sparse_at_first_and_binned_further_on(reach, form, monkeypatch):
+    # The first eighth of chunk 0 decides its form (sparse: all far below every window), but
+    # `reach` of the rest is within reach: pairs where they fit in the chunk's entries (0.4),
+    # else every logit's interval (0.9). Either way the sums equal the torch ops'.
+    if 'cpp' not in ranking_core.available_backends(CPU):
+        pytest.skip('the C++ op is not built in this environment')
+    chunk = ranking_core._import_sibling('_ranking_cpu').CHUNK
+    gen = torch.Generator().manual_seed(8)
+    scores = torch.rand(chunk + 100, generator=gen) * -5 - 6
+    near = torch.rand(chunk, generator=gen) < reach
+    near[: chunk // 8] = False
+    scores[:chunk][near] = torch.rand(int(near.sum()), generator=gen) * 3
+    targets = torch.zeros(scores.numel(), dtype=torch.long)
+    targets[chunk:] = 1
+    scores[chunk:] = torch.rand(100, generator=gen) + 1
+    monkeypatch.setattr(ranking_core, 'BACKEND', 'cpp')
+    _, ranks, grad, _, _ = core_outputs(scores, targets, 1.0)
+    counts, _ = ranks.negatives.selection
+    binned = int((scores[:chunk].double() - scores[chunk:].double().min() >= -1).sum())
+    assert 0.3 * chunk < binned <= near.sum()
+    assert counts.tolist() == [binned if form == 'sparse' else -1, 0]
     monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')
     _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets, 1.0)
     torch.testing.assert_close(
