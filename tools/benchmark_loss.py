@@ -12,8 +12,11 @@ inputs; accuracy is measured against the loop reference run in float64.
     python tools/benchmark_loss.py --passes         # also each pass of ours over the M logits
     python tools/benchmark_loss.py --labels int8    # the label dtype the detection heads pass
 
-Columns: forward + backward milliseconds (best of --repeat; the loop once when it takes over a
-second), the speed-up loop / ours, ours / floor, peak extra memory per logit of ours (RSS
+Columns: forward + backward milliseconds (best of --repeat runs, 10 by default; the loop once
+when it takes over a second: with glibc's default allocator, a freed heap top above its trim
+threshold goes back to the kernel now and then, and the next call faults its tensors' pages in
+afresh, 5-8 ms more at M = 8e6 for ours and the floor pass alike; the best run is one without),
+the speed-up loop / ours, ours / floor, peak extra memory per logit of ours (RSS
 high-water mark above the inputs on CPU, measured in a child process that maps every large
 allocation afresh so that reused heap pages cannot hide it, while the timings run with glibc's
 default allocator; allocator peak on CUDA), and the maximum relative error
@@ -311,7 +314,9 @@ def main(argv=None) -> int:
     parser.add_argument('--quick', action='store_true', help='small sizes only')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--threads', type=int, default=2, help='CPU threads (targets: 2)')
-    parser.add_argument('--repeat', type=int, default=3, help='timed runs of ours (best)')
+    parser.add_argument(
+        '--repeat', type=int, default=10, help='timed runs of ours and the floor pass (best)'
+    )
     parser.add_argument(
         '--backend',
         default=ranking_core.BACKEND,
@@ -340,10 +345,9 @@ def main(argv=None) -> int:
         sizes += [(BIG, 100), (BIG, 1000)]
         if device == 'cuda':
             sizes.append((int(31e6), 1200))
-    repeat = args.repeat if device == 'cpu' else max(args.repeat, 10)
     labels = getattr(torch, args.labels)
     if args.memory_only:
-        memory_only(sizes, repeat, labels)
+        memory_only(sizes, args.repeat, labels)
         return 0
     backend = ranking_core.select_backend(torch.device(device))
     print(
@@ -362,7 +366,7 @@ def main(argv=None) -> int:
     results = {}
     for m, p in sizes:
         for case in CASES:
-            r = run_case(m, p, case, device, repeat, labels, args.passes)
+            r = run_case(m, p, case, device, args.repeat, labels, args.passes)
             if peaks:
                 r['bytes_per_logit'] = peaks[m, p, case] / m
             results[m, p, case] = r
