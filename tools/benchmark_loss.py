@@ -276,7 +276,7 @@ def targets_met(results: Dict[tuple, Dict[str, float]], device: str) -> List[Tup
         if r:
             checks.append(
                 (
-                    f'M=8e6 P=1000 {case}: {r["speedup"]:.0f}x the loop >= {want}x',
+                    f'M=8e6 P=1000 {case}: {r["speedup"]:.1f}x the loop >= {want}x',
                     r['speedup'] >= want,
                 )
             )
