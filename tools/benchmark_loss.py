@@ -22,8 +22,9 @@ allocation afresh so that reused heap pages cannot hide it, while the timings ru
 default allocator; allocator peak on CUDA), and the maximum relative error
 of ours vs the float64 reference: for the two loss values |ours - ref| / |ref|, for the gradients
 max |ours - ref| / max |ref|. The last lines say PASS or FAIL for each target of the core.
-With --passes, a line under each row gives one call's wall milliseconds per pass of the ranking
-core (scan, histogram, gradient) and the rest (the P-sized steps, autograd, Python).
+With --passes, a line under each row gives the wall milliseconds per pass of the ranking
+core (scan, histogram, gradient) and the rest (the P-sized steps, autograd, Python), each the
+least over --repeat calls.
 """
 
 import argparse
@@ -173,16 +174,20 @@ def relative_errors(got: Outputs, ref: Outputs) -> Tuple[float, float]:
     return vals, grads
 
 
-def pass_seconds(args, device: str) -> Dict[str, float]:
-    """Wall seconds of one call of ours per pass of the ranking core, and the rest."""
-    ranking_core.PASS_SECONDS = {}
-    try:
-        _, seconds, _ = measure(ours, args, device)
-        passes = dict(ranking_core.PASS_SECONDS)
-    finally:
-        ranking_core.PASS_SECONDS = None
-    passes['rest'] = seconds - sum(passes.values())
-    return passes
+def pass_seconds(args, device: str, repeat: int) -> Dict[str, float]:
+    """Wall seconds of ours per pass of the ranking core, and the rest: each the least over
+    ``repeat`` calls."""
+    best: Dict[str, float] = {}
+    for _ in range(repeat):
+        ranking_core.PASS_SECONDS = {}
+        try:
+            _, seconds, _ = measure(ours, args, device)
+            passes = dict(ranking_core.PASS_SECONDS)
+        finally:
+            ranking_core.PASS_SECONDS = None
+        passes['rest'] = seconds - sum(passes.values())
+        best = {name: min(value, best.get(name, value)) for name, value in passes.items()}
+    return best
 
 
 def run_case(
@@ -198,7 +203,7 @@ def run_case(
     warm_up(logits, targets, errors, device)
     got, seconds, peak = best_of(ours, (logits, targets, errors), device, repeat)
     # Right after ours' timed runs, before the loop's allocations change the heap.
-    per_pass = pass_seconds((logits, targets, errors), device) if passes else None
+    per_pass = pass_seconds((logits, targets, errors), device, repeat) if passes else None
     _, floor_seconds, _ = best_of(floor_pass, (logits, targets, errors), device, repeat)
     _, loop_seconds, _ = measure(loop_reference, (logits, targets, errors), device)
     if loop_seconds < 1:
@@ -330,7 +335,9 @@ def main(argv=None) -> int:
         help="label dtype (the issue's table: int64; the heads pass int8)",
     )
     parser.add_argument(
-        '--passes', action='store_true', help="also one call's milliseconds per pass of ours"
+        '--passes',
+        action='store_true',
+        help='also the milliseconds per pass of ours (least of --repeat calls each)',
     )
     parser.add_argument('--memory-only', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -378,7 +385,7 @@ def main(argv=None) -> int:
             )
             if r['passes']:
                 print(
-                    '    passes (ms, one call): '
+                    '    passes (ms, least of the calls): '
                     + ', '.join(
                         f'{name} {seconds * 1e3:.2f}' for name, seconds in r['passes'].items()
                     )
