@@ -9,10 +9,11 @@
 //              high for a higher score) and each chunk's largest key, in one read of the scores
 //              and labels (hand-written AVX2 for float32 scores where the CPU has it);
 //   histogram  per-interval count and sum of the shifted scores of the relevant negatives, and
-//              the selection the gradient needs: per chunk, the chunk-local offset and interval
-//              of each binned negative (a sparse chunk) or, where most logits are binned, the
-//              interval of every logit (a dense chunk, the dummy interval n + 1 where not
-//              binned);
+//              the selection the gradient needs, in one entries array: per chunk, the
+//              (chunk-local offset, interval) pairs of the binned negatives (a sparse chunk) or,
+//              where a sample of its keys says more than a quarter are binned (or the pairs
+//              would not fit), the interval of every logit (a dense chunk, the dummy interval
+//              n + 1 where not binned);
 //   gradient   A[k] + B[k] * x on the binned negatives (A = B = 0 in the dummy and in interval
 //              0), 0 elsewhere, then the positives' values.
 // A negative below the lowest boundary (x < bounds[0] = min_i s_i - delta) is in interval 0,
