@@ -142,6 +142,17 @@ def random_batch(m, seed, p_pos=0.01, spread=3.0):
     return scores, targets
 
 
+def assert_agrees_with_torch_ops(scores, targets, delta, ranks, grad, monkeypatch):
+    """FP(i) and the gradient of a kernel path (``ranks``, ``grad`` from :func:`core_outputs`)
+    equal the torch-op reference's on the same batch."""
+    monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')
+    _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets, delta)
+    torch.testing.assert_close(
+        ranks.false_positives, ref_ranks.false_positives, rtol=1e-10, atol=1e-9
+    )
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize('seed', [0, 1])
 def test_kernels_agree_with_the_torch_reference(backend, filter_negatives, seed, monkeypatch):
     # Large enough for many chunks of the C++ op and blocks of Triton; a late-training mix
@@ -150,13 +161,8 @@ def test_kernels_agree_with_the_torch_reference(backend, filter_negatives, seed,
     if seed == 1:
         scores[targets == 0] -= 8 * (torch.rand(int((targets == 0).sum())) < 0.9)
     _, ranks, grad, _, _ = core_outputs(scores, targets, 0.5)
-    monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')
     monkeypatch.setattr(ranking_core, 'FILTER_NEGATIVES', True)
-    _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets, 0.5)
-    torch.testing.assert_close(
-        ranks.false_positives, ref_ranks.false_positives, rtol=1e-10, atol=1e-9
-    )
-    torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-9)
+    assert_agrees_with_torch_ops(scores, targets, 0.5, ranks, grad, monkeypatch)
 
 
 def test_interval_lookup_on_boundaries_ties_and_crowded_cells(backend, filter_negatives):
@@ -536,12 +542,7 @@ def test_cpp_chunks_skipped_sparse_and_dense(filter_negatives, monkeypatch):
     else:  # every negative binned: dense where most of a chunk is negative
         assert counts.tolist() == [-1] * 6
     assert torch.all(grad[:chunk] == 0) and torch.all(grad[3 * chunk : 5 * chunk] == 0)
-    monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')
-    _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets, 1.0)
-    torch.testing.assert_close(
-        ranks.false_positives, ref_ranks.false_positives, rtol=1e-10, atol=1e-9
-    )
-    torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-9)
+    assert_agrees_with_torch_ops(scores, targets, 1.0, ranks, grad, monkeypatch)
 
 
 @pytest.mark.parametrize('reach, form', [(0.4, 'sparse'), (0.9, 'dense')])
@@ -566,12 +567,7 @@ def test_cpp_chunk_sparse_at_first_and_binned_further_on(reach, form, monkeypatc
     binned = int((scores[:chunk].double() - scores[chunk:].double().min() >= -1).sum())
     assert 0.3 * chunk < binned <= near.sum()
     assert counts.tolist() == [binned if form == 'sparse' else -1, 0]
-    monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')
-    _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets, 1.0)
-    torch.testing.assert_close(
-        ranks.false_positives, ref_ranks.false_positives, rtol=1e-10, atol=1e-9
-    )
-    torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-9)
+    assert_agrees_with_torch_ops(scores, targets, 1.0, ranks, grad, monkeypatch)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=FIXTURES)

@@ -21,7 +21,6 @@ from .head_utils import (
     total,
 )
 
-STRIDES = [8, 16, 32, 64, 128]
 # Per head: its test module, and how many levels of GTS hold a positive at the least.
 HEADS = {'atss': (atss, 1), 'fcos': (fcos, 2)}
 
@@ -34,8 +33,10 @@ def head_module(request):
 def test_losses_are_finite_and_reach_every_parameter(head_module):
     module, levels_with_positives = head_module
     head = module.make_head()
-    assert len(head.scales) == len(STRIDES) and all(isinstance(s, Scale) for s in head.scales)
-    losses = head.loss_by_feat(*head(feats(STRIDES, 2)), GTS, img_metas(2))
+    assert len(head.scales) == len(module.STRIDES) and all(
+        isinstance(s, Scale) for s in head.scales
+    )
+    losses = head.loss_by_feat(*head(feats(module.STRIDES, 2)), GTS, img_metas(2))
     assert set(losses) == ALRP_KEYS
     assert_finite(losses)
     assert losses['num_pos'] > 0 and 0 < losses['loss_cls'] <= 1
@@ -50,30 +51,35 @@ def test_losses_are_finite_and_reach_every_parameter(head_module):
 
 
 def test_has_no_centerness_branch(head_module):
-    head = head_module[0].make_head()
+    module = head_module[0]
+    head = module.make_head()
     assert not [name for name, _ in head.named_parameters() if 'centerness' in name]
     assert not hasattr(head, 'conv_centerness')
-    outs = head(feats(STRIDES))
-    assert len(outs) == 2 and len(outs[0]) == len(STRIDES)
-    assert [o.shape[1] for o in outs[0]] == [3] * len(STRIDES)
+    outs = head(feats(module.STRIDES))
+    assert len(outs) == 2 and len(outs[0]) == len(module.STRIDES)
+    assert [o.shape[1] for o in outs[0]] == [3] * len(module.STRIDES)
 
 
 def test_image_without_ground_truth(head_module):
-    head = head_module[0].make_head()
-    losses = head.loss_by_feat(*head(feats(STRIDES)), [empty_instances()], img_metas())
+    module = head_module[0]
+    head = module.make_head()
+    losses = head.loss_by_feat(*head(feats(module.STRIDES)), [empty_instances()], img_metas())
     assert_finite(losses)
     assert losses['num_pos'] == 0 and losses['loss_cls'] == 0 and losses['loss_bbox'] == 0
     total(losses).backward()
     assert all(p.grad is not None for p in head.parameters())
-    losses = head.loss_by_feat(*head(feats(STRIDES, 2)), [empty_instances(), GTS[0]], img_metas(2))
+    losses = head.loss_by_feat(
+        *head(feats(module.STRIDES, 2)), [empty_instances(), GTS[0]], img_metas(2)
+    )
     assert_finite(losses)
     assert losses['num_pos'] > 0
 
 
 def test_runs_under_autocast_in_float32(head_module):
-    head = head_module[0].make_head()
+    module = head_module[0]
+    head = module.make_head()
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        cls_scores, bbox_preds = head(feats(STRIDES))
+        cls_scores, bbox_preds = head(feats(module.STRIDES))
         assert cls_scores[0].dtype == torch.bfloat16
         losses = head.loss_by_feat(cls_scores, bbox_preds, GTS[:1], img_metas())
     assert_finite(losses)
