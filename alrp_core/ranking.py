@@ -27,8 +27,8 @@ Per call there are three passes over the M logits and one host synchronisation:
    incoming gradient): ``A[k] + B[k] * x`` on the relevant negatives, 0 elsewhere.
 
 Each pass has kernels (``BACKEND``): a C++ CPU op (``ranking_cpu.cpp``, built by ``setup.py``), a
-Triton kernel for CUDA (``ranking_triton.py``) and torch ops, the reference and fallback,
-selected automatically where the others are missing. The kernels find a score's interval in
+Triton kernel for CUDA (``ranking_triton.py``; 'auto' takes it where ``CUDA_AUTO`` says so) and
+torch ops, the reference and fallback. The kernels find a score's interval in
 constant time: a uniform grid over the span of the boundaries holds, per cell, the number of
 boundaries in the cells below, and a step or two within the cell finish it (a binary search
 where a cell holds many boundaries). The scan leaves one key byte per logit: 0 positive, 1
@@ -81,9 +81,15 @@ from torch import Tensor
 #: Logits per chunk of the torch-op path (bounds its temporaries).
 CPU_CHUNK = 1 << 20
 CUDA_CHUNK = 1 << 24
-#: 'auto' (the C++ op on CPU and Triton on CUDA where available, torch ops otherwise), 'cpp',
+#: 'auto' (the C++ op on CPU where built, ``CUDA_AUTO`` on CUDA, torch ops otherwise), 'cpp',
 #: 'triton' or 'torch'. The environment variable ALRP_CORE_BACKEND sets it.
 BACKEND = os.environ.get('ALRP_CORE_BACKEND', 'auto')
+#: The kernels 'auto' takes on CUDA: the torch ops, whose semantics the CPU tests pin, until
+#: ``make gpu-check`` (tools/gpu_check.py, docs/gpu_check.md) has shown on a GPU that the Triton
+#: kernels equal them and are faster; its report's verdict names the value to set here. The
+#: Triton kernels, tested in Triton's interpreter only, stay one setting away:
+#: ALRP_CORE_BACKEND=triton.
+CUDA_AUTO = 'torch'
 #: Skip the negatives below every positive's window (they count for nothing).
 FILTER_NEGATIVES = True
 #: Grid cells per interval boundary of the constant-time interval lookup of the kernels.
@@ -352,11 +358,11 @@ def available_backends(device: torch.device) -> List[str]:
 
 
 def select_backend(device: torch.device) -> str:
-    """``BACKEND`` if it can run on ``device``; 'auto': the C++ op on a CPU, Triton on CUDA,
-    where available, else the torch ops."""
+    """``BACKEND`` if it can run on ``device``; 'auto': the C++ op on a CPU, ``CUDA_AUTO`` on
+    CUDA, where available, else the torch ops."""
     names = available_backends(device)
     if BACKEND == 'auto':
-        preferred = {'cpu': 'cpp', 'cuda': 'triton'}.get(device.type)
+        preferred = {'cpu': 'cpp', 'cuda': CUDA_AUTO}.get(device.type)
         return preferred if preferred in names else 'torch'
     if BACKEND not in names:
         raise RuntimeError(

@@ -34,16 +34,21 @@ CPU = torch.device('cpu')
 FIXTURES = [HealthCheck.function_scoped_fixture]
 
 
-# Triton's interpreter must be on before triton is imported: on a CPU the Triton cases run in a
-# child pytest with TRITON_INTERPRET=1 (test_triton_kernels_in_the_interpreter).
-TRITON_HERE = torch.cuda.is_available() or os.environ.get('TRITON_INTERPRET') == '1'
+# The cases of the `backend` fixture run on CPU tensors: there the Triton kernels run in Triton's
+# interpreter, which must be on before triton is imported, so they run in a child pytest with
+# TRITON_INTERPRET=1 (test_triton_kernels_in_the_interpreter); test_cuda.py runs them on a GPU.
+TRITON_INTERPRETED = os.environ.get('TRITON_INTERPRET') == '1'
 
 
 def backends_to_test():
-    names = ['torch']
-    if FULL_INSTALL:  # the C++ op is built and triton installed by `make install`
-        names += ['cpp'] + (['triton'] if TRITON_HERE else [])
-    return names
+    # `make install` builds the C++ op and installs triton; `make gpu-check` builds the op in place.
+    names = [name for name in ('torch', 'cpp') if name in ranking_core.available_backends(CPU)]
+    return names + (['triton'] if TRITON_INTERPRETED else [])
+
+
+def triton_installed() -> bool:
+    kernels = ranking_core._import_sibling('ranking_triton')
+    return kernels is not None and kernels.AVAILABLE
 
 
 @pytest.fixture(params=backends_to_test())
@@ -53,7 +58,8 @@ def backend(request, monkeypatch):
 
 
 @pytest.mark.skipif(
-    TRITON_HERE or not FULL_INSTALL, reason='the Triton cases run in this process (or no triton)'
+    TRITON_INTERPRETED or not triton_installed(),
+    reason='the Triton cases run in this process (or no triton >= 3.0)',
 )
 def test_triton_kernels_in_the_interpreter():
     run = subprocess.run(
@@ -70,19 +76,13 @@ def test_triton_kernels_in_the_interpreter():
             '-k',
             'triton',
         ],
-        env=dict(os.environ, TRITON_INTERPRET='1'),
+        env=dict(os.environ, TRITON_INTERPRET='1', CUDA_VISIBLE_DEVICES=''),  # CPU tensors only
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[3],
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert ' passed' in run.stdout and ' failed' not in run.stdout
-
-
-@pytest.fixture(params=[True, False], ids=['filter', 'no-filter'])
-def filter_negatives(request, monkeypatch):
-    monkeypatch.setattr(ranking_core, 'FILTER_NEGATIVES', request.param)
-    return request.param
 
 
 def core_outputs(scores, targets, delta, scale=1.5):
@@ -165,10 +165,10 @@ def test_kernels_agree_with_the_torch_reference(backend, filter_negatives, seed,
     assert_agrees_with_torch_ops(scores, targets, 0.5, ranks, grad, monkeypatch)
 
 
-def test_interval_lookup_on_boundaries_ties_and_crowded_cells(backend, filter_negatives):
-    # Tied positives, negatives exactly on s_i -/+ delta (they belong to the upper interval),
-    # a cluster of 300 positives within 1e-4 next to a far one (hundreds of boundaries in one
-    # grid cell: the binary-search path), and scores beyond both ends.
+def crowded_batch():
+    """Tied positives, negatives exactly on s_i -/+ delta (they belong to the upper interval),
+    a cluster of 300 positives within 1e-4 next to a far one (hundreds of boundaries in one grid
+    cell: the binary-search path), and scores beyond both ends; for delta 0.5."""
     pos = torch.cat([torch.tensor([0.0, 0.0, 1.0, 1.0, 250.0]), 2.0 + torch.arange(300) * 3e-7])
     neg = torch.cat(
         [
@@ -180,7 +180,11 @@ def test_interval_lookup_on_boundaries_ties_and_crowded_cells(backend, filter_ne
     )
     scores = torch.cat([pos, neg])
     targets = torch.cat([torch.ones(pos.numel()), torch.zeros(neg.numel())]).long()
-    assert_matches_oracle(scores, targets, 0.5, rtol=2e-5)
+    return scores, targets
+
+
+def test_interval_lookup_on_boundaries_ties_and_crowded_cells(backend, filter_negatives):
+    assert_matches_oracle(*crowded_batch(), 0.5, rtol=2e-5)
 
 
 def test_no_relevant_negative(backend, filter_negatives):
@@ -331,17 +335,19 @@ def test_each_alrp_part_backpropagates_alone_and_scaled(backend):
             assert loc_errors.grad is None
 
 
-@pytest.mark.parametrize('case', ['early', 'late'])
-def test_alrp_and_ap_loss_on_each_path(backend, filter_negatives, case):
+def assert_losses_match_the_oracle(case: str, device: torch.device) -> None:
+    """aLRP Loss (values and the logits' gradient) and AP Loss (gradient) of a batch on
+    ``device`` under bfloat16 autocast against the oracle; 'late': most negatives far below."""
     from .oracle import alrp_oracle, ap_oracle
 
     scores, targets = random_batch(4000, 7, p_pos=0.02)
     if case == 'late':
         scores[targets == 0] -= 10 * (torch.rand(int((targets == 0).sum())) < 0.95)
     errors = torch.rand(int((targets == 1).sum()))
-    logits = scores.clone().requires_grad_(True)
-    with torch.autocast('cpu', dtype=torch.bfloat16):  # a custom Function: computed in float32
-        loss_cls, loss_loc = alrp_loss(logits, targets, errors)
+    logits = scores.to(device, copy=True).requires_grad_(True)
+    labels = targets.to(device)
+    with torch.autocast(device.type, dtype=torch.bfloat16):  # a custom Function: in float32
+        loss_cls, loss_loc = alrp_loss(logits, labels, errors.to(device))
     loss_cls.backward()
     ref_cls, ref_loc, ref_grad, _ = alrp_oracle(
         scores.double().numpy(), targets.numpy(), errors.double().numpy()
@@ -350,14 +356,25 @@ def test_alrp_and_ap_loss_on_each_path(backend, filter_negatives, case):
     assert loss_cls.item() == pytest.approx(ref_cls, rel=1e-5)
     assert loss_loc.item() == pytest.approx(ref_loc, rel=1e-5)
     np.testing.assert_allclose(
-        logits.grad.double().numpy(), ref_grad, rtol=1e-5, atol=1e-5 * np.abs(ref_grad).max()
+        logits.grad.double().cpu().numpy(),
+        ref_grad,
+        rtol=1e-5,
+        atol=1e-5 * np.abs(ref_grad).max(),
     )
     logits.grad = None
-    ap_loss(logits, targets).backward()
+    ap_loss(logits, labels).backward()
     ref_ap, ref_ap_grad = ap_oracle(scores.double().numpy(), targets.numpy())
     np.testing.assert_allclose(
-        logits.grad.double().numpy(), ref_ap_grad, rtol=1e-5, atol=1e-5 * np.abs(ref_ap_grad).max()
+        logits.grad.double().cpu().numpy(),
+        ref_ap_grad,
+        rtol=1e-5,
+        atol=1e-5 * np.abs(ref_ap_grad).max(),
     )
+
+
+@pytest.mark.parametrize('case', ['early', 'late'])
+def test_alrp_and_ap_loss_on_each_path(backend, filter_negatives, case):
+    assert_losses_match_the_oracle(case, CPU)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
@@ -414,11 +431,9 @@ def kernel_scan(scores, targets):
     return stats, state[0]
 
 
-@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
-def test_scan_key_bytes(backend, dtype):
-    if backend == 'torch':
-        pytest.skip('the torch-op path keeps no key bytes')
-    # Level edges (s * 8 + 130 an integer), their neighbours, both clamped ends, and every label.
+def key_byte_batch(dtype: torch.dtype):
+    """Level edges (s * 8 + 130 an integer), their neighbours, both clamped ends, and every
+    label."""
     edges = torch.arange(-17.0, 17.0, 0.125, dtype=dtype)
     tiny = torch.finfo(dtype).eps * 16
     scores = torch.cat(
@@ -432,9 +447,22 @@ def test_scan_key_bytes(backend, dtype):
     targets = torch.zeros(scores.numel(), dtype=torch.long)
     targets[::7] = 1
     targets[3::11] = -1
+    return scores, targets
+
+
+def assert_scan_key_bytes(scores, targets):
+    """The selected kernels' scan gives the key bytes of the oracle and the right stats."""
     stats, keys = kernel_scan(scores, targets)
-    np.testing.assert_array_equal(keys.cpu().numpy(), key_bytes_oracle(scores, targets))
+    targets = targets.cpu()
+    np.testing.assert_array_equal(keys.cpu().numpy(), key_bytes_oracle(scores.cpu(), targets))
     assert stats.tolist() == [1.0, -1.0, 1.0, float((targets == 1).sum())]
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_scan_key_bytes(backend, dtype):
+    if backend == 'torch':
+        pytest.skip('the torch-op path keeps no key bytes')
+    assert_scan_key_bytes(*key_byte_batch(dtype))
 
 
 SCAN_LABEL_DTYPES = [torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool]
