@@ -1,9 +1,10 @@
-# mmdet_alrp: every target installs the pinned stack into .venv first (seconds once installed).
+# mmdet_alrp: every target but gpu-check installs the pinned stack into .venv first (seconds once
+# installed).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install lint test demo demo-compare bench test-core-oldest-torch
+.PHONY: install lint test demo demo-compare bench test-core-oldest-torch gpu-check
 
 install:
 	@bash tools/install.sh
@@ -28,3 +29,10 @@ bench: install
 # The torch-only ranking core on torch 2.0.1 in its own venv (not part of `make test`: see the script).
 test-core-oldest-torch:
 	@bash tools/test_core_oldest_torch.sh
+
+# The GPU check (docs/gpu_check.md): on a GPU machine's own Python with a CUDA torch, no install
+# step; GPU_CHECK_ARGS='--quick --report PATH' for the short variant and another report file.
+GPU_PYTHON ?= python3
+GPU_CHECK_ARGS ?=
+gpu-check:
+	$(GPU_PYTHON) tools/gpu_check.py $(GPU_CHECK_ARGS)

@@ -8,7 +8,7 @@ inputs; accuracy is measured against the loop reference run in float64.
 
     python tools/benchmark_loss.py                  # the CPU table (a few minutes on 2 cores)
     python tools/benchmark_loss.py --quick          # small sizes only
-    python tools/benchmark_loss.py --device cuda    # the same on a GPU, plus M = 31e6, P = 1200
+    python tools/benchmark_loss.py --device cuda    # the device table on a GPU (below)
     python tools/benchmark_loss.py --passes         # also each pass of ours over the M logits
     python tools/benchmark_loss.py --labels int8    # the label dtype the detection heads pass
 
@@ -25,6 +25,14 @@ max |ours - ref| / max |ref|. The last lines say PASS or FAIL for each target of
 With --passes, a line under each row gives the wall milliseconds per pass of the ranking
 core (scan, histogram, gradient) and the rest (the P-sized steps, autograd, Python), each the
 least over --repeat calls.
+
+The device table (``--device cuda``; ``make gpu-check`` runs it) has one line per row and CUDA
+backend of the ranking core (the torch ops and the Triton kernels, each forced), up to M = 31e6
+with P = 1200: ours, the loop and the floor pass on the GPU, the peak of the CUDA allocator above
+the inputs, the errors against the float64 loop reference (on the GPU), and the agreement with
+ours on the CPU (its default kernels) on the same batch: ``cpu val`` and ``cpu grad``, the
+relative differences of the values and gradients, as the errors are measured. Its checks are the
+targets above, per backend, and that agreement within 1e-6.
 """
 
 import argparse
@@ -33,7 +41,8 @@ import json
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Tuple
+from contextlib import contextmanager
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -44,6 +53,20 @@ from alrp_core import ranking as ranking_core
 Outputs = Tuple[Tensor, Tensor, Tensor, Tensor]  # loss_cls, loss_loc, grad logits, grad errors
 BIG = int(8e6)
 CASES = ('early', 'late')
+#: The rows (M, P) of the device table, and those of its --quick variant.
+DEVICE_SIZES = [
+    (int(1e5), 100),
+    (int(1e6), 100),
+    (int(1e6), 1000),
+    (BIG, 100),
+    (BIG, 1000),
+    (int(31e6), 1200),
+]
+DEVICE_QUICK_SIZES = [(int(1e6), 1000), (int(31e6), 1200)]
+#: The ranking core's backends on CUDA, each a set of lines of the device table.
+DEVICE_BACKENDS = ('torch', 'triton')
+#: Largest relative difference of values and gradients between a device and the CPU.
+AGREEMENT = 1e-6
 
 
 def loop_reference(
@@ -314,6 +337,144 @@ def targets_met(results: Dict[tuple, Dict[str, float]], device: str) -> List[Tup
     return checks
 
 
+@contextmanager
+def using_backend(name: str):
+    """The ranking core's kernels forced to ``name`` inside the block."""
+    previous = ranking_core.BACKEND
+    ranking_core.BACKEND = name
+    try:
+        yield
+    finally:
+        ranking_core.BACKEND = previous
+
+
+def device_row(
+    m: int,
+    p: int,
+    case: str,
+    device: str,
+    backends: List[str],
+    repeat: int,
+    labels: torch.dtype = torch.long,
+) -> Dict[str, Dict[str, float]]:
+    """One row of the device table: per backend, ours' milliseconds, peak bytes per logit and
+    errors against the float64 loop reference, its agreement with ours on the CPU (``cpu_val``,
+    ``cpu_grad``), and the loop's and the floor pass's milliseconds (one batch for all)."""
+    logits, targets, errors = make_batch(m, p, case, device, labels=labels)
+    with using_backend('auto'):
+        on_cpu = ours(logits.cpu(), targets.cpu(), errors.cpu())
+    ref64 = loop_reference(logits.double(), targets, errors.double())
+    row = {}
+    for name in backends:
+        with using_backend(name):
+            warm_up(logits, targets, errors, device)
+            got, seconds, peak = best_of(ours, (logits, targets, errors), device, repeat)
+        val_err, grad_err = relative_errors(got, ref64)
+        cpu_val, cpu_grad = relative_errors(got, on_cpu)
+        row[name] = dict(
+            ours_ms=seconds * 1e3,
+            bytes_per_logit=peak / m,
+            val_err=val_err,
+            grad_err=grad_err,
+            cpu_val=cpu_val,
+            cpu_grad=cpu_grad,
+        )
+    _, floor_seconds, _ = best_of(floor_pass, (logits, targets, errors), device, repeat)
+    _, loop_seconds, _ = measure(loop_reference, (logits, targets, errors), device)
+    if loop_seconds < 1:
+        _, loop_seconds, _ = best_of(loop_reference, (logits, targets, errors), device, 3)
+    for r in row.values():
+        r.update(
+            loop_ms=loop_seconds * 1e3,
+            floor_ms=floor_seconds * 1e3,
+            speedup=loop_seconds / (r['ours_ms'] / 1e3),
+            over_floor=r['ours_ms'] / 1e3 / floor_seconds,
+        )
+    return row
+
+
+DEVICE_HEAD = (
+    f'{"M":>7} {"P":>5} {"case":5} {"backend":7} {"ours ms":>8} {"loop ms":>8} {"loop/ours":>9} '
+    f'{"floor ms":>8} {"ours/floor":>10} {"B/logit":>7} {"val err":>8} {"grad err":>8} '
+    f'{"cpu val":>8} {"cpu grad":>8}'
+)
+
+
+def device_line(key: Tuple[int, int, str], backend: str, r: Dict[str, float]) -> str:
+    m, p, case = key
+    return (
+        f'{m:>7.0e} {p:>5} {case:5} {backend:7} {r["ours_ms"]:>8.2f} {r["loop_ms"]:>8.0f} '
+        f'{r["speedup"]:>8.1f}x {r["floor_ms"]:>8.2f} {r["over_floor"]:>9.1f}x '
+        f'{r["bytes_per_logit"]:>7.1f} {r["val_err"]:>8.1e} {r["grad_err"]:>8.1e} '
+        f'{r["cpu_val"]:>8.1e} {r["cpu_grad"]:>8.1e}'
+    )
+
+
+def device_table(
+    sizes: List[Tuple[int, int]],
+    device: str,
+    backends: List[str],
+    repeat: int,
+    labels: torch.dtype = torch.long,
+    deadline: Optional[float] = None,
+    out: Callable[[str], None] = print,
+):
+    """The device table, printed line by line through ``out``: returns ``{backend: {(M, P,
+    case): row}}`` and the rows left out because ``time.monotonic()`` had passed ``deadline``."""
+    results: Dict[str, Dict[tuple, Dict[str, float]]] = {name: {} for name in backends}
+    left_out = []
+    out(DEVICE_HEAD)
+    out('-' * len(DEVICE_HEAD))
+    for m, p in sizes:
+        for case in CASES:
+            key = (m, p, case)
+            if deadline is not None and time.monotonic() > deadline:
+                left_out.append(key)
+                continue
+            for name, r in device_row(m, p, case, device, backends, repeat, labels).items():
+                results[name][key] = r
+                out(device_line(key, name, r))
+    return results, left_out
+
+
+def device_checks(results: Dict[str, Dict[tuple, Dict[str, float]]]) -> List[Tuple[str, bool]]:
+    """(text, ok) per backend: the targets of :func:`targets_met` and the agreement with the
+    CPU."""
+    checks = []
+    for name, rows in results.items():
+        if not rows:
+            continue
+        checks += [(f'{name}: {text}', ok) for text, ok in targets_met(rows, 'cuda')]
+        most = max(max(r['cpu_val'], r['cpu_grad']) for r in rows.values())
+        checks.append(
+            (
+                f'{name}: values and gradients within {AGREEMENT:.0e} of the CPU on every row: '
+                f'max {most:.1e}',
+                most <= AGREEMENT,
+            )
+        )
+    return checks
+
+
+def device_main(args) -> int:
+    """``--device cuda``: the device table and its checks."""
+    device = torch.device(args.device)
+    backends = [b for b in DEVICE_BACKENDS if b in ranking_core.available_backends(device)]
+    print(
+        f'torch {torch.__version__}, {torch.cuda.get_device_name()}, backends {backends}, '
+        f'CPU side {ranking_core.select_backend(torch.device("cpu"))!r}, {args.labels} labels'
+    )
+    sizes = DEVICE_QUICK_SIZES if args.quick else DEVICE_SIZES
+    results, _ = device_table(
+        sizes, args.device, backends, args.repeat, getattr(torch, args.labels)
+    )
+    checks = device_checks(results)
+    print()
+    for text, ok in checks:
+        print(f'{"PASS" if ok else "FAIL"}  {text}')
+    return 0 if all(ok for _, ok in checks) else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='small sizes only')
@@ -347,11 +508,11 @@ def main(argv=None) -> int:
     device = args.device
     if device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no GPU visible to torch')
+    if device == 'cuda':
+        return device_main(args)
     sizes = [(int(1e5), 100), (int(1e5), 1000), (int(1e6), 100), (int(1e6), 1000)]
     if not args.quick:
         sizes += [(BIG, 100), (BIG, 1000)]
-        if device == 'cuda':
-            sizes.append((int(31e6), 1200))
     labels = getattr(torch, args.labels)
     if args.memory_only:
         memory_only(sizes, args.repeat, labels)
@@ -360,7 +521,6 @@ def main(argv=None) -> int:
     print(
         f'torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ranking core '
         f'backend {backend!r}, {args.labels} labels'
-        + (f', {torch.cuda.get_device_name()}' if device == 'cuda' else '')
     )
     head = (
         f'{"M":>7} {"P":>5} {"case":5} {"ours ms":>9} {"loop ms":>9} {"loop/ours":>9} '
@@ -369,7 +529,7 @@ def main(argv=None) -> int:
     print(head)
     print('-' * len(head))
     child_argv = sys.argv[1:] if argv is None else list(argv)
-    peaks = cpu_peak_bytes(sizes, child_argv) if device == 'cpu' else None
+    peaks = cpu_peak_bytes(sizes, child_argv)
     results = {}
     for m, p in sizes:
         for case in CASES:
