@@ -143,11 +143,10 @@ def package_version(name: str) -> str:
 
 
 def child_env() -> Dict[str, str]:
-    """The environment of the stages' child processes: this tree first on the path, no
-    interpreter for Triton (the real compiler), every CPU for torch."""
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])
-    )
+    """The environment of the stages' child processes: this tree first on the path, and no
+    interpreter for Triton (its kernels compiled for the GPU)."""
+    paths = [str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
     env.pop('TRITON_INTERPRET', None)
     return env
 

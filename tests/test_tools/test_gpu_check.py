@@ -132,6 +132,16 @@ def test_device_table_on_cpu(bench):
     assert left_out == [(20000, 50, 'early'), (20000, 50, 'late')]
 
 
+def test_device_checks_leave_out_the_cpu_speed_ups(bench):
+    results = {(bench.BIG, 1000, case): row(1.0) for case in ('early', 'late')}
+    texts = [text for text, _ in bench.device_checks({'torch': results})]
+    assert not [text for text in texts if 'the loop >=' in text]
+    assert [text for text, _ in bench.targets_met(results, 'cpu') if 'the loop >=' in text] == [
+        'M=8e6 P=1000 early: 100.0x the loop >= 300x',
+        'M=8e6 P=1000 late: 100.0x the loop >= 10x',
+    ]
+
+
 def row(ms, err=1e-7, cpu=1e-8):
     return dict(
         ours_ms=ms,
