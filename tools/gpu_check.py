@@ -209,7 +209,9 @@ def run_tests(quick: bool, timeout: float) -> TestRun:
         )
     except subprocess.TimeoutExpired as cut:
         output = cut.stdout.decode() if isinstance(cut.stdout, bytes) else cut.stdout or ''
-        return TestRun(None, f'cut off after {timeout:.0f} s', failed_tests(output))
+        last = output.strip().splitlines()[-1:] or ['no output']
+        summary = f'cut off after {timeout:.0f} s (last output: {last[0][:120]})'
+        return TestRun(None, summary, failed_tests(output))
     return read_test_output(run.returncode, run.stdout + run.stderr)
 
 

@@ -35,7 +35,7 @@ def cuda_backend(request, monkeypatch):
 
 # Fewer examples than on the CPU (where the interpreter runs the same kernels): each new size
 # class compiles the kernels for the GPU anew.
-@settings(max_examples=20, deadline=None, suppress_health_check=FIXTURES)
+@settings(max_examples=15, deadline=None, suppress_health_check=FIXTURES)
 @given(batch=ranking_batches(min_pos=1))
 def test_cuda_path_matches_the_oracle(batch, cuda_backend, filter_negatives):
     scores, targets, _, delta = batch
@@ -43,7 +43,7 @@ def test_cuda_path_matches_the_oracle(batch, cuda_backend, filter_negatives):
     assert got.backend == cuda_backend and grad.is_cuda
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=FIXTURES)
+@settings(max_examples=8, deadline=None, suppress_health_check=FIXTURES)
 @given(batch=ranking_batches(min_pos=1, dtype=torch.float64))
 def test_cuda_path_in_float64(batch, cuda_backend, filter_negatives):
     scores, targets, _, delta = batch

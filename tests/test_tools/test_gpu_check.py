@@ -94,6 +94,12 @@ def test_pytest_output_read_back(check):
     assert not check.read_test_output(0, '.....\n5 passed in 1.00s').cuda_skipped
 
 
+def test_tests_cut_off_at_their_time(check):
+    run = check.run_tests(quick=True, timeout=0.5)  # pytest cannot even collect in a second
+    assert run.returncode is None and run.summary.startswith('cut off after 0 s (last output:')
+    assert check.verdict(run, {}, []).problems[0] == 'the tests did not finish in their time'
+
+
 def test_report_file(check, tmp_path, capsys):
     path = tmp_path / 'out' / 'report.txt'
     report = check.Report(path, 'title')
