@@ -94,17 +94,27 @@ def coco_class_matches(
 
 
 def _pair_ious(coco_eval, dt_ids: np.ndarray, gt_ids: np.ndarray) -> np.ndarray:
-    """IoU of each detection with its matched (non-crowd) ground truth, shape (n, ).
+    """IoU of each detection with its matched ground truth: boxes for a 'bbox' evaluation,
+    masks (RLE, converted as COCOeval converts them) for 'segm'."""
+    if coco_eval.params.iouType == 'bbox':
+        return pair_ious(_boxes(coco_eval.cocoDt, dt_ids), _boxes(coco_eval.cocoGt, gt_ids))
+    dt_masks = [coco_eval.cocoDt.annToRLE(coco_eval.cocoDt.anns[i]) for i in dt_ids.tolist()]
+    gt_masks = [coco_eval.cocoGt.annToRLE(coco_eval.cocoGt.anns[i]) for i in gt_ids.tolist()]
+    return pair_ious(dt_masks, gt_masks)
 
-    Boxes for a 'bbox' evaluation, masks (RLE) for 'segm'. ``mask_utils.iou`` computes all pairs
-    of its two lists, so the n pairs go by blocks of ``PAIR_BLOCK`` whose diagonals are the
-    wanted IoUs.
+
+def pair_ious(dt_regions, gt_regions) -> np.ndarray:
+    """IoU of each detection region with the ground-truth region at its index (non-crowd),
+    shape (n, ).
+
+    Args:
+        dt_regions, gt_regions: n xywh boxes each (array (n, 4)) or n RLE masks each (lists).
+
+    ``mask_utils.iou`` computes all pairs of its two lists, so the n pairs go by blocks of
+    ``PAIR_BLOCK`` whose diagonals are the wanted IoUs.
     """
-    regions = _boxes if coco_eval.params.iouType == 'bbox' else _masks
-    dt_regions = regions(coco_eval.cocoDt, dt_ids)
-    gt_regions = regions(coco_eval.cocoGt, gt_ids)
-    ious = np.empty(len(dt_ids))
-    for s in range(0, len(dt_ids), PAIR_BLOCK):
+    ious = np.empty(len(dt_regions))
+    for s in range(0, len(dt_regions), PAIR_BLOCK):
         block = slice(s, s + PAIR_BLOCK)
         not_crowd = [0] * len(gt_regions[block])
         ious[block] = np.diagonal(mask_utils.iou(dt_regions[block], gt_regions[block], not_crowd))
@@ -113,15 +123,8 @@ def _pair_ious(coco_eval, dt_ids: np.ndarray, gt_ids: np.ndarray) -> np.ndarray:
 
 def _boxes(coco, ann_ids: np.ndarray) -> np.ndarray:
     """xywh boxes of the annotations, shape (n, 4), float64."""
-    return np.array([coco.anns[i]['bbox'] for i in ann_ids.tolist()], dtype=np.float64).reshape(
-        -1, 4
-    )
-
-
-def _masks(coco, ann_ids: np.ndarray) -> list:
-    """RLE masks of the annotations (polygons and uncompressed RLE converted as COCOeval
-    converts them)."""
-    return [coco.annToRLE(coco.anns[i]) for i in ann_ids.tolist()]
+    boxes = [coco.anns[i]['bbox'] for i in ann_ids.tolist()]
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4)
 
 
 def _check(coco_eval, iou_thr: float, max_dets: int, area: str) -> None:

@@ -86,7 +86,9 @@ def optimal_lrp(
     scores = np.asarray(scores, dtype=np.float64)
     is_tp = np.asarray(is_tp)
     ious = np.asarray(ious, dtype=np.float64)
-    is_ignored = np.zeros(scores.shape, dtype=bool) if is_ignored is None else np.asarray(is_ignored)
+    is_ignored = (
+        np.zeros(scores.shape, dtype=bool) if is_ignored is None else np.asarray(is_ignored)
+    )
     _check(scores, is_tp, ious, is_ignored, num_gts, tau, ties)
     num_gts = int(num_gts)
     nan = float('nan')

@@ -1,12 +1,10 @@
 """COCO AP and optimal LRP (Oksuz et al., ECCV 2018) from one and the same COCO evaluation."""
 
-import os.path as osp
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
-from mmengine.fileio import dump
 from mmengine.logging import MMLogger
 from terminaltables import AsciiTable
 
@@ -17,6 +15,13 @@ from mmdet.registry import METRICS
 
 from ..functional import ClassOLRP, coco_class_matches, optimal_lrp
 from ..functional.lrp import TIES
+from .lrp_report import (
+    COMPONENTS,
+    class_entries,
+    mean_over_classes,
+    thresholds_path,
+    write_thresholds,
+)
 
 #: IoU threshold tau of LRP, and detections per image (and class) that count, as in the paper.
 LRP_IOU_THR = 0.5
@@ -25,8 +30,6 @@ LRP_MAX_DETS = 100
 LRP_IOU_TYPES = ('bbox', 'segm')
 #: Suffix of the size results -> COCO's area range label.
 SIZES = {'s': 'small', 'm': 'medium', 'l': 'large'}
-#: Components of oLRP -> their name in the results.
-COMPONENTS = {'olrp': 'moLRP', 'loc': 'moLRP_loc', 'fp': 'moLRP_FP', 'fn': 'moLRP_FN'}
 
 
 @METRICS.register_module()
@@ -236,20 +239,18 @@ class CocoLRPMetric(CocoMetric):
         evaluation.evaluate()
         return evaluation
 
-    def _lrp_results(
-        self, iou_type: str, by_area: Dict[str, List[ClassOLRP]]
-    ) -> Dict[str, float]:
+    def _lrp_results(self, iou_type: str, by_area: Dict[str, List[ClassOLRP]]) -> Dict[str, float]:
         """The moLRP means (overall and by size) and, with ``classwise``, every class's oLRP
         (and a logged table)."""
         logger = MMLogger.get_current_instance()
         means = {
-            f'{iou_type}_{name}': _mean([getattr(r, key) for r in by_area['all']])
+            f'{iou_type}_{name}': mean_over_classes([getattr(r, key) for r in by_area['all']])
             for key, name in COMPONENTS.items()
         }
         for suffix, area in SIZES.items():
             for key, name in COMPONENTS.items():
                 if key == 'olrp' or self.lrp_size_details:
-                    means[f'{iou_type}_{name}_{suffix}'] = _mean(
+                    means[f'{iou_type}_{name}_{suffix}'] = mean_over_classes(
                         [getattr(r, key) for r in by_area[area]]
                     )
         results = {name: round(value, 3) for name, value in means.items()}
@@ -270,56 +271,23 @@ class CocoLRPMetric(CocoMetric):
                     + [f'{round(s.olrp, 3)}' for s in by_size]
                 )
             logger.info(f'{iou_type} oLRP per class\n' + AsciiTable(rows).table)
-        logger.info(
-            f'{iou_type}_oLRP_copypaste: ' + ' '.join(f'{v:.3f}' for v in means.values())
-        )
+        logger.info(f'{iou_type}_oLRP_copypaste: ' + ' '.join(f'{v:.3f}' for v in means.values()))
         return results
 
     def _dump_thresholds(self, by_type: Dict[str, List[ClassOLRP]]) -> None:
         """Write every class's optimal threshold and components to the thresholds json."""
         logger = MMLogger.get_current_instance()
-        path = self._thresholds_path(logger)
-        if path is None:
-            logger.warning('oLRP thresholds not written: give thresholds_file or outfile_prefix')
-            return
+        names = self._class_names()
         content = dict(iou_thr=LRP_IOU_THR, max_dets=LRP_MAX_DETS, ties=self.lrp_ties)
         for iou_type, per_class in by_type.items():
             key = 'classes' if iou_type == 'bbox' else f'{iou_type}_classes'
-            content[key] = [
-                dict(
-                    label=label,
-                    name=name,
-                    category_id=int(cat_id),
-                    threshold=_json(r.threshold),
-                    oLRP=_json(r.olrp),
-                    oLRP_loc=_json(r.loc),
-                    oLRP_FP=_json(r.fp),
-                    oLRP_FN=_json(r.fn),
-                    num_gts=r.num_gts,
-                )
-                for label, (name, cat_id, r) in enumerate(
-                    zip(self._class_names(), self.cat_ids, per_class)
-                )
-            ]
-        try:
-            dump(content, path, file_format='json', indent=2)
-        except OSError as error:
-            logger.warning(f'oLRP thresholds not written to {path}: {error}')
-            return
-        logger.info(f'oLRP optimal thresholds of every class written to {path}')
+            content[key] = class_entries(names, self.cat_ids, per_class)
+        path = thresholds_path(self.thresholds_file, self.outfile_prefix, logger)
+        write_thresholds(path, content, logger)
 
     def _class_names(self) -> List[str]:
         """Category names in the order of ``self.cat_ids`` (the labels' order)."""
         return [cat['name'] for cat in self._coco_api.loadCats(self.cat_ids)]
-
-    def _thresholds_path(self, logger: MMLogger) -> Optional[str]:
-        if self.thresholds_file is not None:
-            return self.thresholds_file
-        if self.outfile_prefix is not None:
-            return f'{self.outfile_prefix}.olrp_thresholds.json'
-        if logger.log_file is not None:
-            return osp.join(osp.dirname(logger.log_file), 'olrp_thresholds.json')
-        return None
 
 
 @contextmanager
@@ -350,14 +318,3 @@ def _keep_coco_evaluations(kept: List[COCOeval]) -> Iterator[None]:
     finally:
         for name, cls in originals.items():
             setattr(coco_metric_module, name, cls)
-
-
-def _mean(values: List[float]) -> float:
-    """Mean of the values that are not NaN; -1 if there is none (LRP-Error's value)."""
-    defined = [v for v in values if not np.isnan(v)]
-    return float(np.mean(defined)) if defined else -1.0
-
-
-def _json(value: float) -> Optional[float]:
-    """A float for json: NaN becomes None (null)."""
-    return None if np.isnan(value) else float(value)

@@ -83,9 +83,7 @@ def write_ann_file(path):
     path.write_text(
         json.dumps(
             dict(
-                images=[
-                    dict(id=i, width=SIZE, height=SIZE, file_name=f'{i}.jpg') for i in (1, 2)
-                ],
+                images=[dict(id=i, width=SIZE, height=SIZE, file_name=f'{i}.jpg') for i in (1, 2)],
                 categories=[dict(id=k + 1, name=name) for k, name in enumerate(CLASSES)],
                 annotations=annotations,
             )
@@ -180,5 +178,5 @@ def test_olrp_by_object_size(tmp_path):
 
 
 def test_an_unknown_tie_rule_is_refused():
-    with pytest.raises(ValueError, match="lrp_ties must be one of"):
+    with pytest.raises(ValueError, match='lrp_ties must be one of'):
         CocoLRPMetric(lrp_ties='stable')
