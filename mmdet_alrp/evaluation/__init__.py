@@ -1,4 +1,11 @@
 from .functional import ClassMatches, ClassOLRP, coco_class_matches, optimal_lrp
-from .metrics import CocoLRPMetric
+from .metrics import CocoLRPMetric, LVISLRPMetric
 
-__all__ = ['ClassMatches', 'ClassOLRP', 'coco_class_matches', 'optimal_lrp', 'CocoLRPMetric']
+__all__ = [
+    'ClassMatches',
+    'ClassOLRP',
+    'coco_class_matches',
+    'optimal_lrp',
+    'CocoLRPMetric',
+    'LVISLRPMetric',
+]

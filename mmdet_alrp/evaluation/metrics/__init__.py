@@ -1,3 +1,4 @@
 from .coco_lrp_metric import CocoLRPMetric
+from .lvis_lrp_metric import LVISLRPMetric
 
-__all__ = ['CocoLRPMetric']
+__all__ = ['CocoLRPMetric', 'LVISLRPMetric']

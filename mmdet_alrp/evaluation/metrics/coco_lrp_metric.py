@@ -1,7 +1,6 @@
 """COCO AP and optimal LRP (Oksuz et al., ECCV 2018) from one and the same COCO evaluation."""
 
-from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -18,6 +17,7 @@ from ..functional.lrp import TIES
 from .lrp_report import (
     COMPONENTS,
     class_entries,
+    keep_evaluations,
     mean_over_classes,
     thresholds_path,
     write_thresholds,
@@ -149,7 +149,7 @@ class CocoLRPMetric(CocoMetric):
         if not results:
             return self._results_of_no_image()
         evaluations: List[COCOeval] = []
-        with _keep_coco_evaluations(evaluations):
+        with keep_evaluations(coco_metric_module, ('COCOeval', 'COCOevalMP'), evaluations):
             eval_results = super().compute_metrics(results)
         if not self._lrp_types() or self.format_only:
             return eval_results
@@ -288,33 +288,3 @@ class CocoLRPMetric(CocoMetric):
     def _class_names(self) -> List[str]:
         """Category names in the order of ``self.cat_ids`` (the labels' order)."""
         return [cat['name'] for cat in self._coco_api.loadCats(self.cat_ids)]
-
-
-@contextmanager
-def _keep_coco_evaluations(kept: List[COCOeval]) -> Iterator[None]:
-    """Within the block, every COCOeval (or COCOevalMP) that CocoMetric builds is also put in
-    ``kept``.
-
-    ``CocoMetric.compute_metrics`` builds its evaluator from the names ``COCOeval`` and
-    ``COCOevalMP`` of its module and drops it when done; these names are wrapped for the block
-    and restored after it. The wrapper is a function that returns an instance of the original
-    class itself (a subclass would not pickle for COCOevalMP's worker processes).
-    """
-    names = ('COCOeval', 'COCOevalMP')
-    originals = {name: getattr(coco_metric_module, name) for name in names}
-
-    def keeping(cls):
-        def build(*args, **kwargs):
-            evaluation = cls(*args, **kwargs)
-            kept.append(evaluation)
-            return evaluation
-
-        return build
-
-    try:
-        for name, cls in originals.items():
-            setattr(coco_metric_module, name, keeping(cls))
-        yield
-    finally:
-        for name, cls in originals.items():
-            setattr(coco_metric_module, name, cls)

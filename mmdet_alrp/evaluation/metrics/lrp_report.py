@@ -1,8 +1,10 @@
-"""What CocoLRPMetric and LVISLRPMetric share to report oLRP: the means over classes and the
-json of every class's optimal threshold."""
+"""What CocoLRPMetric and LVISLRPMetric share: the evaluator objects of their mmdet parent kept,
+the means over classes and the json of every class's optimal threshold."""
 
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 from mmengine.fileio import dump
@@ -71,3 +73,32 @@ def write_thresholds(path: Optional[str], content: Dict, logger: MMLogger) -> No
 def _json(value: float) -> Optional[float]:
     """A float for json: NaN becomes None (null)."""
     return None if np.isnan(value) else float(value)
+
+
+@contextmanager
+def keep_evaluations(module: ModuleType, names: Sequence[str], kept: List) -> Iterator[None]:
+    """Within the block, every evaluator that ``module`` builds through the classes it names
+    ``names`` is also put in ``kept``.
+
+    mmdet's ``CocoMetric`` and ``LVISMetric`` build their evaluator (COCOeval, COCOevalMP,
+    LVISEval) from names of their module and drop it when done; these names are wrapped for the
+    block and restored after it. The wrapper is a function that returns an instance of the
+    original class itself (a subclass would not pickle for COCOevalMP's worker processes).
+    """
+    originals = {name: getattr(module, name) for name in names}
+
+    def keeping(cls):
+        def build(*args, **kwargs):
+            evaluation = cls(*args, **kwargs)
+            kept.append(evaluation)
+            return evaluation
+
+        return build
+
+    try:
+        for name, cls in originals.items():
+            setattr(module, name, keeping(cls))
+        yield
+    finally:
+        for name, cls in originals.items():
+            setattr(module, name, cls)
