@@ -88,22 +88,22 @@ def coco_class_matches(
         scores = np.concatenate([e['dtScores'][:max_dets] for e in entries]).astype(np.float64)
         is_tp = (matched > 0) & ~is_ignored
         ious = np.zeros(is_tp.size)
-        ious[is_tp] = _pair_ious(coco_eval, dt_ids[is_tp], matched[is_tp].astype(np.int64))
+        ious[is_tp] = _matched_ious(coco_eval, dt_ids[is_tp], matched[is_tp].astype(np.int64))
         matches.append(ClassMatches(scores, is_tp, is_ignored, ious, num_gts))
     return matches
 
 
-def _pair_ious(coco_eval, dt_ids: np.ndarray, gt_ids: np.ndarray) -> np.ndarray:
+def _matched_ious(coco_eval, dt_ids: np.ndarray, gt_ids: np.ndarray) -> np.ndarray:
     """IoU of each detection with its matched ground truth: boxes for a 'bbox' evaluation,
     masks (RLE, converted as COCOeval converts them) for 'segm'."""
     if coco_eval.params.iouType == 'bbox':
-        return pair_ious(_boxes(coco_eval.cocoDt, dt_ids), _boxes(coco_eval.cocoGt, gt_ids))
+        return _diagonal_ious(_boxes(coco_eval.cocoDt, dt_ids), _boxes(coco_eval.cocoGt, gt_ids))
     dt_masks = [coco_eval.cocoDt.annToRLE(coco_eval.cocoDt.anns[i]) for i in dt_ids.tolist()]
     gt_masks = [coco_eval.cocoGt.annToRLE(coco_eval.cocoGt.anns[i]) for i in gt_ids.tolist()]
-    return pair_ious(dt_masks, gt_masks)
+    return _diagonal_ious(dt_masks, gt_masks)
 
 
-def pair_ious(dt_regions, gt_regions) -> np.ndarray:
+def _diagonal_ious(dt_regions, gt_regions) -> np.ndarray:
     """IoU of each detection region with the ground-truth region at its index (non-crowd),
     shape (n, ).
 

@@ -1,5 +1,5 @@
-"""What CocoLRPMetric and LVISLRPMetric share: the evaluator objects of their mmdet parent kept,
-the means over classes and the json of every class's optimal threshold."""
+"""How CocoLRPMetric reports oLRP: the evaluator objects of its mmdet parent kept, the means over
+classes and the json of every class's optimal threshold."""
 
 import os.path as osp
 from contextlib import contextmanager
@@ -80,8 +80,8 @@ def keep_evaluations(module: ModuleType, names: Sequence[str], kept: List) -> It
     """Within the block, every evaluator that ``module`` builds through the classes it names
     ``names`` is also put in ``kept``.
 
-    mmdet's ``CocoMetric`` and ``LVISMetric`` build their evaluator (COCOeval, COCOevalMP,
-    LVISEval) from names of their module and drop it when done; these names are wrapped for the
+    mmdet's ``CocoMetric`` builds its evaluator (COCOeval or COCOevalMP) from names of its
+    module and drops it when done; these names are wrapped for the
     block and restored after it. The wrapper is a function that returns an instance of the
     original class itself (a subclass would not pickle for COCOevalMP's worker processes).
     """
