@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
+from .coco_scenes import xyxy_annotation
+
 CLASSES = ('a', 'b', 'c')
 SIZE = 100
 GTS = {  # image id -> [(xyxy, label)]
@@ -64,16 +66,10 @@ def gt_annotations():
     for img_id, gts in GTS.items():
         for box, label in gts:
             rle = mask_utils.encode(np.asfortranarray(pixels(box).astype(np.uint8)))
-            x1, y1, x2, y2 = box
+            segmentation = dict(size=rle['size'], counts=rle['counts'].decode())
             annotations.append(
-                dict(
-                    id=len(annotations) + 1,
-                    image_id=img_id,
-                    category_id=label + 1,
-                    bbox=[x1, y1, x2 - x1, y2 - y1],
-                    area=(x2 - x1) * (y2 - y1),
-                    segmentation=dict(size=rle['size'], counts=rle['counts'].decode()),
-                    iscrowd=0,
+                xyxy_annotation(
+                    len(annotations) + 1, img_id, box, label + 1, segmentation=segmentation
                 )
             )
     return annotations

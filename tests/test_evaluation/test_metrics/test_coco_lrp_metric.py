@@ -27,6 +27,8 @@ from mmdet.evaluation.metrics import coco_metric as coco_metric_module
 from mmdet.registry import METRICS
 from mmdet_alrp.evaluation import CocoLRPMetric
 
+from ..coco_scenes import xyxy_annotation
+
 CLASSES = ('a', 'b', 'c')
 GTS = {  # image id -> [(xyxy, label, iscrowd)]
     1: [([0, 0, 10, 10], 0, 0), ([20, 20, 30, 30], 0, 0), ([50, 50, 70, 70], 0, 1)],
@@ -46,17 +48,8 @@ DETS = {  # image id -> [(xyxy, label, score)]
 def write_ann_file(path):
     annotations = []
     for img_id, gts in GTS.items():
-        for (x1, y1, x2, y2), label, crowd in gts:
-            annotations.append(
-                dict(
-                    id=len(annotations) + 1,
-                    image_id=img_id,
-                    category_id=label + 1,
-                    bbox=[x1, y1, x2 - x1, y2 - y1],
-                    area=(x2 - x1) * (y2 - y1),
-                    iscrowd=crowd,
-                )
-            )
+        for box, label, crowd in gts:
+            annotations.append(xyxy_annotation(len(annotations) + 1, img_id, box, label + 1, crowd))
     path.write_text(
         json.dumps(
             dict(
