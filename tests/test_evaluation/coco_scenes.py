@@ -43,6 +43,20 @@ def build_coco(images, num_cats):
     return gt, dt
 
 
+def xyxy_annotation(ann_id, image_id, box, category_id, iscrowd=0, **fields):
+    """A COCO ground-truth annotation of an xyxy box (its area the box's), with more fields."""
+    x1, y1, x2, y2 = box
+    return dict(
+        id=ann_id,
+        image_id=image_id,
+        category_id=category_id,
+        bbox=[x1, y1, x2 - x1, y2 - y1],
+        area=(x2 - x1) * (y2 - y1),
+        iscrowd=iscrowd,
+        **fields,
+    )
+
+
 def evaluate(gt, dt, iou_thrs=None, max_dets=(1, 10, 100)):
     """COCOeval 'bbox' with evaluate() run (COCO's default IoU thresholds unless given)."""
     evaluation = COCOeval(gt, dt, 'bbox')

@@ -1,10 +1,10 @@
 """Brute-force oLRP of one class, written from the definitions, for small cases only.
 
-For every distinct score s: keep each image's top ``max_dets`` detections with score >= s, match
-them from scratch COCO-style (descending score; a detection takes the unmatched non-crowd ground
-truth of highest IoU >= tau, else a crowd ground truth with intersection / detection area >= tau
-and is then ignored, else it is a false positive), and compute LRP. oLRP is the minimum, at the
-highest such s.
+For every candidate set of detections (every distinct score threshold, or every prefix of the
+score order as LRP-Error takes it), match them from scratch COCO-style (per image, descending
+score; a detection takes the unmatched non-crowd ground truth of highest IoU >= tau, else a
+crowd ground truth with intersection / detection area >= tau and is then ignored, else it is a
+false positive), and compute LRP. oLRP is the first minimum.
 """
 
 
@@ -44,15 +44,26 @@ def match_image(dets, gts, tau):
     return out
 
 
-def lrp_at(images, threshold, tau, max_dets):
-    """LRP and (num_tp, num_fp, sum of 1 - IoU) of the detections scoring >= threshold."""
+def ranked_detections(images, max_dets):
+    """Every detection as (image index, box, score), in LRP-Error's order: each image's top
+    ``max_dets`` by descending score (stable), image after image, then sorted stably by score."""
+    ranked = [
+        (i, box, score)
+        for i, (dets, _) in enumerate(images)
+        for box, score in sorted(dets, key=lambda d: -d[1])[:max_dets]
+    ]
+    return sorted(ranked, key=lambda d: -d[2])
+
+
+def lrp_of(images, kept, tau):
+    """LRP and (num_tp, num_fp, sum of 1 - IoU) of the detections ``kept`` [(image, box, score)],
+    matched from scratch image by image."""
     num_gts = sum(1 for _, gts in images for _, crowd in gts if not crowd)
     num_tp = num_fp = 0
     loc = 0.0
-    for dets, gts in images:
-        ranked = sorted(dets, key=lambda d: -d[1])[:max_dets]
-        kept = [d for d in ranked if d[1] >= threshold]
-        for kind, iou in match_image(kept, gts, tau):
+    for i, (_, gts) in enumerate(images):
+        dets = [(box, score) for j, box, score in kept if j == i]
+        for kind, iou in match_image(dets, gts, tau):
             if kind == 'tp':
                 num_tp += 1
                 loc += 1 - iou
@@ -62,28 +73,32 @@ def lrp_at(images, threshold, tau, max_dets):
     return lrp, num_tp, num_fp, loc
 
 
-def brute_force_olrp(images, tau=0.5, max_dets=100):
+def brute_force_olrp(images, tau=0.5, max_dets=100, ties='threshold'):
     """images: [(dets, gts)] with dets [(xywh, score)] and gts [(xywh, iscrowd)].
 
-    Thresholds that keep no counted (non-ignored) detection are no candidates. Returns
-    dict(olrp, loc, fp, fn, threshold) at the optimum, None without ground truth.
+    ``ties='threshold'``: the candidates are the detections scoring >= s for every distinct
+    score s; ``'position'``: the first k detections of LRP-Error's order for every k. The first
+    minimum wins. Without any true positive, oLRP is 1 and loc, fp and threshold are NaN.
+    Returns dict(olrp, loc, fp, fn, threshold) at the optimum, None without ground truth.
     """
+    nan = float('nan')
     num_gts = sum(1 for _, gts in images for _, crowd in gts if not crowd)
     if num_gts == 0:
         return None
-    best = dict(olrp=1.0, loc=float('nan'), fp=float('nan'), fn=1.0, threshold=float('nan'))
-    found = False
-    for s in sorted({s for dets, _ in images for _, s in dets}, reverse=True):
-        lrp, num_tp, num_fp, loc = lrp_at(images, s, tau, max_dets)
-        if num_tp + num_fp == 0:
+    ranked = ranked_detections(images, max_dets)
+    if lrp_of(images, ranked, tau)[1] == 0:
+        return dict(olrp=1.0, loc=nan, fp=nan, fn=1.0, threshold=nan)
+    best = None
+    for k in range(1, len(ranked) + 1):
+        if ties == 'threshold' and k < len(ranked) and ranked[k][2] == ranked[k - 1][2]:
             continue
-        if not found or lrp < best['olrp'] - 1e-12:
-            found = True
+        lrp, num_tp, num_fp, loc = lrp_of(images, ranked[:k], tau)
+        if best is None or lrp < best['olrp'] - 1e-12:
             best = dict(
                 olrp=lrp,
-                loc=loc / num_tp if num_tp else float('nan'),
-                fp=num_fp / (num_tp + num_fp),
+                loc=loc / num_tp if num_tp else nan,
+                fp=num_fp / (num_tp + num_fp) if num_tp + num_fp else nan,
                 fn=(num_gts - num_tp) / num_gts,
-                threshold=s,
+                threshold=ranked[k - 1][2],
             )
     return best

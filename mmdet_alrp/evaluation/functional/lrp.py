@@ -1,37 +1,50 @@
 """Optimal Localisation-Recall-Precision (oLRP) of one class, in one pass over its detections.
 
-LRP (Oksuz et al., ECCV 2018) of the detections kept by a score threshold, matched to the
+LRP (Oksuz et al., ECCV 2018) of the first detections in descending score, matched to the
 ground truth at IoU ``tau``::
 
     LRP = (sum_TP (1 - IoU) / (1 - tau) + N_FP + N_FN) / (N_TP + N_FP + N_FN)
 
-With the detections sorted by descending score, the detections kept by a threshold are a prefix,
-and since N_TP + N_FN = number of ground truths G, the denominator is G + N_FP. Cumulative sums
-of the TP count, the FP count and the localisation error (1 - IoU) therefore give LRP at every
-threshold at once. A threshold can only cut between two different scores, so only the last
-position of each run of equal scores is a candidate. oLRP is the minimum over the candidates.
+Since N_TP + N_FN = number of ground truths G, cumulative sums of the TP count, the FP count and
+the IoUs give LRP after every detection at once. oLRP is the minimum, taken as the authors'
+LRP-Error toolkit (github kemaloksuz/LRP-Error, ``COCOeval.accumulate``) takes it:
+
+- The detections are sorted by descending score, stably: equal scores keep their input order.
+  Ignored detections (matched to crowd ground truth, or unmatched outside the evaluated area
+  range) keep their places in that order; they add neither a TP nor an FP.
+- ``ties='position'`` (LRP-Error's definition): LRP is evaluated after every detection, so
+  equal scores are cut between. ``ties='threshold'``: only after the last of equal scores,
+  where a score threshold can cut; this is the LRP that deploying the optimal threshold gives.
+- The first minimum wins (the highest threshold among equal minima).
+- With no true positive at all, oLRP is 1 and FN 1; the localisation and FP components and the
+  threshold are undefined (NaN).
+- At an optimum that keeps no counted detection (only ignored ones before it, which happens
+  only when the minimum is exactly 1), the localisation and FP components are 0/0: NaN.
 """
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
+
+#: The two treatments of equal scores (see the module docstring).
+TIES = ('position', 'threshold')
 
 
 class ClassOLRP(NamedTuple):
     """oLRP of one class and its components at the optimal threshold.
 
     Attributes:
-        olrp (float): minimum LRP over the score thresholds, in [0, 1].
-        loc (float): mean (1 - IoU) of the true positives; NaN without true positive.
-        fp (float): N_FP / (N_TP + N_FP); NaN without detection.
+        olrp (float): minimum LRP, in [0, 1].
+        loc (float): mean (1 - IoU) of the true positives kept; NaN without any.
+        fp (float): N_FP / (N_TP + N_FP); NaN without a true positive or a counted detection.
         fn (float): N_FN / G.
-        threshold (float): the optimal score threshold (keep scores >= it); the highest one when
-            several reach the minimum; NaN without detection.
+        threshold (float): the score of the detection at the optimum; NaN without a true
+            positive.
         num_gts (int): G, the number of (non-ignored) ground truths.
 
     A class without ground truth (G = 0) has nothing to recall: every field but ``num_gts`` is
     NaN and the class is left out of the means over classes. A class with ground truth but no
-    detection has oLRP 1 (all false negatives): fn = 1, loc = fp = threshold = NaN.
+    true positive has oLRP 1 and FN 1, the other fields NaN.
     """
 
     olrp: float
@@ -43,19 +56,29 @@ class ClassOLRP(NamedTuple):
 
 
 def optimal_lrp(
-    scores: np.ndarray, is_tp: np.ndarray, ious: np.ndarray, num_gts: int, tau: float = 0.5
+    scores: np.ndarray,
+    is_tp: np.ndarray,
+    ious: np.ndarray,
+    num_gts: int,
+    tau: float = 0.5,
+    is_ignored: Optional[np.ndarray] = None,
+    ties: str = 'position',
 ) -> ClassOLRP:
     """oLRP of one class from its matched detections.
 
     Args:
-        scores (np.ndarray): shape (N, ), scores of the detections that count (detections
-            matched to ignored or crowd ground truth must be left out by the caller).
-        is_tp (np.ndarray): shape (N, ), bool, True for a true positive, False for a false
-            positive.
+        scores (np.ndarray): shape (N, ), scores of the detections, in the order that breaks
+            ties (LRP-Error's: images in evaluation order, each image's detections by
+            descending score).
+        is_tp (np.ndarray): shape (N, ), bool, True for a true positive.
         ious (np.ndarray): shape (N, ), IoU of each true positive with its ground truth, in
-            [tau, 1]; entries of false positives are not read.
+            [tau, 1]; other entries are not read.
         num_gts (int): G, the number of non-ignored ground truths of the class.
         tau (float): the IoU threshold of the matching, in (0, 1). Defaults to 0.5.
+        is_ignored (np.ndarray, optional): shape (N, ), bool, True for an ignored detection
+            (neither TP nor FP). Defaults to None (none ignored).
+        ties (str): 'position' or 'threshold' (see the module docstring). Defaults to
+            'position'.
 
     Returns:
         ClassOLRP: oLRP, its components and the optimal threshold.
@@ -63,52 +86,68 @@ def optimal_lrp(
     scores = np.asarray(scores, dtype=np.float64)
     is_tp = np.asarray(is_tp)
     ious = np.asarray(ious, dtype=np.float64)
-    _check(scores, is_tp, ious, num_gts, tau)
+    is_ignored = (
+        np.zeros(scores.shape, dtype=bool) if is_ignored is None else np.asarray(is_ignored)
+    )
+    _check(scores, is_tp, ious, is_ignored, num_gts, tau, ties)
     num_gts = int(num_gts)
     nan = float('nan')
     if num_gts == 0:
         return ClassOLRP(nan, nan, nan, nan, nan, 0)
-    if scores.size == 0:
+    if not is_tp.any():
         return ClassOLRP(1.0, nan, nan, 1.0, nan, num_gts)
 
     order = np.argsort(-scores, kind='stable')
     scores = scores[order]
     is_tp = is_tp[order]
-    loc_error = np.where(is_tp, 1.0 - ious[order], 0.0)
-    cum_tp = np.cumsum(is_tp)
-    cum_fp = np.arange(1, scores.size + 1) - cum_tp
-    cum_loc = np.cumsum(loc_error)
-    # last position of every run of equal scores: the only places a threshold can cut
-    cuts = np.flatnonzero(np.append(scores[1:] != scores[:-1], True))
-    lrp = (cum_loc[cuts] / (1.0 - tau) + cum_fp[cuts] + (num_gts - cum_tp[cuts])) / (
-        num_gts + cum_fp[cuts]
-    )
-    best = int(np.argmin(lrp))  # the first minimum: the highest threshold among equals
-    cut = cuts[best]
-    num_tp, num_fp = int(cum_tp[cut]), int(cum_fp[cut])
+    is_fp = ~is_tp & ~is_ignored[order]
+    num_tp = np.cumsum(is_tp)
+    num_fp = np.cumsum(is_fp)
+    num_fn = num_gts - num_tp
+    total_loc = num_tp - np.cumsum(np.where(is_tp, ious[order], 0.0))
+    lrp = (total_loc / (1.0 - tau) + num_fp + num_fn) / (num_tp + num_fp + num_fn)
+    if ties == 'position':
+        candidates = np.arange(scores.size)
+    else:  # the last of every run of equal scores
+        candidates = np.flatnonzero(np.append(scores[1:] != scores[:-1], True))
+    best = int(candidates[np.argmin(lrp[candidates])])
+    kept_tp, kept_fp = int(num_tp[best]), int(num_fp[best])
     return ClassOLRP(
         olrp=float(lrp[best]),
-        loc=float(cum_loc[cut] / num_tp) if num_tp else nan,
-        fp=num_fp / (num_tp + num_fp),
-        fn=(num_gts - num_tp) / num_gts,
-        threshold=float(scores[cut]),
+        loc=float(total_loc[best] / kept_tp) if kept_tp else nan,
+        fp=kept_fp / (kept_tp + kept_fp) if kept_tp + kept_fp else nan,
+        fn=int(num_fn[best]) / num_gts,
+        threshold=float(scores[best]),
         num_gts=num_gts,
     )
 
 
 def _check(
-    scores: np.ndarray, is_tp: np.ndarray, ious: np.ndarray, num_gts: int, tau: float
+    scores: np.ndarray,
+    is_tp: np.ndarray,
+    ious: np.ndarray,
+    is_ignored: np.ndarray,
+    num_gts: int,
+    tau: float,
+    ties: str,
 ) -> None:
     """Raise ValueError on inputs that do not describe one class's matching."""
+    if ties not in TIES:
+        raise ValueError(f'ties must be one of {TIES}, got {ties!r}')
     if not 0.0 < tau < 1.0:
         raise ValueError(f'tau must lie in (0, 1), got {tau}')
-    if scores.ndim != 1 or is_tp.shape != scores.shape or ious.shape != scores.shape:
+    shapes = (is_tp.shape, ious.shape, is_ignored.shape)
+    if scores.ndim != 1 or any(shape != scores.shape for shape in shapes):
         raise ValueError(
-            'scores, is_tp and ious must be 1-D of one length, got shapes '
-            f'{scores.shape}, {is_tp.shape} and {ious.shape}'
+            'scores, is_tp, ious and is_ignored must be 1-D of one length, got shapes '
+            f'{scores.shape}, {is_tp.shape}, {ious.shape} and {is_ignored.shape}'
         )
-    if is_tp.dtype != np.bool_:
-        raise ValueError(f'is_tp must be a bool array, got dtype {is_tp.dtype}')
+    if is_tp.dtype != np.bool_ or is_ignored.dtype != np.bool_:
+        raise ValueError(
+            f'is_tp and is_ignored must be bool arrays, got {is_tp.dtype}, {is_ignored.dtype}'
+        )
+    if (is_tp & is_ignored).any():
+        raise ValueError('a detection cannot be both a true positive and ignored')
     if not np.isfinite(scores).all():
         raise ValueError('scores must be finite')
     if int(num_gts) != num_gts or num_gts < 0:

@@ -19,7 +19,8 @@ def assert_same(value, expected):
 
 @pytest.mark.parametrize('seed', range(6))
 @pytest.mark.parametrize('max_dets', [100, 3])
-def test_olrp_from_cocoeval_equals_the_brute_force_oracle(seed, max_dets):
+@pytest.mark.parametrize('ties', ['position', 'threshold'])
+def test_olrp_from_cocoeval_equals_the_brute_force_oracle(seed, max_dets, ties):
     rng = np.random.default_rng(seed)
     num_cats = 3
     images = random_scene(rng, num_imgs=6, num_cats=num_cats)
@@ -28,8 +29,8 @@ def test_olrp_from_cocoeval_equals_the_brute_force_oracle(seed, max_dets):
     assert [int(c) for c in evaluation.params.catIds] == [1, 2, 3]
     checked = 0
     for cat, m in zip(evaluation.params.catIds, matches):
-        r = optimal_lrp(m.scores, m.is_tp, m.ious, m.num_gts)
-        expected = brute_force_olrp(class_view(images, cat), 0.5, max_dets)
+        r = optimal_lrp(m.scores, m.is_tp, m.ious, m.num_gts, 0.5, m.is_ignored, ties)
+        expected = brute_force_olrp(class_view(images, cat), 0.5, max_dets, ties)
         if expected is None:
             assert m.num_gts == 0 and math.isnan(r.olrp)
             continue
@@ -52,6 +53,7 @@ def test_ious_are_those_of_the_matched_pairs():
         )
     ]
     (m,) = coco_class_matches(evaluate(*build_coco(images, 1)))
+    assert not m.is_ignored.any()
     order = np.argsort(-m.scores)
     assert m.scores[order].tolist() == [0.9, 0.6, 0.4]
     assert m.is_tp[order].tolist() == [True, False, True]
@@ -74,8 +76,10 @@ def test_crowd_ground_truth_is_neither_false_negative_nor_false_positive():
     ]
     (m,) = coco_class_matches(evaluate(*build_coco(images, 1)))
     assert m.num_gts == 1
-    assert m.scores.tolist() == [0.9]  # the two detections on the crowd are ignored
-    r = optimal_lrp(m.scores, m.is_tp, m.ious, m.num_gts)
+    assert m.scores.tolist() == [0.95, 0.9, 0.5]  # the image's score order
+    assert m.is_ignored.tolist() == [True, False, True]  # the two on the crowd
+    assert m.is_tp.tolist() == [False, True, False]
+    r = optimal_lrp(m.scores, m.is_tp, m.ious, m.num_gts, is_ignored=m.is_ignored)
     assert (r.olrp, r.fp, r.fn, r.threshold) == (0.0, 0.0, 0.0, 0.9)
 
 
@@ -85,7 +89,7 @@ def test_category_with_only_crowd_ground_truth_has_none():
     ]
     (m,) = coco_class_matches(evaluate(*build_coco(images, 1)))
     assert m.num_gts == 0 and m.is_tp.tolist() == [False]
-    assert math.isnan(optimal_lrp(m.scores, m.is_tp, m.ious, m.num_gts).olrp)
+    assert math.isnan(optimal_lrp(m.scores, m.is_tp, m.ious, m.num_gts, 0.5, m.is_ignored).olrp)
 
 
 def test_bad_evaluations_are_rejected():

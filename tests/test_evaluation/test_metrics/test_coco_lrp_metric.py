@@ -9,7 +9,8 @@ ground truth.
 
 Class a: LRP at 0.9 = (0 + 0 + 1) / 2 = 0.5; at 0.8 = (0.42 / 0.5 + 0 + 0) / 2 = 0.42; at 0.6 =
 (0.84 + 1 + 0) / 3 = 0.613 -> oLRP 0.42 at 0.8, loc 0.21, FP 0, FN 0. Class b: oLRP 1, FN 1.
-Class c: excluded. moLRP = 0.71, moLRP_loc = 0.21, moLRP_FP = 0, moLRP_FN = 0.5.
+Class c: excluded. moLRP = 0.71, moLRP_loc = 0.21, moLRP_FP = 0, moLRP_FN = 0.5. Every ground
+truth is small (area < 32^2): moLRP_s = 0.71, and moLRP_m = moLRP_l = -1 (no class to average).
 COCO AP at IoU 0.5: 1 for a, 0 for b, none for c -> mAP_50 = 0.5.
 """
 
@@ -25,6 +26,8 @@ from pycocotools.cocoeval import COCOeval
 from mmdet.evaluation.metrics import coco_metric as coco_metric_module
 from mmdet.registry import METRICS
 from mmdet_alrp.evaluation import CocoLRPMetric
+
+from ..coco_scenes import xyxy_annotation
 
 CLASSES = ('a', 'b', 'c')
 GTS = {  # image id -> [(xyxy, label, iscrowd)]
@@ -45,17 +48,8 @@ DETS = {  # image id -> [(xyxy, label, score)]
 def write_ann_file(path):
     annotations = []
     for img_id, gts in GTS.items():
-        for (x1, y1, x2, y2), label, crowd in gts:
-            annotations.append(
-                dict(
-                    id=len(annotations) + 1,
-                    image_id=img_id,
-                    category_id=label + 1,
-                    bbox=[x1, y1, x2 - x1, y2 - y1],
-                    area=(x2 - x1) * (y2 - y1),
-                    iscrowd=crowd,
-                )
-            )
+        for box, label, crowd in gts:
+            annotations.append(xyxy_annotation(len(annotations) + 1, img_id, box, label + 1, crowd))
     path.write_text(
         json.dumps(
             dict(
@@ -112,9 +106,12 @@ def test_coco_ap_and_olrp_on_a_hand_designed_case(tmp_path, with_ann_file):
     assert results['coco/bbox_moLRP_FN'] == 0.5
     assert (results['coco/a_oLRP'], results['coco/b_oLRP']) == (0.42, 1.0)
     assert math.isnan(results['coco/c_oLRP'])
+    sizes = [results[f'coco/bbox_moLRP_{s}'] for s in 'sml']
+    assert sizes == [0.71, -1.0, -1.0]
+    assert 'coco/bbox_moLRP_loc_s' not in results  # lrp_size_details is off
 
     saved = json.loads((tmp_path / 'out' / 'res.olrp_thresholds.json').read_text())
-    assert saved['iou_thr'] == 0.5 and saved['max_dets'] == 100
+    assert saved['iou_thr'] == 0.5 and saved['max_dets'] == 100 and saved['ties'] == 'position'
     a, b, c = saved['classes']
     assert (a['label'], a['name'], a['num_gts']) == (0, 'a', 2)
     assert a['threshold'] == pytest.approx(0.8, abs=1e-6)
@@ -142,8 +139,9 @@ def test_no_detection_at_all_gives_all_false_negatives(tmp_path):
     results = run(metric, data_samples(detections={}))
     assert 'coco/bbox_mAP' not in results  # CocoMetric reports nothing for empty results
     assert (results['coco/bbox_moLRP'], results['coco/bbox_moLRP_FN']) == (1.0, 1.0)
-    assert math.isnan(results['coco/bbox_moLRP_loc'])
-    assert math.isnan(results['coco/bbox_moLRP_FP'])
+    # no true positive anywhere: the loc and FP means are over no class, LRP-Error's -1
+    assert (results['coco/bbox_moLRP_loc'], results['coco/bbox_moLRP_FP']) == (-1.0, -1.0)
+    assert [results[f'coco/bbox_moLRP_{s}'] for s in 'sml'] == [1.0, -1.0, -1.0]
     saved = json.loads((tmp_path / 'thr.json').read_text())
     assert [c['num_gts'] for c in saved['classes']] == [2, 1, 0]
     assert [c['oLRP'] for c in saved['classes']] == [1.0, 1.0, None]
@@ -200,7 +198,7 @@ def test_without_any_place_for_the_thresholds_a_warning_says_so(tmp_path, monkey
 def test_settings_without_lrp_matching_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         CocoLRPMetric(**kwargs)
-    CocoLRPMetric(metric='segm', **kwargs)  # LRP is only computed for 'bbox'
+    CocoLRPMetric(metric='proposal', **kwargs)  # LRP is only computed for 'bbox' and 'segm'
 
 
 def warnings_of(name, function):
@@ -251,15 +249,18 @@ def test_results_of_no_image_are_defined(tmp_path):
     )
     metric.dataset_meta = dict(classes=CLASSES)
     results, warnings = warnings_of('test_no_image', lambda: metric.evaluate(size=0))
-    defined = {key: value for key, value in results.items() if not math.isnan(value)}
-    assert defined == {
+    assert results == {
         **{
             f'coco/bbox_{item}': 0.0
             for item in ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
         },
         'coco/bbox_moLRP': 1.0,
         'coco/bbox_moLRP_FN': 1.0,
+        'coco/bbox_moLRP_loc': -1.0,
+        'coco/bbox_moLRP_FP': -1.0,
+        'coco/bbox_moLRP_s': 1.0,
+        'coco/bbox_moLRP_m': 1.0,
+        'coco/bbox_moLRP_l': 1.0,
     }
-    assert sorted(set(results) - set(defined)) == ['coco/bbox_moLRP_FP', 'coco/bbox_moLRP_loc']
     assert any('results of no image' in w for w in warnings)
     assert not (tmp_path / 'thr.json').exists()
