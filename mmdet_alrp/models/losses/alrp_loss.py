@@ -3,7 +3,7 @@
 from typing import Dict
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from alrp_core import alrp_loss
 from alrp_core.checks import check_delta, check_eps, check_non_negative
@@ -11,11 +11,12 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 
 from ..utils.input_checks import check_use_sigmoid
+from .ranking_loss import RankingLoss
 from .loc_error import check_tau, giou_loc_error
 
 
 @MODELS.register_module()
-class aLRPLoss(nn.Module):
+class aLRPLoss(RankingLoss):
     """aLRP Loss of a head's batch, self-balanced: everything aLRP needs for one head.
 
     A head calls it with the logits and 1 / 0 / -1 labels of every image, prior and class of the

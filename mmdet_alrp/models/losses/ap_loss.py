@@ -2,7 +2,7 @@
 
 from typing import Dict
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from alrp_core import ap_loss
 from alrp_core.checks import check_delta, check_non_negative
@@ -10,10 +10,11 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 
 from ..utils.input_checks import check_finite_outputs, check_use_sigmoid
+from .ranking_loss import RankingLoss
 
 
 @MODELS.register_module()
-class APLoss(nn.Module):
+class APLoss(RankingLoss):
     """AP Loss of a head's batch for classification, and a regression loss on its positives.
 
     A head calls it with the logits and 1 / 0 / -1 labels of every image, prior and class of the
