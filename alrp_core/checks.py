@@ -16,13 +16,14 @@ def check_tensors(**tensors) -> None:
 
 
 def check_real(name: str, value) -> float:
-    """``value`` as a float: a real number (int, float, a numpy scalar), finite; a bool, a
-    string or anything else is refused with a ValueError naming ``name``. The one rule of every
-    hyperparameter of the losses and hooks."""
+    """``value`` as a float: a real number (int, float, a numpy scalar, a one-element real
+    tensor), finite; a bool, a string or anything else is refused with a ValueError naming
+    ``name``. The one rule of every hyperparameter of the losses and hooks."""
+    if isinstance(value, Tensor) and value.numel() == 1:
+        if value.dtype != torch.bool and not value.is_complex():
+            value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(
-            f'{name} must be a real number, got {value!r} ({type(value).__name__})'
-        )
+        raise ValueError(f'{name} must be a real number, got {value!r} ({type(value).__name__})')
     number = float(value)
     if not math.isfinite(number):
         raise ValueError(f'{name} must be finite, got {value!r}')

@@ -22,9 +22,7 @@ class KeyValueAction(DictAction):
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         for item in values:
             if '=' not in item:
-                raise argparse.ArgumentError(
-                    self, f'expects KEY=VALUE pairs, got {item!r} (no =)'
-                )
+                raise argparse.ArgumentError(self, f'expects KEY=VALUE pairs, got {item!r} (no =)')
         super().__call__(parser, namespace, values, option_string)
 
 

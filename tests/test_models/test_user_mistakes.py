@@ -23,16 +23,30 @@ ANCHOR_HEAD = dict(
     feat_channels=8,
     stacked_convs=1,
     anchor_generator=dict(
-        type='AnchorGenerator', octave_base_scale=4, scales_per_octave=1, ratios=[1.0],
+        type='AnchorGenerator',
+        octave_base_scale=4,
+        scales_per_octave=1,
+        ratios=[1.0],
         strides=[8],
     ),
     bbox_coder=dict(type='DeltaXYWHBBoxCoder'),
     init_cfg=None,
 )
-POINT_HEAD = dict(num_classes=3, in_channels=8, feat_channels=8, stacked_convs=1, strides=[8], norm_cfg=None,
-                  init_cfg=None)
+POINT_HEAD = dict(
+    num_classes=3,
+    in_channels=8,
+    feat_channels=8,
+    stacked_convs=1,
+    strides=[8],
+    norm_cfg=None,
+    init_cfg=None,
+)
 RCNN_HEAD = dict(
-    in_channels=8, fc_out_channels=16, roi_feat_size=7, num_classes=3, init_cfg=None,
+    in_channels=8,
+    fc_out_channels=16,
+    roi_feat_size=7,
+    num_classes=3,
+    init_cfg=None,
     bbox_coder=dict(type='DeltaXYWHBBoxCoder'),
 )
 
@@ -78,10 +92,12 @@ def test_ranking_loss_on_a_plain_head_is_refused_when_built(head, loss):
 @pytest.mark.parametrize(
     'call',
     [
-        lambda loss: loss(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), None,
-                          avg_factor=1.0),
-        lambda loss: loss(torch.zeros(4, 3), torch.zeros(4, 3), weight=torch.ones(4, 3),
-                          avg_factor=1.0),
+        lambda loss: loss(
+            torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), None, avg_factor=1.0
+        ),
+        lambda loss: loss(
+            torch.zeros(4, 3), torch.zeros(4, 3), weight=torch.ones(4, 3), avg_factor=1.0
+        ),
     ],
     ids=['retina-fcos-bbox', 'gfl'],
 )

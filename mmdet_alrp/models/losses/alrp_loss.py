@@ -11,8 +11,8 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 
 from ..utils.input_checks import check_use_sigmoid
-from .ranking_loss import RankingLoss
 from .loc_error import check_tau, giou_loc_error
+from .ranking_loss import RankingLoss
 
 
 @MODELS.register_module()

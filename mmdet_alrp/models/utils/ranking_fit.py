@@ -42,8 +42,8 @@ def wrong_head_message(head: str, loss_type: str) -> str:
     return (
         f'{loss_type} is a ranking loss and {head} cannot feed it: {head} calls its loss_cls '
         'per prior (with weights and avg_factor), a ranking loss takes the whole batch and the '
-        f"positives' boxes. Use a ranking head that takes {loss_type} ({ranking_heads_of(loss_type)}) "
-        f'or give your head a ranking adapter: see {OWN_HEAD_DOC}'
+        f"positives' boxes. Use a ranking head that takes {loss_type} "
+        f'({ranking_heads_of(loss_type)}) or give your head a ranking adapter: see {OWN_HEAD_DOC}'
     )
 
 
@@ -72,7 +72,9 @@ def refuse_per_prior_call(loss, args: Tuple, kwargs: Dict[str, Any]) -> None:
     (for a head built without the registry, which :func:`check_head_feeds_loss` cannot see)."""
     if kwargs:
         raise ValueError(
-            wrong_head_message('a head that passes ' + ', '.join(sorted(kwargs)), type(loss).__name__)
+            wrong_head_message(
+                'a head that passes ' + ', '.join(sorted(kwargs)), type(loss).__name__
+            )
         )
 
 
