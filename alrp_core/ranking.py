@@ -78,6 +78,8 @@ from typing import Callable, List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from .checks import first_order_only
+
 #: Logits per chunk of the torch-op path (bounds its temporaries).
 CPU_CHUNK = 1 << 20
 CUDA_CHUNK = 1 << 24
@@ -718,9 +720,10 @@ class ErrorDrivenValue(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads: Optional[Tensor]):
-        ctx.saved_tensors  # noqa: B018 (the read raises if the scores changed in place)
+        (scores,) = ctx.saved_tensors  # the read raises if the scores changed in place
         inputs = tuple(
-            None if grad is None else update(grad) for update, grad in zip(ctx.updates, grads)
+            None if grad is None else first_order_only(update(grad), scores)
+            for update, grad in zip(ctx.updates, grads)
         )
         return (None,) + inputs + (None,) * len(grads)
 

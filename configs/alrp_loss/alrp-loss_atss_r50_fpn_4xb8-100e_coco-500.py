@@ -20,6 +20,7 @@ model = dict(
     type='ATSS',
     bbox_head=dict(
         type='aLRPATSSHead',
+        loss_bbox=None,  # the ranking loss regresses
         num_classes=80,
         in_channels=256,
         stacked_convs=4,

@@ -34,6 +34,7 @@ model = dict(
         bbox_head=[
             dict(
                 type='aLRPBBoxHead',
+                loss_bbox=None,  # the ranking loss regresses
                 in_channels=256,
                 fc_out_channels=1024,
                 roi_feat_size=7,

@@ -15,6 +15,7 @@ _base_ = [
 model = dict(
     rpn_head=dict(
         type='aLRPRPNHead',
+        loss_bbox=None,  # the ranking loss regresses
         bbox_coder=dict(target_stds=[0.1, 0.1, 0.2, 0.2]),
         reg_decoded_bbox=True,
         loss_cls=dict(_delete_=True, type='aLRPLoss', loss_weight=0.2, tau=0.7),
@@ -28,6 +29,7 @@ model = dict(
     roi_head=dict(
         bbox_head=dict(
             type='aLRPBBoxHead',
+            loss_bbox=None,  # the ranking loss regresses
             reg_class_agnostic=False,
             reg_decoded_bbox=True,
             loss_cls=dict(_delete_=True, type='aLRPLoss', tau=0.5),

@@ -21,6 +21,7 @@ model = dict(
     neck=dict(relu_before_extra_convs=True),
     bbox_head=dict(
         type='aLRPFCOSHead',
+        loss_bbox=None,  # the ranking loss regresses
         num_classes=80,
         in_channels=256,
         stacked_convs=4,

@@ -12,7 +12,7 @@ _base_ = [
 model = dict(
     bbox_head=dict(
         type='aLRPFoveaHead',
-        # aLRP Loss localises through its own ranking: the inherited loss_bbox is not used
+        loss_bbox=None,  # the ranking loss regresses
         loss_cls=dict(
             _delete_=True,
             type='aLRPLoss',

@@ -13,6 +13,7 @@ _base_ = [
 model = dict(
     bbox_head=dict(
         type='APLossFoveaHead',
+        loss_bbox=None,  # the ranking loss regresses
         loss_cls=dict(
             _delete_=True,
             type='APLoss',

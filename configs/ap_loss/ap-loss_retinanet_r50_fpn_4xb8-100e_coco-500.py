@@ -14,6 +14,7 @@ _base_ = [
 model = dict(
     bbox_head=dict(
         type='APLossRetinaHead',
+        loss_bbox=None,  # the ranking loss regresses
         anchor_generator=dict(octave_base_scale=4, scales_per_octave=2, ratios=[0.5, 1.0, 2.0]),
         bbox_coder=dict(target_stds=[0.1, 0.1, 0.2, 0.2]),
         loss_cls=dict(

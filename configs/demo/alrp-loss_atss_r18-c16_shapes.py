@@ -13,6 +13,7 @@ model = dict(
     bbox_head=dict(
         _delete_=True,
         type='aLRPATSSHead',
+        loss_bbox=None,  # the ranking loss regresses
         num_classes=5,
         in_channels=32,
         feat_channels=32,

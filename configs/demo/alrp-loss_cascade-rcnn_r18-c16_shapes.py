@@ -23,6 +23,7 @@ model = dict(
     neck={{_base_.model.neck}},
     rpn_head=dict(
         type='aLRPRPNHead',
+        loss_bbox=None,  # the ranking loss regresses
         in_channels=32,
         feat_channels=32,
         anchor_generator={{_base_.model.bbox_head.anchor_generator}},
@@ -53,6 +54,7 @@ model = dict(
         bbox_head=[
             dict(
                 type='aLRPBBoxHead',
+                loss_bbox=None,  # the ranking loss regresses
                 in_channels=32,
                 fc_out_channels=256,
                 roi_feat_size=7,

@@ -8,6 +8,7 @@ _base_ = './_base_/retinanet_r18-c16_shapes.py'
 model = dict(
     bbox_head=dict(
         type='APLossRetinaHead',
+        loss_bbox=None,  # the ranking loss regresses
         loss_cls=dict(
             _delete_=True,
             type='APLoss',

@@ -15,6 +15,17 @@ from mmdet.utils import setup_cache_size_limit_of_dynamo
 from .distributed import setup_cpu_distributed
 
 
+class KeyValueAction(DictAction):
+    """MMEngine's ``DictAction`` (``KEY=VALUE`` pairs into a dict), with an item that lacks the
+    ``=`` refused by argparse with a message that shows the form (MMEngine's fails to unpack)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        for item in values:
+            if '=' not in item:
+                raise argparse.ArgumentError(self, f'expects KEY=VALUE pairs, got {item!r} (no =)')
+        super().__call__(parser, namespace, values, option_string)
+
+
 def add_launch_args(parser: argparse.ArgumentParser, cfg_options_example: str) -> None:
     """Adds ``--cfg-options``, ``--launcher`` and ``--local_rank`` (also ``--local-rank``, as
     ``torch.distributed.launch`` passes it) to ``parser``.
@@ -26,7 +37,8 @@ def add_launch_args(parser: argparse.ArgumentParser, cfg_options_example: str) -
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=KeyValueAction,
+        metavar='KEY=VALUE',
         help=f'override config settings, e.g. {cfg_options_example}',
     )
     parser.add_argument(

@@ -6,6 +6,7 @@ _base_ = './alrp-loss_retinanet_r50_fpn.py'
 model = dict(
     bbox_head=dict(
         type='aLRPATSSHead',
+        loss_bbox=None,  # the ranking loss regresses
         norm_cfg=None,
         scale_per_level=False,
         anchor_generator=dict(scales_per_octave=2, ratios=[1.0]),

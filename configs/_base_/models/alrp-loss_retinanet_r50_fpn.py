@@ -6,10 +6,10 @@ _base_ = 'mmdet::_base_/models/retinanet_r50_fpn.py'
 model = dict(
     bbox_head=dict(
         type='aLRPRetinaHead',
+        loss_bbox=None,  # the ranking loss regresses
         anchor_generator=dict(octave_base_scale=4, scales_per_octave=2, ratios=[0.5, 1.0, 2.0]),
         bbox_coder=dict(target_stds=[0.1, 0.1, 0.2, 0.2]),
         reg_decoded_bbox=True,
-        # aLRP Loss localises through its own ranking: the inherited loss_bbox is not used
         loss_cls=dict(
             _delete_=True,
             type='aLRPLoss',

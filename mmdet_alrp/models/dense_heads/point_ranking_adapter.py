@@ -8,13 +8,14 @@ from torch import Tensor
 
 from mmdet.models.dense_heads import FCOSHead
 from mmdet.structures.bbox import get_box_tensor
-from mmdet.utils import ConfigType, InstanceList, OptInstanceList
+from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptInstanceList
 
 from ..utils import (
     check_finite_outputs,
     check_gt_instances,
     check_ranking_loss,
     ranking_labels,
+    refuse_loss_bbox,
     sigmoid_loss_cfg,
 )
 
@@ -38,13 +39,21 @@ class PointRankingAdapter:
 
     Args:
         loss_cls (dict): config of the ranking loss; ``use_sigmoid`` defaults to True.
+        loss_bbox (dict, optional): must be None (the ranking loss regresses).
         **kwargs: the arguments of the head.
     """
 
     #: The registered names of the losses the head accepts.
     loss_types = ('aLRPLoss', 'APLoss')
 
-    def __init__(self, *args, loss_cls: ConfigType = dict(type='aLRPLoss'), **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        loss_cls: ConfigType = dict(type='aLRPLoss'),
+        loss_bbox: OptConfigType = None,
+        **kwargs,
+    ) -> None:
+        refuse_loss_bbox(type(self).__name__, loss_bbox)
         super().__init__(*args, loss_cls=sigmoid_loss_cfg(loss_cls), **kwargs)
         check_ranking_loss(self, self.loss_types)
         self.loss_bbox = None

@@ -3,19 +3,20 @@
 from typing import Dict
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from alrp_core import alrp_loss
-from alrp_core.checks import check_delta, check_eps
+from alrp_core.checks import check_delta, check_eps, check_non_negative
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 
 from ..utils.input_checks import check_use_sigmoid
 from .loc_error import check_tau, giou_loc_error
+from .ranking_loss import RankingLoss
 
 
 @MODELS.register_module()
-class aLRPLoss(nn.Module):
+class aLRPLoss(RankingLoss):
     """aLRP Loss of a head's batch, self-balanced: everything aLRP needs for one head.
 
     A head calls it with the logits and 1 / 0 / -1 labels of every image, prior and class of the
@@ -35,8 +36,8 @@ class aLRPLoss(nn.Module):
             Defaults to 1e-5.
         tau (float): IoU threshold of a positive, normalising the localisation error, in
             [0, 1). Defaults to 0.5.
-        loss_weight (float): the head weight w (0.2 for aLRP Faster R-CNN's RPN, say).
-            Defaults to 1.0.
+        loss_weight (float): the head weight w (0.2 for aLRP Faster R-CNN's RPN, say), finite
+            and >= 0. Defaults to 1.0.
         self_balance (dict): config of the :class:`SelfBalance` weight of the localisation part.
             Defaults to ``dict(type='SelfBalance', init_weight=50.)``.
         use_sigmoid (bool): must be True (heads read it to build one sigmoid logit per class).
@@ -58,7 +59,7 @@ class aLRPLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.delta, self.eps, self.tau = check_delta(delta), check_eps(eps), check_tau(tau)
-        self.loss_weight = loss_weight
+        self.loss_weight = check_non_negative('loss_weight', loss_weight)
         self.use_sigmoid = check_use_sigmoid('aLRP Loss', use_sigmoid)
         self.self_balance = MODELS.build(self_balance)
 

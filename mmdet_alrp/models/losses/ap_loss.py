@@ -2,18 +2,19 @@
 
 from typing import Dict
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from alrp_core import ap_loss
-from alrp_core.checks import check_delta
+from alrp_core.checks import check_delta, check_non_negative
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 
 from ..utils.input_checks import check_finite_outputs, check_use_sigmoid
+from .ranking_loss import RankingLoss
 
 
 @MODELS.register_module()
-class APLoss(nn.Module):
+class APLoss(RankingLoss):
     """AP Loss of a head's batch for classification, and a regression loss on its positives.
 
     A head calls it with the logits and 1 / 0 / -1 labels of every image, prior and class of the
@@ -25,7 +26,7 @@ class APLoss(nn.Module):
     Args:
         delta (float): half width of the linear part of the smoothed step, finite and > 0.
             Defaults to 1.0.
-        loss_weight (float): scales the AP Loss. Defaults to 1.0.
+        loss_weight (float): scales the AP Loss, finite and >= 0. Defaults to 1.0.
         loss_bbox (dict): config of the regression loss. Defaults to Smooth L1 with beta 0.11.
         use_sigmoid (bool): must be True (heads read it to build one sigmoid logit per class).
     """
@@ -41,7 +42,8 @@ class APLoss(nn.Module):
         use_sigmoid: bool = True,
     ) -> None:
         super().__init__()
-        self.delta, self.loss_weight = check_delta(delta), loss_weight
+        self.delta = check_delta(delta)
+        self.loss_weight = check_non_negative('loss_weight', loss_weight)
         self.use_sigmoid = check_use_sigmoid('AP Loss', use_sigmoid)
         self.loss_bbox = MODELS.build(loss_bbox)
 

@@ -1,16 +1,25 @@
 """The localisation error of aLRP Loss for boxes."""
 
+import torch
 from torch import Tensor
 
+from alrp_core.checks import check_real
 from mmdet.structures.bbox import bbox_overlaps
+
+#: What a non-finite localisation error of finite boxes means.
+OVERFLOW_HINT = (
+    'the GIoU of the predicted boxes overflows float32 (largest |coordinate| {:.3g}): the '
+    'regression outputs diverged (lower the learning rate, clip the gradients)'
+)
 
 
 def check_tau(tau: float) -> float:
-    """``tau`` (the IoU threshold of a positive, normalising the error), which must lie in
-    [0, 1) (ValueError otherwise)."""
-    if not 0 <= tau < 1:
-        raise ValueError(f'tau must lie in [0, 1), got {tau}')
-    return tau
+    """``tau`` (the IoU threshold of a positive, normalising the error) as a float, a real
+    number in [0, 1) (ValueError otherwise)."""
+    value = check_real('tau', tau)
+    if not 0 <= value < 1:
+        raise ValueError(f'tau must lie in [0, 1), got {tau!r}')
+    return value
 
 
 def giou_loc_error(pred_boxes: Tensor, target_boxes: Tensor, tau: float) -> Tensor:
@@ -27,6 +36,10 @@ def giou_loc_error(pred_boxes: Tensor, target_boxes: Tensor, tau: float) -> Tens
     Returns:
         Tensor: shape (N, ), float32, differentiable in both box sets (also for N = 0, so that
         a batch without positives still reaches the regression layers, as DDP requires).
+
+    Raises:
+        ValueError: if a box is not finite, or the boxes are so large that their GIoU
+            overflows float32 (diverged regression outputs).
     """
     check_tau(tau)
     for name, boxes in (('pred_boxes', pred_boxes), ('target_boxes', target_boxes)):
@@ -39,4 +52,11 @@ def giou_loc_error(pred_boxes: Tensor, target_boxes: Tensor, tau: float) -> Tens
     if pred_boxes.size(0) == 0:  # bbox_overlaps would return a tensor outside the graph
         return pred_boxes.float().sum(-1) * 0
     giou = bbox_overlaps(pred_boxes.float(), target_boxes.float(), mode='giou', is_aligned=True)
-    return (1 - giou) / (2 * (1 - tau))
+    errors = (1 - giou) / (2 * (1 - tau))
+    if not bool(torch.isfinite(errors).all()):
+        for name, boxes in (('pred_boxes', pred_boxes), ('target_boxes', target_boxes)):
+            if not bool(torch.isfinite(boxes).all()):
+                raise ValueError(f'NaN or Inf in {name}')
+        largest = max(pred_boxes.abs().max().item(), target_boxes.abs().max().item())
+        raise ValueError(OVERFLOW_HINT.format(largest))
+    return errors

@@ -35,6 +35,9 @@ class SelfBalance(nn.Module):
         self.register_buffer('weight', torch.tensor(weight, dtype=torch.float64))
         # [sum of L_cls, sum of L_loc, number of batches] over the current period, all ranks.
         self.register_buffer('sums', torch.zeros(3, dtype=torch.float64))
+        #: Set by :class:`SelfBalanceHook` before training; without it SB never updates.
+        self.updated_by_hook = False
+        self.warned_no_hook = False
 
     def accumulate(self, loss_cls: Tensor, loss_loc: Tensor) -> None:
         """Add one training batch's unweighted aLRP values (every rank calls this). A rank's
@@ -56,6 +59,21 @@ class SelfBalance(nn.Module):
                 level=logging.WARNING,
             )
 
+    def warn_without_hook(self) -> None:
+        """Warn once, at the first training batch, if no :class:`SelfBalanceHook` ends the
+        periods: SB would stay at its initial value for the whole training."""
+        if self.updated_by_hook or self.warned_no_hook:
+            return
+        self.warned_no_hook = True
+        print_log(
+            f'self-balance: no SelfBalanceHook updates this SB, which stays at '
+            f'{self.weight.item():g} for the whole training. Add '
+            "custom_hooks=[dict(type='SelfBalanceHook')] to the config (as our aLRP configs "
+            'do) to reset SB every epoch',
+            logger='current',
+            level=logging.WARNING,
+        )
+
     def update(self) -> None:
         """End a period: reset SB from the period's means and clear the sums. A period with no
         localisation error (no positive at all) keeps SB as it is."""
@@ -69,6 +87,7 @@ class SelfBalance(nn.Module):
         to log: ``loss_cls``, ``loss_bbox = SB * L_loc``, ``alrp_cls``, ``alrp_loc``,
         ``sb_weight``."""
         if self.training:
+            self.warn_without_hook()
             self.accumulate(loss_cls, loss_loc)
         weight = self.weight.to(loss_loc.dtype)
         return dict(

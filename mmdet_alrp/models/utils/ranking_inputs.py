@@ -5,7 +5,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from mmdet.utils import ConfigType
+from mmdet.utils import ConfigType, OptConfigType
 
 
 def sigmoid_loss_cfg(loss_cls: ConfigType) -> dict:
@@ -21,6 +21,17 @@ def check_ranking_loss(head: nn.Module, loss_types: Sequence[str]) -> None:
     if loss not in loss_types or not hasattr(head.loss_cls, 'decoded_boxes'):
         needed = ' or '.join(f'dict(type="{t}")' for t in loss_types)
         raise ValueError(f'{type(head).__name__} needs loss_cls={needed}, got {loss}')
+
+
+def refuse_loss_bbox(head: str, loss_bbox: OptConfigType) -> None:
+    """Raises ValueError naming ``head`` if it is given a ``loss_bbox``: a ranking head's loss
+    regresses the positives itself, so a ``loss_bbox`` would never be trained."""
+    if loss_bbox is not None:
+        raise ValueError(
+            f'{head} does not use loss_bbox (got {loss_bbox!r}): its ranking loss regresses '
+            'the positives itself. Set loss_bbox=None (APLoss takes a regression loss of its '
+            'own: loss_cls=dict(type="APLoss", loss_bbox=...))'
+        )
 
 
 def ranking_labels(

@@ -20,6 +20,5 @@ class aLRPBBoxHead(RoIRankingAdapter, Shared2FCBBoxHead):
             ``loss_weight``). Defaults to ``dict(type='aLRPLoss')``: tau 0.5, the R-CNN
             assigner's.
         reg_decoded_bbox (bool): must be True: the targets are the gt boxes themselves.
-        **kwargs: the arguments of :class:`Shared2FCBBoxHead`. A ``loss_bbox`` is accepted
-            and not used.
+        **kwargs: the arguments of :class:`Shared2FCBBoxHead`; ``loss_bbox`` must be None.
     """

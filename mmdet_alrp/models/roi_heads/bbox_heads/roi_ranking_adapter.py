@@ -9,13 +9,14 @@ from torch import Tensor
 
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.structures.bbox import get_box_tensor
-from mmdet.utils import ConfigType
+from mmdet.utils import ConfigType, OptConfigType
 
 from ...utils import (
     check_finite_outputs,
     check_ground_truth,
     check_ranking_loss,
     ranking_labels,
+    refuse_loss_bbox,
     sigmoid_loss_cfg,
 )
 
@@ -36,6 +37,7 @@ class RoIRankingAdapter:
     Args:
         loss_cls (dict): config of the ranking loss; ``use_sigmoid`` defaults to True.
         reg_decoded_bbox (bool): must be True: the targets are the gt boxes themselves.
+        loss_bbox (dict, optional): must be None (the ranking loss regresses).
         **kwargs: the arguments of the head.
     """
 
@@ -47,8 +49,10 @@ class RoIRankingAdapter:
         *args,
         loss_cls: ConfigType = dict(type='aLRPLoss'),
         reg_decoded_bbox: bool = True,
+        loss_bbox: OptConfigType = None,
         **kwargs,
     ) -> None:
+        refuse_loss_bbox(type(self).__name__, loss_bbox)
         if not reg_decoded_bbox:
             raise ValueError(
                 f'{type(self).__name__} regresses decoded boxes: reg_decoded_bbox must be True'
