@@ -29,7 +29,8 @@ model = dict(
     bbox_head=dict(type='aLRPRetinaHead', num_classes={num_classes}, in_channels=16,
                    feat_channels=16, stacked_convs=1,
                    loss_cls=dict(_delete_=True, type='aLRPLoss',
-                                 self_balance=dict(type='SelfBalance', init_weight=50.))),
+                                 self_balance=dict(type='SelfBalance', init_weight=50.)),
+                   loss_bbox=None),
     test_cfg=dict(score_thr=0.0))
 train_pipeline = [
     dict(type='LoadImageFromFile'),

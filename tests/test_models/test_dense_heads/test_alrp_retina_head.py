@@ -165,7 +165,7 @@ def test_predict_uses_sigmoid_scores():
     assert_detections(results, 3)
 
 
-def test_built_from_config_ignores_loss_bbox():
+def test_built_from_config_without_loss_bbox():
     head = MODELS.build(
         dict(
             type='aLRPRetinaHead',
@@ -174,7 +174,7 @@ def test_built_from_config_ignores_loss_bbox():
             feat_channels=8,
             stacked_convs=1,
             init_cfg=None,
-            loss_bbox=dict(type='L1Loss', loss_weight=1.0),
+            loss_bbox=None,
         )
     )
     assert head.loss_bbox is None and head.use_sigmoid_cls and head.reg_decoded_bbox
