@@ -1,5 +1,6 @@
-// CPU kernels of the bucketed ranking core (alrp_core/ranking.py explains the
-// algorithm; its torch-op path is the reference these kernels are tested against).
+// CPU kernels of the bucketed ranking core (alrp_core/backends/__init__.py explains the
+// passes, alrp_core/intervals.py the geometry; the torch-op backend is the reference these
+// kernels are tested against).
 //
 // Three passes over the M logits, each split into fixed chunks of kChunk logits run on torch's
 // intra-op threads; partial results (per chunk, or per part of chunks for the histogram) are
