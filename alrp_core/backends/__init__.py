@@ -110,10 +110,10 @@ class Backend(abc.ABC):
         slope: Tensor,
         pos_grad: Tensor,
     ) -> Tensor:
-        """The update on every logit, shape (M, ), in the dtype of the scores: ``offset[k] +
-        slope[k] * x`` on a binned negative in interval k (``offset``, ``slope``: shape
-        (num_bins, ), float64, contiguous), ``pos_grad`` (shape (P, ), float64, contiguous, index
-        order) on the positives, 0 elsewhere."""
+        """The error-driven gradient on every logit, shape (M, ), in the scores' dtype:
+        ``offset[k] + slope[k] * x`` on a binned negative in interval k (``offset``, ``slope``:
+        shape (num_bins, ), float64, contiguous), ``pos_grad`` (shape (P, ), float64,
+        contiguous, index order) on the positives, 0 elsewhere."""
 
 
 #: The module and class of each backend, loaded on first use.
