@@ -40,9 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..intervals import ScoreIntervals
 
 #: The kernels 'auto' takes on CUDA: the torch ops, whose semantics the CPU tests pin, until
-#: ``make gpu-check`` (tools/gpu_check.py, docs/gpu_check.md) has shown on a GPU that the Triton
-#: kernels equal them and are faster; its report's verdict names the value to set here. The
-#: Triton kernels, tested in Triton's interpreter only, stay one setting away:
+#: ``make gpu-check`` (tools/analysis_tools/gpu_check.py, docs/gpu_check.md) has shown on a GPU
+#: that the Triton kernels equal them and are faster; its report's verdict names the value to set
+#: here. The Triton kernels, tested in Triton's interpreter only, stay one setting away:
 #: ALRP_CORE_BACKEND=triton.
 CUDA_AUTO = 'torch'
 
