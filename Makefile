@@ -1,5 +1,5 @@
-# mmdet_alrp: every target but gpu-check installs the pinned stack into .venv first (seconds once
-# installed).
+# mmdet_alrp: every target but gpu-check installs the measured set (requirements/constraints.txt)
+# into .venv first (seconds once installed).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=

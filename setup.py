@@ -1,5 +1,6 @@
-import importlib.util
 import os.path as osp
+import re
+from typing import List
 
 from setuptools import find_packages, setup
 
@@ -7,9 +8,9 @@ HERE = osp.dirname(osp.abspath(__file__))
 
 
 def cpp_op():
-    """The ranking core's C++ CPU op, built against the torch of the build environment
-    (tools/install/install.sh runs pip with --no-build-isolation); without torch there it is left
-    out and the core runs its torch-op path."""
+    """The ranking core's C++ CPU op, built against the torch of the build environment (pip
+    install --no-build-isolation, as tools/install/install.sh runs it); without torch there it
+    is left out and the core runs its torch-op path."""
     try:
         from torch.utils.cpp_extension import BuildExtension, CppExtension
     except ImportError:
@@ -24,22 +25,27 @@ def cpp_op():
     return dict(ext_modules=[op], cmdclass={'build_ext': BuildExtension})
 
 
-def runtime_requirements():
-    """The pins of requirements/pins.txt marked `runtime`, read by tools/install/pins.py."""
-    spec = importlib.util.spec_from_file_location(
-        'pins', osp.join(HERE, 'tools', 'install', 'pins.py')
-    )
-    pins = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pins)
-    return [pin.requirement for pin in pins.read_pins() if 'runtime' in pin.flags]
+def requirements(name: str) -> List[str]:
+    """The requirement lines of requirements/NAME, comments and blank lines left out."""
+    with open(osp.join(HERE, 'requirements', name)) as f:
+        lines = [line.split('#', 1)[0].strip() for line in f]
+    return [line for line in lines if line]
+
+
+def version() -> str:
+    """``__version__`` of mmdet_alrp/version.py, read without importing the package (which
+    imports mmdet)."""
+    with open(osp.join(HERE, 'mmdet_alrp', 'version.py')) as f:
+        return re.search(r"^__version__ = '([^']+)'$", f.read(), re.M).group(1)
 
 
 setup(
     name='mmdet_alrp',
-    version='0.1.0',
-    description='aLRP Loss (Oksuz et al., NeurIPS 2020) for MMDetection 3.x',
+    version=version(),
+    description='aLRP Loss and other ranking-based losses for MMDetection 3.x',
+    license='Apache-2.0',
     packages=find_packages(include=['mmdet_alrp', 'mmdet_alrp.*', 'alrp_core', 'alrp_core.*']),
     python_requires='>=3.8',
-    install_requires=runtime_requirements(),
+    install_requires=requirements('runtime.txt'),
     **cpp_op(),
 )

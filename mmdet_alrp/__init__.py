@@ -8,5 +8,4 @@ is imported only by who uses it.
 """
 
 from . import engine, evaluation, models  # noqa: F401
-
-__version__ = '0.1.0'
+from .version import __version__  # noqa: F401

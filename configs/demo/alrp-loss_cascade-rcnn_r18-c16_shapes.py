@@ -5,9 +5,8 @@
 # 0.2 and tau 0.7 on the demo's anchors (3 square ones per location, 8 to 101 px on strides 4
 # to 32), no sampling anywhere, stages at IoU 0.5 / 0.6 / 0.7 with tau equal to it, each with
 # its own self-balance; fully connected layers of 256 (1024 on COCO) and fewer proposals (300
-# per image) for the CPU. A training step costs about 6 times the aLRP RetinaNet demo's (4.1 s
-# vs 0.7 s for 16 images on one thread of a loaded 2-core machine; mmcv's RoIAlign backward on
-# the CPU is a third of it). Not measured by `make demo-compare`: no results.
+# per image) for the CPU, where a training step still costs several times the aLRP RetinaNet
+# demo's. Not measured by `make demo-compare`: no results.
 # Predict: the sigmoid of the class logits averaged over the three stages.
 # SelfBalanceHook every 16 iterations, as the aLRP RetinaNet demo (see its config).
 _base_ = './_base_/retinanet_r18-c16_shapes.py'

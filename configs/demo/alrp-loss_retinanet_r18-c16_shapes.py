@@ -2,9 +2,8 @@
 # ranking loss for classification and localisation (GIoU-based, on the decoded boxes), the
 # localisation part weighted by the self-balance (SB) weight, which starts at 50 and is reset
 # by SelfBalanceHook every 16 iterations: the paper resets it every epoch, but its COCO epochs
-# have thousands of iterations and this demo's 63; with one update per epoch SB stayed far
-# above its balance value (about 4 here) for most of the run (measured on the earlier
-# P3-P6 detector at lr 2e-3: mAP 0.48 vs 0.57).
+# have thousands of iterations and this demo's 63, too few updates for SB to settle near its
+# balance value (about 4 here).
 _base_ = './_base_/retinanet_r18-c16_shapes.py'
 
 model = dict(

@@ -38,7 +38,7 @@ CONFIGS = sorted(
 
 IMAGE_SIZE = 128
 
-#: The multi-scale test scales documented in the README for the TTA row.
+#: The multi-scale test scales documented in configs/alrp_loss/README.md for the TTA row.
 TTA_SCALES_800 = [(667, 400), (1000, 600), (1333, 800), (1667, 1000), (2000, 1200)]
 
 #: The paper's rows, keyed by our config (configs/paper_recipes.json)

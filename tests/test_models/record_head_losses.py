@@ -56,7 +56,7 @@ RPN_CFG = ConfigDict(
 RPN_TEST_CFG = ConfigDict(
     nms_pre=200, max_per_img=50, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0
 )
-# The heads' layers and targets, shared by the old and the new constructors.
+# The heads' layers and targets, shared by the recording and the current constructors.
 RETINA_ARGS = dict(
     in_channels=IN_CHANNELS,
     feat_channels=8,
@@ -253,8 +253,9 @@ def run_case(name: str, head: nn.Module) -> dict:
     return record(head, losses, cls_scores + bbox_preds)
 
 
-def old_heads() -> Dict[str, Callable[[], nn.Module]]:
-    """The heads of e2770ba, in that commit's constructor form."""
+def recording_heads() -> Dict[str, Callable[[], nn.Module]]:
+    """The heads of the recorded cases in the constructor form of the code the record was made
+    from: tau and the self-balance as head arguments."""
     from mmdet_alrp.models.dense_heads import (
         APLossFoveaHead,
         APLossRetinaHead,
@@ -309,8 +310,8 @@ def main(path: Optional[str] = None) -> None:
 
     register_all_modules()
     torch.manual_seed(0)
-    recorded = {name: run_case(name, build()) for name, build in old_heads().items()}
-    torch.save(recorded, path or 'tests/test_models/head_losses_e2770ba.pt')
+    recorded = {name: run_case(name, build()) for name, build in recording_heads().items()}
+    torch.save(recorded, path or 'tests/test_models/head_losses_recorded.pt')
 
 
 if __name__ == '__main__':

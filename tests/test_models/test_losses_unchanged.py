@@ -1,6 +1,6 @@
-"""Every shipped ranking head gives the loss terms, gradients and self-balance state recorded
-from the code of e2770ba (before the heads became base class + adapter + loss) on the same
-generated outputs and ground truth (tests/test_models/record_head_losses.py)."""
+"""Every shipped ranking head gives the loss terms, gradients and self-balance state of
+head_losses_recorded.pt, recorded by tests/test_models/record_head_losses.py on the same
+generated outputs and ground truth."""
 
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from tests.test_models.record_head_losses import (
     run_case,
 )
 
-RECORDED = Path(__file__).parent / 'head_losses_e2770ba.pt'
+RECORDED = Path(__file__).parent / 'head_losses_recorded.pt'
 ALRP = dict(
     type='aLRPLoss',
     delta=0.8,
@@ -37,7 +37,7 @@ ALRP = dict(
     self_balance=dict(type='SelfBalance', init_weight=40.0),
 )
 
-# The heads of the recorded cases in today's constructor form: tau and the self-balance in
+# The heads of the recorded cases as the code builds them: tau and the self-balance in
 # aLRPLoss, the AP heads' regression loss in APLoss, RetinaNet-ATSS as aLRPATSSHead.
 NEW_HEADS = {
     'alrp_retina_max_iou': lambda: aLRPRetinaHead(

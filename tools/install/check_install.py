@@ -1,5 +1,5 @@
 """Print what tools/install/install.sh still has to install, as words among: build torch mmengine
-mmcv mmdet tools self. A step is to do when a pin of its group in requirements/pins.txt is not met
+mmcv mmdet tools self. A step is to do when a pin of it in requirements/constraints.txt is not met
 (pins.py), or, for mmcv and self, when their own check fails. Run it from outside the
 checkout, with ALRP_ROOT naming the checkout, so that a package it finds is an installed one and
 not the source folder."""
@@ -58,7 +58,7 @@ OWN_CHECKS: Dict[str, Callable[[], bool]] = {
 def missing_steps(versions: Dict[str, str]) -> List[str]:
     """The steps, in install order, that ``versions`` (as :func:`pins.installed_versions`) or
     the steps' own checks leave to do."""
-    unmet = {pin.group for pin in read_pins() if not satisfied(pin, versions)}
+    unmet = {pin.step for pin in read_pins() if not satisfied(pin, versions)}
     return [
         step for step in STEPS if step in unmet or (step in OWN_CHECKS and not OWN_CHECKS[step]())
     ]

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install the pinned, measured stack of mmdet_alrp into ./.venv (idempotent).
 #
-#   The versions are those of requirements/pins.txt, step by step (read through tools/install/pins.py):
-#   build tools (a setuptools that still has pkg_resources, through which mmengine resolves
-#   `mmdet::` config paths; numpy 1), torch (kept if the venv already has a torch, e.g. a CUDA
-#   build of the user's own), mmengine, mmcv built from source with its C++ ops (CUDA ops when
-#   torch has CUDA and nvcc is present), mmdet and pycocotools, the test, lint and plot tools
-#   (triton where torch has none), and `pip install -e .` of ours, which builds the ranking
-#   core's C++ CPU op.
+#   The versions are those of requirements/constraints.txt (the exact, measured set), passed to
+#   every pip install but torch's, step by step (read through tools/install/pins.py): build
+#   tools (a setuptools that still has pkg_resources, through which mmengine resolves `mmdet::`
+#   config paths; numpy 1), torch (kept if the venv already has a torch, e.g. a CUDA build of
+#   the user's own), mmengine, mmcv built from source with its C++ ops (CUDA ops when torch has
+#   CUDA and nvcc is present), mmdet and pycocotools, the test, lint and plot tools (triton
+#   where torch has none), and `pip install -e .` of ours, which builds the ranking core's C++
+#   CPU op.
 #
 # Environment: VENV (default .venv), PYTHON (default python3.11, else python3),
 #   ALRP_SYSTEM_SITE=1 creates the venv with --system-site-packages so that a torch installed
@@ -23,13 +24,14 @@ step() { printf '\n==> %s\n' "$*"; }
 die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
 
 py() { "$VENV/bin/python" "$@"; }
-pip_install() { py -m pip install --disable-pip-version-check -q "$@"; }
+CONSTRAINTS="$(pwd)/requirements/constraints.txt"
+pip_install() { py -m pip install --disable-pip-version-check -q -c "$CONSTRAINTS" "$@"; }
 has() { py -c "$1" >/dev/null 2>&1; }
-# reqs GROUP [OPTIONS]: REQS=(the requirements of GROUP in requirements/pins.txt), as printed by
-# tools/install/pins.py (options: --with / --without FLAG, --held, --missing).
+# reqs STEP [OPTIONS]: REQS=(the requirements of STEP in requirements/constraints.txt), as printed
+# by tools/install/pins.py (options: --with / --without FLAG, --held, --missing).
 reqs() {
     local out
-    out=$(py "$ROOT/tools/install/pins.py" "$@") || die "tools/install/pins.py $* failed (see requirements/pins.txt)"
+    out=$(py "$ROOT/tools/install/pins.py" "$@") || die "tools/install/pins.py $* failed (see requirements/constraints.txt)"
     REQS=($out)
 }
 
@@ -42,6 +44,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 ROOT=$(pwd)
+# tools/install/pins.py parses requirements and versions with packaging.
+has 'import packaging' || pip_install packaging || die "pip could not install packaging"
 # One interpreter start tells what is missing, so that a second run takes seconds.
 missing=$(cd / && ALRP_ROOT="$ROOT" "$VENV/bin/python" "$ROOT/tools/install/check_install.py" 2>/dev/null \
           || echo "build torch mmengine mmcv mmdet tools self")
@@ -60,11 +64,11 @@ if need build; then
 fi
 
 if need torch; then
-    # Without the held pins: torch 2.13 itself requires a newer setuptools than the held one,
-    # which this step installs; the next steps (held pins) put the held one back for mmengine.
+    # Without the constraints: torch 2.13 itself requires a newer setuptools than the measured
+    # one, which this step installs; the next steps (held pins) put the measured one back.
     reqs torch
     step "${REQS[*]}"
-    pip_install "${REQS[@]}" || die "pip could not install ${REQS[*]}"
+    py -m pip install --disable-pip-version-check -q "${REQS[@]}" || die "pip could not install ${REQS[*]}"
 else
     step "torch: keeping $(py -c 'import torch; print(torch.__version__)')"
 fi
@@ -87,7 +91,7 @@ if need mmcv; then
     reqs mmcv --without built --held
     pip_install "${REQS[@]}" || die "pip could not install mmcv's run-time requirements"
     MMCV_WITH_OPS=1 FORCE_CUDA=$with_cuda MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-        py -m pip install --disable-pip-version-check --no-build-isolation "${mmcv[@]}" \
+        py -m pip install --disable-pip-version-check --no-build-isolation -c "$CONSTRAINTS" "${mmcv[@]}" \
         || die "building ${mmcv[*]} failed (see the compiler output above)"
     has 'from mmcv.ops import nms' \
         || die "mmcv installed without its C++ ops (from mmcv.ops import nms fails): was torch visible to the build?"

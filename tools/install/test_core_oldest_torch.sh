@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The torch-only package alrp_core (the ranking core, its kernel modules and the two losses)
-# on the oldest supported torch (2.0.1: the group oldest-torch of requirements/pins.txt), in its
+# on the oldest supported torch (2.0.1: requirements/oldest_torch.txt), in its
 # own venv without mmdet/mmcv/mmengine: the core is imported on its own and tests/test_core runs
 # its torch-op paths and the losses (the tests of the C++ op and Triton skip there).
 #
@@ -14,10 +14,7 @@ VENV=${OLD_TORCH_VENV:-.venv-torch20}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-missing=$("$VENV/bin/python" tools/install/pins.py oldest-torch --missing)
-if [ -n "$missing" ]; then
-    printf '==> installing into %s: %s (a large download the first time)\n' "$VENV" "$(echo $missing)"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q $missing
-fi
+printf '==> %s: requirements/oldest_torch.txt (a large download the first time)\n' "$VENV"
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q -r requirements/oldest_torch.txt
 PYTHONPATH="$(pwd)" "$VENV/bin/python" -m pytest \
     tests/test_core -p no:cacheprovider "$@"

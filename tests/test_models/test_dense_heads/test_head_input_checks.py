@@ -73,7 +73,7 @@ def test_non_finite_box_is_named(make_head):
 
 @pytest.mark.parametrize('make_head', HEADS)
 def test_nan_regression_outputs_raise_the_same_error(make_head):
-    """AP Loss heads gave a silent NaN loss_bbox; now every head names the regression."""
+    """A non-finite regression output is named by every head (no silent NaN loss_bbox)."""
     head = make_head()
     cls_scores, bbox_preds = head(feats(strides_of(head), 2))
     bbox_preds = [torch.full_like(pred, float('nan')) for pred in bbox_preds]
