@@ -38,13 +38,38 @@ import torch
 from torch import Tensor
 
 
-def dense_ranks(values: Tensor) -> Tensor:
-    """Rank of every value among the distinct values, int64: equal values, equal rank; a
-    smaller value, a smaller rank (exact: ties by ``==``)."""
-    ordered, order = torch.sort(values)
-    new = torch.zeros_like(ordered, dtype=torch.int64)
-    new[1:] = ordered[1:] != ordered[:-1]
-    return torch.empty_like(new).scatter_(0, order, torch.cumsum(new, 0))
+class IoUOrder:
+    """The positives in ascending IoU order: their dense ranks (equal IoUs, equal rank; a
+    smaller IoU, a smaller rank; ties exact, by ``==``) and, for every positive, the number of
+    positives with a strictly smaller IoU.
+
+    Args:
+        ious (Tensor): shape (P, ), the IoU targets.
+
+    Attributes:
+        ranks (Tensor): shape (P, ), int64, the dense rank of every positive (order of ``ious``).
+    """
+
+    def __init__(self, ious: Tensor) -> None:
+        ordered, self.order = torch.sort(ious)
+        new = torch.zeros_like(ordered, dtype=torch.int64)
+        new[1:] = ordered[1:] != ordered[:-1]
+        index = torch.arange(ious.numel(), device=ious.device)
+        #: In IoU order: where each run of equal IoUs starts (the count of smaller ones).
+        self.run_starts = torch.cummax(torch.where(new.bool(), index, 0), 0).values
+        self.ranks = self._back(torch.cumsum(new, 0))
+
+    def _back(self, values: Tensor) -> Tensor:
+        """Values in IoU order (shape (P, ...)) back in the order of ``ious``."""
+        index = self.order.view(-1, *([1] * (values.dim() - 1))).expand_as(values)
+        return torch.empty_like(values).scatter_(0, index, values)
+
+    def below(self, weights: Tensor) -> Tensor:
+        """``sum_{k: y_k < y_i} w_k`` for every positive i, shape (P, C), for weights of shape
+        (P, C) (order of ``ious``)."""
+        prefix = torch.cumsum(weights.index_select(0, self.order), 0)
+        prefix = torch.cat([prefix.new_zeros(1, prefix.shape[1]), prefix])
+        return self._back(prefix.index_select(0, self.run_starts))
 
 
 def window_counts(scores: Tensor, delta: float) -> Tuple[Tensor, Tensor]:
@@ -71,17 +96,19 @@ class MissortedPairs:
         ious (Tensor): shape (P, ), the IoU targets of the same positives, same order.
         delta (float): half width of the linear part of H, >= 0 (0: the hard step).
 
-    Every per-positive tensor taken or returned is in the order of ``scores``.
+    Every per-positive tensor taken or returned is in the order of ``scores``. The tensors of
+    one op hold at most a few P elements (3P indices, P x 3 sums): below torch's grain for
+    CPU threads up to P ~ 10 000, so that no op of these steps waits on a second thread.
     """
 
     def __init__(self, scores: Tensor, ious: Tensor, delta: float) -> None:
         self.scores, self.delta = scores, float(delta)
         num = scores.numel()
         self.num = num
-        lo, hi = window_counts(scores, self.delta)
-        #: lo, hi and P for every positive, shape (3, P), int64.
-        self.counts = torch.stack([lo, hi, torch.full_like(lo, num)])
-        ranks = dense_ranks(ious)
+        #: lo and hi of every positive, shape (2, P), int64.
+        self.counts = torch.stack(window_counts(scores, self.delta))
+        self.by_iou = IoUOrder(ious)
+        ranks = self.by_iou.ranks
         # The prefix sums of the zero (one) bits of level j in level order are those of the
         # first (last) positions of level j + 1: a range [a, b) of level j maps to [z(a), z(b))
         # among its zero bits and [Z + a - z(a), Z + b - z(b)) among its one bits, z counting
@@ -89,88 +116,91 @@ class MissortedPairs:
         # bit; the positives of the range on the other path are below its rank (own bit 1) or
         # above it (own bit 0).
         #: Per level: the order of level j + 1 (score-order indices), the positions of level
-        #: j + 1 at which the sums below each positive's rank end (start, lo, hi, end; shape
-        #: (4, P); all equal where the positive's bit is 0) and those above it (start, lo,
-        #: hi; shape (3, P); all equal where its bit is 1).
+        #: j + 1 at which the sums below each positive's rank end (rows start, lo, hi; all
+        #: equal where the positive's bit is 0) and those above it (all equal where its bit is
+        #: 1), each shape (3, P).
         self.levels: List[Tuple[Tensor, Tensor, Tensor]] = []
         index = torch.arange(num, device=scores.device)
-        order, held = index, ranks  # level order: score-order index, rank
-        ranges = torch.cat([torch.zeros_like(lo).unsqueeze(0), self.counts])
+        order = index  # level order: score-order index
+        ranges = torch.cat([torch.zeros_like(self.counts[:1]), self.counts])
         zeros_before = torch.zeros(num + 1, dtype=torch.int64, device=scores.device)
         below = torch.zeros_like(ranges)
         for bit in reversed(range(max(num - 1, 0).bit_length())):
-            ones = ((held >> bit) & 1).bool()
+            own = ((ranks >> bit) & 1).bool()  # every positive's bit, score order
+            ones = own.index_select(0, order)  # in level order
             torch.cumsum(~ones, 0, out=zeros_before[1:])
             total_zeros = zeros_before[num:]
             # The stable partition: zero bits first, in order, then the one bits.
             to = torch.where(ones, total_zeros + index - zeros_before[:-1], zeros_before[:-1])
             order = torch.empty_like(order).scatter_(0, to, order)
-            held = torch.empty_like(held).scatter_(0, to, held)
-            own = ((ranks >> bit) & 1).bool()
-            zero_path = zeros_before.index_select(0, ranges.view(-1)).view(4, num)
+            zero_path = zeros_before.index_select(0, ranges.view(-1)).view(3, num)
             one_path = total_zeros + ranges - zero_path
             lower = torch.where(own, zero_path, zero_path[:1])
-            upper = torch.where(own, one_path[:1], one_path[:3])
+            upper = torch.where(own, one_path[:1], one_path)
             self.levels.append((order, lower, upper))
-            below += lower  # the prefix of ones of a level order is its length
+            below += lower  # the prefix sum of ones is the position
             ranges = torch.where(own, one_path, zero_path)
-        #: The number of positives below each one's rank at positions below lo, hi and end.
-        self.count_lower = (below[1:] - below[:1]).to(torch.float64)
+        #: The number of positives below each one's rank at positions below lo and hi, and in
+        #: all, shape (3, P), float64.
+        self.count_lower = torch.cat(
+            [below[1:] - below[:1], self.by_iou.below(torch.ones_like(scores).unsqueeze(1)).T]
+        ).to(torch.float64)
 
     def _columns(self, weights: Tensor) -> Tensor:
         """The columns summed: s, w, w * s; shape (P, 1 + 2C) for weights of shape (P, C)."""
         scores = self.scores.unsqueeze(1)
         return torch.cat([scores, weights, weights * scores], 1)
 
-    def _windows(self, counts: Tensor, at: Tensor) -> Tensor:
+    def _windows(self, counts: Tensor, weights: Tensor, moments: Tensor) -> Tensor:
         """``sum_k v_k H(s_k - s_i)`` for v = 1 and the C weights w of the positives k of a set,
-        shape (P, 1 + C), from their counts (shape (3, P)) and sums of :meth:`_columns` (shape
-        (3, P, 1 + 2C)) at the positions below lo_i, hi_i and end."""
-        width = (at.shape[2] - 1) // 2
-        weights = torch.cat([counts.unsqueeze(2), at[..., 1 : 1 + width]], 2)
+        shape (P, 1 + C), from their counts (shape (3, P)) and the sums of w (shape (3, P, C))
+        at the positions below lo_i, hi_i and in all, and the sums of :meth:`_columns` (shape
+        (2, P, 1 + 2C)) below lo_i and hi_i."""
+        width = weights.shape[2]
+        weights = torch.cat([counts.unsqueeze(2), weights], 2)
         above = weights[2] - weights[1]
         if self.delta == 0:
             return above
-        moments = torch.cat([at[:2, :, :1], at[:2, :, 1 + width :]], 2)
+        moments = torch.cat([moments[..., :1], moments[..., 1 + width :]], 2)
         inside, inside_moments = weights[1] - weights[0], moments[1] - moments[0]
         offset = (self.delta - self.scores).unsqueeze(1)
         return above + (inside * offset + inside_moments) / (2 * self.delta)
 
-    def _prefix(self, columns: Tensor, order: Tensor, out: Tensor) -> Tensor:
-        """Prefix sums of ``columns`` taken in ``order``, written to ``out[1:]`` (``out[0]`` is
-        0): shape (P + 1, columns)."""
-        torch.cumsum(columns.index_select(0, order), 0, out=out[1:])
-        return out
+    def _level_sums(self, columns: Tensor, which: int) -> Tensor:
+        """Sums of ``columns`` (shape (P, n)) over the ranges of every level (``which``: 1 the
+        ranges below each positive's rank, 2 above), shape (2, P, n): at lo and hi."""
+        prefix = columns.new_zeros(self.num + 1, columns.shape[1])
+        sums = [columns.new_zeros(self.num, columns.shape[1]) for _ in range(3)]
+        for level in self.levels:
+            torch.cumsum(columns.index_select(0, level[0]), 0, out=prefix[1:])
+            for row, positions in zip(sums, level[which]):
+                row += prefix.index_select(0, positions)
+        return torch.stack([sums[1] - sums[0], sums[2] - sums[0]])
 
     def among_all(self, weights: Tensor) -> Tensor:
         """``sum_k v_k H(s_k - s_i)`` over all positives k (k = i included) for v = 1 and the
         weights w (shape (P, C)) of the positives: shape (P, 1 + C), float64."""
         columns = self._columns(weights)
         prefix = torch.cat([columns.new_zeros(1, columns.shape[1]), torch.cumsum(columns, 0)])
-        at = prefix.index_select(0, self.counts.view(-1)).view(3, self.num, -1)
-        return self._windows(self.counts.to(torch.float64), at)
+        at = torch.stack([prefix.index_select(0, count) for count in self.counts])
+        width = weights.shape[1]
+        total = prefix[-1:, 1 : 1 + width].expand(self.num, -1)
+        counts = torch.cat([self.counts, torch.full_like(self.counts[:1], self.num)])
+        sums = torch.cat([at[..., 1 : 1 + width], total.unsqueeze(0)])
+        return self._windows(counts.to(torch.float64), sums, at)
 
     def among_lower(self, weights: Tensor) -> Tensor:
         """``sum_{k: y_k < y_i} v_k H(s_k - s_i)`` for v = 1 and the weights w (shape (P, C)) of
         the positives: shape (P, 1 + C), float64."""
-        columns = self._columns(weights)
-        prefix = columns.new_zeros(self.num + 1, columns.shape[1])
-        sums = columns.new_zeros(4 * self.num, columns.shape[1])
-        for order, lower, _ in self.levels:
-            sums += self._prefix(columns, order, prefix).index_select(0, lower.view(-1))
-        sums = sums.view(4, self.num, -1)
-        return self._windows(self.count_lower, sums[1:] - sums[:1])
+        at = self._level_sums(self._columns(weights), 1)
+        width = weights.shape[1]
+        sums = torch.cat([at[..., 1 : 1 + width], self.by_iou.below(weights).unsqueeze(0)])
+        return self._windows(self.count_lower, sums, at)
 
     def spread_to_lower(self, errors: Tensor) -> Tensor:
         """``sum_{i: y_i > y_k} c_i H(s_k - s_i)`` for every positive k, shape (P, ), for
         ``errors`` c of shape (P, ), float64."""
-        columns = torch.stack([errors, errors * self.scores], 1)
-        prefix = columns.new_zeros(self.num + 1, 2)
-        sums = columns.new_zeros(3 * self.num, 2)
-        for order, _, upper in self.levels:
-            sums += self._prefix(columns, order, prefix).index_select(0, upper.view(-1))
-        sums = sums.view(3, self.num, 2)
-        at_lo, at_hi = sums[1:] - sums[:1]
+        at_lo, at_hi = self._level_sums(torch.stack([errors, errors * self.scores], 1), 2)
         if self.delta == 0:
             return at_lo[:, 0]
         inside = at_hi - at_lo

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alrp_core.missorted import MissortedPairs, dense_ranks, window_counts
+from alrp_core.missorted import IoUOrder, MissortedPairs, window_counts
 
 from .rs_oracle import step
 
@@ -84,8 +84,10 @@ def test_hand_computed_pairs():
     assert hard.spread_to_lower(errors).tolist() == [2.0, 0.0, 2.0]
 
 
-def test_dense_ranks_and_window_counts():
-    assert dense_ranks(torch.tensor([0.5, 0.1, 0.5, 1.0, 0.1])).tolist() == [1, 0, 1, 2, 0]
+def test_iou_order_and_window_counts():
+    by_iou = IoUOrder(torch.tensor([0.5, 0.1, 0.5, 1.0, 0.1]))
+    assert by_iou.ranks.tolist() == [1, 0, 1, 2, 0]
+    assert by_iou.below(torch.ones(5, 1))[:, 0].tolist() == [2, 0, 2, 4, 0]
     scores = torch.tensor([0.0, 0.5, 0.5, 1.0, 3.0], dtype=torch.float64)
     lo, hi = window_counts(scores, 0.5)
     assert lo.tolist() == [0, 1, 1, 3, 4]  # s_k <= s_i - 0.5
