@@ -8,8 +8,8 @@ HERE = osp.dirname(osp.abspath(__file__))
 
 def cpp_op():
     """The ranking core's C++ CPU op, built against the torch of the build environment
-    (tools/install.sh runs pip with --no-build-isolation); without torch there it is left out
-    and the core runs its torch-op path."""
+    (tools/install/install.sh runs pip with --no-build-isolation); without torch there it is left
+    out and the core runs its torch-op path."""
     try:
         from torch.utils.cpp_extension import BuildExtension, CppExtension
     except ImportError:
@@ -25,8 +25,10 @@ def cpp_op():
 
 
 def runtime_requirements():
-    """The pins of requirements/pins.txt marked `runtime`, read by tools/pins.py."""
-    spec = importlib.util.spec_from_file_location('pins', osp.join(HERE, 'tools', 'pins.py'))
+    """The pins of requirements/pins.txt marked `runtime`, read by tools/install/pins.py."""
+    spec = importlib.util.spec_from_file_location(
+        'pins', osp.join(HERE, 'tools', 'install', 'pins.py')
+    )
     pins = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pins)
     return [pin.requirement for pin in pins.read_pins() if 'runtime' in pin.flags]

@@ -40,9 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..intervals import ScoreIntervals
 
 #: The kernels 'auto' takes on CUDA: the torch ops, whose semantics the CPU tests pin, until
-#: ``make gpu-check`` (tools/gpu_check.py, docs/gpu_check.md) has shown on a GPU that the Triton
-#: kernels equal them and are faster; its report's verdict names the value to set here. The
-#: Triton kernels, tested in Triton's interpreter only, stay one setting away:
+#: ``make gpu-check`` (tools/analysis_tools/gpu_check.py, docs/gpu_check.md) has shown on a GPU
+#: that the Triton kernels equal them and are faster; its report's verdict names the value to set
+#: here. The Triton kernels, tested in Triton's interpreter only, stay one setting away:
 #: ALRP_CORE_BACKEND=triton.
 CUDA_AUTO = 'torch'
 
@@ -110,10 +110,10 @@ class Backend(abc.ABC):
         slope: Tensor,
         pos_grad: Tensor,
     ) -> Tensor:
-        """The update on every logit, shape (M, ), in the dtype of the scores: ``offset[k] +
-        slope[k] * x`` on a binned negative in interval k (``offset``, ``slope``: shape
-        (num_bins, ), float64, contiguous), ``pos_grad`` (shape (P, ), float64, contiguous, index
-        order) on the positives, 0 elsewhere."""
+        """The error-driven gradient on every logit, shape (M, ), in the scores' dtype:
+        ``offset[k] + slope[k] * x`` on a binned negative in interval k (``offset``, ``slope``:
+        shape (num_bins, ), float64, contiguous), ``pos_grad`` (shape (P, ), float64,
+        contiguous, index order) on the positives, 0 elsewhere."""
 
 
 #: The module and class of each backend, loaded on first use.

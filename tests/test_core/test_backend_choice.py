@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from alrp_core import backends
-from alrp_core.options import ranking_options
+from alrp_core import alrp_loss, backends
+from alrp_core.options import current_options, ranking_options
 
 CUDA = torch.device('cuda')
 
@@ -44,6 +44,45 @@ def test_an_unknown_backend_is_a_named_error():
     with pytest.raises(ValueError, match=r"must be one of \('auto', 'cpp', 'triton', 'torch'\)"):
         with ranking_options(backend='cuda'):
             pass
+
+
+def test_options_nest_and_are_restored():
+    start = current_options()
+    with pytest.raises(RuntimeError, match='inside'):
+        with ranking_options(backend='torch', torch_chunk=333) as outer:
+            assert (
+                outer.chunk(is_cuda=True) == 333
+                and outer.filter_negatives == start.filter_negatives
+            )
+            with ranking_options(filter_negatives=False) as inner:
+                assert (inner.backend, inner.torch_chunk, inner.filter_negatives) == (
+                    'torch',
+                    333,
+                    False,
+                )
+            assert current_options() == outer
+            raise RuntimeError('inside')
+    assert current_options() == start
+    assert (start.chunk(is_cuda=False), start.chunk(is_cuda=True)) == (1 << 20, 1 << 24)
+
+
+def test_options_are_checked():
+    with pytest.raises(TypeError):
+        with ranking_options(chunk=4):
+            pass
+    with pytest.raises(ValueError, match='torch_chunk must be a positive int, got 0'):
+        with ranking_options(torch_chunk=0):
+            pass
+
+
+def test_pass_seconds_collect_each_pass():
+    seconds = {}
+    logits = torch.randn(200, requires_grad=True)
+    targets = (torch.arange(200) % 10 == 0).long()
+    with ranking_options(pass_seconds=seconds):
+        alrp_loss(logits, targets, torch.rand(20))[0].backward()
+    assert set(seconds) == {'scan', 'histogram', 'gradient'}
+    assert all(value > 0 for value in seconds.values())
 
 
 def test_the_environment_variable_sets_the_backend():

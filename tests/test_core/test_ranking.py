@@ -24,7 +24,7 @@ from alrp_core import alrp_loss, ap_loss, backends
 from alrp_core.backends.torch_ops import compact_by_cumsum, sorted_histogram
 from alrp_core.batch import prepare_batch
 from alrp_core.checks import check_ranking_tensors
-from alrp_core.intervals import ScoreIntervals, bin_counts
+from alrp_core.intervals import ScoreIntervals
 from alrp_core.options import current_options, ranking_options
 from alrp_core.ranks import rank_positives
 
@@ -316,10 +316,6 @@ def test_sorted_histogram_equals_index_add(batch):
     torch.testing.assert_close(
         hist[1], moment, rtol=1e-9, atol=1e-9 * (1 + float(x.abs().max()) if x.numel() else 1)
     )
-
-
-def test_bin_counts():
-    assert bin_counts(torch.tensor([2, 2, 0]), 4).tolist() == [1, 0, 2, 0]
 
 
 def test_gradient_is_computed_in_backward_and_scaled(backend):

@@ -1,6 +1,7 @@
-"""tools/gpu_check.py without a GPU: its arguments, the make target, the stages' CPU-side code
-(the C++ op stage's choices, pytest's output read back, the report file), the device table of
-tools/benchmark_loss.py on CPU with tiny sizes, and the verdict on the CUDA default."""
+"""tools/analysis_tools/gpu_check.py without a GPU: its arguments, the make target, the stages'
+CPU-side code (the C++ op stage's choices, pytest's output read back, the report file), the device
+table of tools/analysis_tools/benchmark_loss.py on CPU with tiny sizes, and the verdict on the
+CUDA default."""
 
 import re
 from pathlib import Path
@@ -36,7 +37,7 @@ def test_arguments(check):
 def test_make_target_runs_the_script_without_installing():
     text = (ROOT / 'Makefile').read_text()
     prerequisites, recipe = re.search(r'^gpu-check:(.*)\n\t(.*)$', text, re.M).groups()
-    assert prerequisites.strip() == '' and 'tools/gpu_check.py' in recipe
+    assert prerequisites.strip() == '' and 'tools/analysis_tools/gpu_check.py' in recipe
     assert 'install' not in recipe
 
 

@@ -6,11 +6,11 @@ pass, ``torch.where(targets == 0, logits, 0)``, reads the logits and labels once
 gradient-sized tensor: no loss can do with less. All three run in the same process on the same
 inputs; accuracy is measured against the loop reference run in float64.
 
-    python tools/benchmark_loss.py                  # the CPU table (a few minutes on 2 cores)
-    python tools/benchmark_loss.py --quick          # small sizes only
-    python tools/benchmark_loss.py --device cuda    # the device table on a GPU (below)
-    python tools/benchmark_loss.py --passes         # also each pass of ours over the M logits
-    python tools/benchmark_loss.py --labels int8    # the label dtype the detection heads pass
+    python tools/analysis_tools/benchmark_loss.py                # the CPU table (minutes, 2 cores)
+    python tools/analysis_tools/benchmark_loss.py --quick        # small sizes only
+    python tools/analysis_tools/benchmark_loss.py --device cuda  # the device table on a GPU (below)
+    python tools/analysis_tools/benchmark_loss.py --passes       # also each pass over the M logits
+    python tools/analysis_tools/benchmark_loss.py --labels int8  # the label dtype the heads pass
 
 Columns: forward + backward milliseconds (best of --repeat runs, 10 by default; the loop once
 when it takes over a second: with glibc's default allocator, a freed heap top above its trim
