@@ -32,7 +32,7 @@ Sums run in float64 on the scores as given (the caller shifts them to its lowest
 that the linear part's moments are differences of prefix sums of bounded terms.
 """
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -95,18 +95,23 @@ class MissortedPairs:
             (shifted: the sums' moments are taken in these coordinates).
         ious (Tensor): shape (P, ), the IoU targets of the same positives, same order.
         delta (float): half width of the linear part of H, >= 0 (0: the hard step).
+        counts (Tensor, optional): shape (2, P), int64, lo and hi of :func:`window_counts`, where
+            the caller has them (for delta > 0 a count of ``s_k < s_i - delta`` does as well as
+            ``<=``: H(-delta) = 0 = the linear part there).
 
     Every per-positive tensor taken or returned is in the order of ``scores``. The tensors of
     one op hold at most a few P elements (3P indices, P x 3 sums): below torch's grain for
     CPU threads up to P ~ 10 000, so that no op of these steps waits on a second thread.
     """
 
-    def __init__(self, scores: Tensor, ious: Tensor, delta: float) -> None:
+    def __init__(
+        self, scores: Tensor, ious: Tensor, delta: float, counts: Optional[Tensor] = None
+    ) -> None:
         self.scores, self.delta = scores, float(delta)
         num = scores.numel()
         self.num = num
         #: lo and hi of every positive, shape (2, P), int64.
-        self.counts = torch.stack(window_counts(scores, self.delta))
+        self.counts = torch.stack(window_counts(scores, self.delta)) if counts is None else counts
         self.by_iou = IoUOrder(ious)
         ranks = self.by_iou.ranks
         # The prefix sums of the zero (one) bits of level j in level order are those of the
