@@ -37,6 +37,9 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
+#: Elements of a CPU op under which torch runs it on the calling thread (at::internal::GRAIN_SIZE).
+_GRAIN = 32768
+
 
 class IoUOrder:
     """The positives in ascending IoU order: their dense ranks (equal IoUs, equal rank; a
@@ -174,13 +177,17 @@ class MissortedPairs:
     def _level_sums(self, columns: Tensor, which: int) -> Tensor:
         """Sums of ``columns`` (shape (P, n)) over the ranges of every level (``which``: 1 the
         ranges below each positive's rank, 2 above), shape (2, P, n): at lo and hi."""
-        prefix = columns.new_zeros(self.num + 1, columns.shape[1])
-        sums = [columns.new_zeros(self.num, columns.shape[1]) for _ in range(3)]
+        width, num = columns.shape[1], self.num
+        prefix = columns.new_zeros(num + 1, width)
+        # The three rows at once where that stays below the grain, else one by one.
+        rows = 3 if 3 * num * width <= _GRAIN else 1
+        sums = [columns.new_zeros(rows * num, width) for _ in range(0, 3, rows)]
         for level in self.levels:
             torch.cumsum(columns.index_select(0, level[0]), 0, out=prefix[1:])
-            for row, positions in zip(sums, level[which]):
-                row += prefix.index_select(0, positions)
-        return torch.stack([sums[1] - sums[0], sums[2] - sums[0]])
+            for r, group in zip(range(0, 3, rows), sums):
+                group += prefix.index_select(0, level[which][r : r + rows].reshape(-1))
+        start, lo, hi = (row for group in sums for row in group.view(rows, num, width))
+        return torch.stack([lo - start, hi - start])
 
     def among_all(self, weights: Tensor) -> Tensor:
         """``sum_k v_k H(s_k - s_i)`` over all positives k (k = i included) for v = 1 and the
