@@ -1,11 +1,12 @@
-"""The ranking core of aLRP Loss and AP Loss, on torch alone.
+"""The ranking core of aLRP Loss, AP Loss and Rank & Sort Loss, on torch alone.
 
 Nothing here imports mmdet, mmcv or mmengine, so the losses serve any framework and every
 supported torch (2.0 to 2.13); ``mmdet_alrp`` registers modules that wrap them. A loss's call
 runs, in order:
 
-* ``alrp_loss`` / ``ap_loss``: the functional losses; they check their arguments
-  (``checks``) and compute the loss from the ranks;
+* ``alrp_loss`` / ``ap_loss`` / ``rank_sort_loss.rs_loss``: the functional losses; they check
+  their arguments (``checks``) and compute the loss from the ranks (Rank & Sort Loss also from
+  ``missorted``: the sums among positives restricted by their IoU targets);
 * ``batch``: the batch flattened and scanned, with one host synchronisation;
 * ``ranks``: FP(i), rank+(i) and rank(i) of the positives, on the score intervals of
   ``intervals`` (the geometry of the smoothed step function);
@@ -17,5 +18,6 @@ runs, in order:
 
 from .alrp_loss import alrp_loss
 from .ap_loss import ap_loss
+from .rank_sort_loss import rs_loss
 
-__all__ = ['alrp_loss', 'ap_loss']
+__all__ = ['alrp_loss', 'ap_loss', 'rs_loss']

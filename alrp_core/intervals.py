@@ -13,6 +13,10 @@ positive in the same way (H = 0, H = 1 or H linear), which gives:
   from the positives' weights) as ``A[k] + B[k] * x`` with A and B prefix sums of per-positive
   weights (:meth:`ScoreIntervals.spread`).
 
+For delta = 0, H is the hard step [x >= 0] (Rank & Sort Loss allows it): both points of a
+positive coincide, a score equal to s_i lies at or above them, and the sums above keep only
+their parts without the linear window.
+
 Interval 0 lies below ``min_i s_i - delta``: a negative there has H = 0 against every positive
 and a zero gradient. Sums run in float64 in coordinates shifted to the lowest positive, so window
 sums are differences of prefix sums of bounded terms.
@@ -62,7 +66,8 @@ class ScoreIntervals:
             ascending order (the lowest is 0, so the lowest boundary is ``-delta``).
         ascending (Tensor): shape (P, ), int64, the positives' positions in index order:
             ``sorted_centres[j]`` is the centre of positive ``ascending[j]``.
-        delta (float): half width of the linear part of H.
+        delta (float): half width of the linear part of H; 0 for the hard step H(x) = [x >= 0]
+            (then lo_i = hi_i = c_i, and a score equal to c_i lies at or above both).
 
     Interval indices run over 0 .. 2P; index 2P + 1 is a dummy bin that is always empty. The
     per-positive tensors that the methods take and return are in index order; inside, they
@@ -80,6 +85,8 @@ class ScoreIntervals:
 
     def __init__(self, sorted_centres: Tensor, ascending: Tensor, delta: float) -> None:
         self.delta = float(delta)
+        #: H(0), the relation of a positive to itself: 1/2, or 1 for the hard step.
+        self.self_term = 1.0 if self.delta == 0 else 0.5
         self.ascending = ascending
         self.centres = sorted_centres
         num_pos = sorted_centres.numel()
@@ -94,7 +101,8 @@ class ScoreIntervals:
         is_bound = order < 2 * num_pos
         bounds_so_far = torch.cumsum(is_bound, 0)
         # The boundaries <= a value: bounds_so_far at the end of its run of equal values (the
-        # last value, the highest centre + delta, differs from the first, -delta).
+        # last value, the highest centre + delta, differs from the first, -delta, unless all are
+        # equal: delta = 0 and tied positives, where every value has all 2P at or below it).
         run_end = values != values.roll(-1)
         at_or_below = torch.where(run_end, bounds_so_far, 2 * num_pos).flip(0)
         at_or_below = torch.cummin(at_or_below, 0).values.flip(0)
@@ -128,7 +136,9 @@ class ScoreIntervals:
         n = self.bounds.numel()
         cells = GRID_CELLS_PER_BOUND * n
         first = self.bounds[:1]
-        inv_width = cells / (self.bounds[-1:] - first)
+        # The boundaries span 0 only for delta = 0 with all positives tied: any width will do.
+        span = self.bounds[-1:] - first
+        inv_width = cells / torch.where(span > 0, span, torch.ones_like(span))
         cell = ((self.bounds - first) * inv_width).to(torch.int64).clamp_(0, cells)
         # A boundary in cell c counts for table[c + 1] and above.
         table = torch.cumsum(bin_counts(cell + 1, cells + 2), 0, dtype=torch.int32)
@@ -154,9 +164,11 @@ class ScoreIntervals:
         -1]`` is the sum of v of every score at or above lo_0 (moments of the outer intervals
         left out)."""
         at_lo, at_hi = prefix.index_select(-1, window).unflatten(-1, (2, -1)).unbind(-2)
+        above = prefix[0, ..., -1:] - at_hi[0]
+        if self.delta == 0:  # the hard step: no linear part (and lo_i = hi_i)
+            return above
         inside, moment = at_hi - at_lo
-        linear = moment - self.lo * inside
-        return (prefix[0, ..., -1:] - at_hi[0]) + linear / (2 * self.delta)
+        return above + (moment - self.lo * inside) / (2 * self.delta)
 
     def _prefix_sums(self, weights: Tensor, points: Tensor) -> Tensor:
         """Sums of w and w * point over the first n positives in ascending order, for n in 0 ..
@@ -171,7 +183,7 @@ class ScoreIntervals:
         weights = self._ascending(weights)
         prefix = self._prefix_sums(weights, self.centres)
         sums = self._window_sums(prefix, self.centres_below.view(-1))
-        return self._index_order(sums - 0.5 * weights)  # H(0) = 1/2 is the self term
+        return self._index_order(sums - self.self_term * weights)
 
     def spread(self, w: Tensor) -> Tensor:
         """A (row 0) and B (row 1), shape (2, num_bins), such that ``sum_i w_i * H(x - s_i) =
@@ -185,7 +197,10 @@ class ScoreIntervals:
         ends = torch.cumsum(ends.view(2, num_bins), 1)
         # Rows lo side, hi side; columns weights, moments.
         lo_side, hi_side = prefix.index_select(-1, ends.view(-1)).view(2, 2, num_bins).unbind(1)
-        inside = (lo_side - hi_side) / (2 * self.delta)
-        coefficients = torch.stack([hi_side[0] - inside[1], inside[0]])
+        if self.delta == 0:  # the hard step: H(x - s_i) = 1 from hi_i = s_i on
+            coefficients = torch.stack([hi_side[0], torch.zeros_like(hi_side[0])])
+        else:
+            inside = (lo_side - hi_side) / (2 * self.delta)
+            coefficients = torch.stack([hi_side[0] - inside[1], inside[0]])
         coefficients[:, self.dummy] = 0
         return coefficients
