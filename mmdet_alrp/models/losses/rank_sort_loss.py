@@ -106,7 +106,8 @@ class RankSortLoss(RankingLoss):
             )
         errors = giou_loss(pos_pred_boxes, pos_target_boxes)
         with torch.no_grad():
-            ious = bbox_overlaps(pos_pred_boxes.float(), pos_target_boxes.float(), is_aligned=True)
+            boxes = pos_pred_boxes.float(), pos_target_boxes.float()
+            ious = bbox_overlaps(*boxes, is_aligned=True).clamp(0, 1)  # no rounding past 1
             pos_rows = torch.nonzero(labels.reshape(logits.shape) == 1)[:, 0]
             if pos_rows.numel() != errors.numel():
                 raise ValueError(
