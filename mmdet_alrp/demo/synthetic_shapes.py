@@ -1,11 +1,25 @@
-"""A deterministic, built-in COCO-format detection dataset of coloured shapes.
+"""A deterministic, built-in COCO-format detection and instance segmentation dataset of coloured
+shapes.
 
 Every image shows 1 to 6 shapes of five classes (:data:`CLASSES`) with random colours, sizes
 (about 8 to 100 px), rotations and shading on a textured background (smooth noise, stripes,
 gradients, clutter lines, per-image colour jitter, pixel noise). Shapes may be cut by the
 image border (at most a quarter of a shape) and may partially overlap: a shape drawn later
-never hides more than :data:`MAX_HIDDEN` of an earlier one. The box of a shape is the exact
-extent of its pixels inside the image, including the pixels hidden by later shapes.
+never hides more than :data:`MAX_HIDDEN` of an earlier one.
+
+Every annotation holds, for one shape:
+
+- ``bbox``: the exact extent of the shape's pixels inside the image, including the pixels
+  hidden by later shapes (the box of the whole shape, as a detector is asked to find it);
+- ``segmentation``: the shape's visible pixels, exactly: the pixels it covers in the image less
+  those that later shapes cover, as COCO compressed RLE (pycocotools; ``counts`` a string). A
+  ring's hole and a shape cut in two by an occluder are exact in it;
+- ``area``: the number of pixels of ``segmentation`` (COCO's convention: COCO's size ranges,
+  small / medium / large, classify objects by it).
+
+The visible masks of an image are disjoint and their union is the set of pixels that shapes
+cover. A shape keeps at least ``1 - MAX_HIDDEN`` of its pixels visible, so none is hidden
+entirely (an annotation of no visible pixel would be left out).
 
 Layout written by :func:`generate_synthetic_shapes` under ``out_dir``::
 
@@ -14,7 +28,8 @@ Layout written by :func:`generate_synthetic_shapes` under ``out_dir``::
     manifest.json  (the generation parameters, written last)
 
 Configs use ``metainfo=METAINFO`` (or ``dict(classes=CLASSES)``), ``data_root=out_dir``,
-``ann_file='annotations/instances_train.json'`` and ``data_prefix=dict(img='train/')``.
+``ann_file='annotations/instances_train.json'`` and ``data_prefix=dict(img='train/')``; with
+``LoadAnnotations(with_mask=True)`` the masks load as ``BitmapMasks``.
 """
 
 import json
@@ -25,6 +40,7 @@ from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
+from pycocotools import mask as mask_utils
 
 CLASSES = ('disc', 'square', 'triangle', 'ring', 'cross')
 METAINFO = dict(
@@ -37,7 +53,7 @@ MAX_DIAMETER = 100
 MAX_HIDDEN = 0.4  # largest fraction of a shape that later shapes may cover
 MIN_INSIDE = 0.75  # smallest fraction of a shape's area that must lie inside the image
 MAX_OBJECTS = 6
-_VERSION = 1
+_VERSION = 2  # 2: segmentation masks, area of the visible pixels
 _SPLITS = ('train', 'val')
 _TRIES = 30
 
@@ -114,13 +130,50 @@ def _background(
     return image
 
 
+def _instance_annotations(labels: List[int], masks: List[np.ndarray]) -> List[dict]:
+    """The COCO annotations of shapes painted in this order, each over the earlier ones.
+
+    Args:
+        labels (List[int]): the class index (0-based) of every shape.
+        masks (List[np.ndarray]): bool (H, W), the pixels of every shape inside the image.
+
+    Returns:
+        List[dict]: ``category_id`` (1-based), ``bbox`` (``[x, y, w, h]``, the whole shape's
+        extent), ``segmentation`` (RLE of the visible pixels) and ``area`` (their count), in
+        painting order; a shape with no visible pixel is left out.
+    """
+    if not masks:
+        return []
+    annotations = []
+    covered = np.zeros_like(masks[0])
+    for label, mask in zip(reversed(labels), reversed(masks)):
+        visible = mask & ~covered
+        covered |= mask
+        pixels = int(visible.sum())
+        if pixels == 0:
+            continue
+        rows, cols = np.nonzero(mask)
+        x1, y1 = int(cols.min()), int(rows.min())
+        rle = mask_utils.encode(np.asfortranarray(visible, dtype=np.uint8))
+        rle = dict(size=[int(n) for n in rle['size']], counts=rle['counts'].decode('ascii'))
+        annotations.append(
+            dict(
+                category_id=label + 1,
+                bbox=[x1, y1, int(cols.max()) + 1 - x1, int(rows.max()) + 1 - y1],
+                segmentation=rle,
+                area=float(pixels),
+            )
+        )
+    return annotations[::-1]
+
+
 def _render_image(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, List[dict]]:
-    """An RGB uint8 image and its objects (``category_id``, ``bbox``, ``area``)."""
+    """An RGB uint8 image and its annotations (see :func:`_instance_annotations`)."""
     grid = np.mgrid[0:size, 0:size].astype(np.float32) + np.float32(0.5)
     grid = (grid[0], grid[1])
     image = _background(rng, size, grid)
     max_diameter = min(MAX_DIAMETER, 0.7 * size)
-    masks, visible, objects = [], [], []
+    masks, visible, labels = [], [], []
     for _ in range(int(rng.integers(1, MAX_OBJECTS + 1))):
         for _ in range(_TRIES):
             label = int(rng.integers(len(CLASSES)))
@@ -141,15 +194,7 @@ def _render_image(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, List
             continue
         visible = [vis & ~mask for vis in visible] + [mask]
         masks.append(mask)
-        rows, cols = np.nonzero(mask)
-        x1, y1 = int(cols.min()), int(rows.min())
-        objects.append(
-            dict(
-                category_id=label + 1,
-                area=float(pixels),
-                bbox=[x1, y1, int(cols.max()) + 1 - x1, int(rows.max()) + 1 - y1],
-            )
-        )
+        labels.append(label)
         colour = rng.uniform(0, 255, 3).astype(np.float32)
         background = image[mask].mean(axis=0)
         if np.abs(colour - background).sum() < 120:  # keep the shape visible
@@ -167,7 +212,7 @@ def _render_image(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, List
         image[mask] = colour * shade[:, None]
     image *= rng.uniform(0.85, 1.15, 3).astype(np.float32)  # colour jitter
     image += rng.normal(0, rng.uniform(2, 10), image.shape).astype(np.float32)
-    return np.clip(image, 0, 255).astype(np.uint8), objects
+    return np.clip(image, 0, 255).astype(np.uint8), _instance_annotations(labels, masks)
 
 
 def _write_split(root: str, split: str, num_images: int, size: int, seed: int, quality: int) -> str:

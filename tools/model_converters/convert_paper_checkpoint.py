@@ -1,7 +1,7 @@
 """Converts a checkpoint released with the aLRP Loss paper (MMDetection 2.1 / mmcv 0.6) into one
 that our configs load in MMDetection 3 with no missing or unexpected key.
 
-    python tools/convert_paper_checkpoint.py IN OUT [--config CONFIG]
+    python tools/model_converters/convert_paper_checkpoint.py IN OUT [--config CONFIG]
 
 What changes: FoveaBox's classifier and regressor are named ``conv_cls`` / ``conv_reg`` in
 mmdet 3 (``fovea_cls`` / ``fovea_reg`` in 2.1); the paper's aLRP RetinaNet head on ATSS's
@@ -206,7 +206,7 @@ def convert(checkpoint: dict, config: Optional[str] = None) -> dict:
         epoch=meta.get('epoch'),
         iter=meta.get('iter'),
         paper_meta=meta,
-        converted_by='tools/convert_paper_checkpoint.py',
+        converted_by='tools/model_converters/convert_paper_checkpoint.py',
     )
     if classes is not None:
         out_meta['dataset_meta'] = dict(classes=tuple(classes))
