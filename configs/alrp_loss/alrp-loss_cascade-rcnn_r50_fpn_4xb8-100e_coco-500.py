@@ -3,9 +3,10 @@
 # measured metrics for this config.
 # The RPN, backbone, neck, data, schedule (lr 0.012, the paper's two-stage row) and runtime are
 # those of the aLRP Faster R-CNN row, which this config inherits: aLRP Loss in the RPN (head
-# weight 0.2, tau 0.7, no sampling). The R-CNN is MMDetection's CascadeRoIHead of three stages
-# (stage loss weights 1, 0.5, 0.25; class-agnostic regression, deltas with MMDetection's
-# per-stage stds), each stage an aLRPBBoxHead with its own aLRP Loss and self-balance: sigmoid
+# weight 0.2, tau 0.7, no sampling). The R-CNN is a RankingCascadeRoIHead (MMDetection's
+# CascadeRoIHead that checks all the batch's ground truth first) of three stages (stage loss
+# weights 1, 0.5, 0.25; class-agnostic regression, deltas with MMDetection's per-stage stds),
+# each stage an aLRPBBoxHead with its own aLRP Loss and self-balance: sigmoid
 # classifier of 80 logits, localisation error (1 - GIoU) / (2 (1 - tau)) with tau the stage's
 # positive IoU threshold (0.5, 0.6, 0.7), every RoI the assigner does not ignore in the loss
 # (PseudoSampler, as in the Faster R-CNN row). SelfBalanceHook updates the four self-balances
@@ -22,7 +23,7 @@ model = dict(
     type='CascadeRCNN',
     roi_head=dict(
         _delete_=True,
-        type='CascadeRoIHead',
+        type='RankingCascadeRoIHead',  # checks every ground truth, matched or not
         num_stages=3,
         stage_loss_weights=[1, 0.5, 0.25],
         bbox_roi_extractor=dict(

@@ -27,13 +27,14 @@ model = dict(
         ),
     ),
     roi_head=dict(
+        type='RankingRoIHead',  # checks every ground truth, matched by a RoI or not
         bbox_head=dict(
             type='aLRPBBoxHead',
             loss_bbox=None,  # the ranking loss regresses
             reg_class_agnostic=False,
             reg_decoded_bbox=True,
             loss_cls=dict(_delete_=True, type='aLRPLoss', tau=0.5),
-        )
+        ),
     ),
     train_cfg=dict(
         rpn=dict(sampler=dict(_delete_=True, type='PseudoSampler')),

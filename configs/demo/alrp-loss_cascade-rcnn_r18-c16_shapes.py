@@ -41,7 +41,7 @@ model = dict(
         ),
     ),
     roi_head=dict(
-        type='CascadeRoIHead',
+        type='RankingCascadeRoIHead',  # checks every ground truth, matched or not
         num_stages=3,
         stage_loss_weights=[1, 0.5, 0.25],
         bbox_roi_extractor=dict(

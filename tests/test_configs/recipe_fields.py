@@ -153,8 +153,18 @@ DELIBERATE: Dict[str, Tuple[str, Any, str]] = {
         'scaling and shift between the two, and the log-ratio clip (16/1000) is the same, so '
         'the localisation errors are equal',
     ),
+    r'model\.roi_head\.type': (
+        'model.roi_head.type',
+        'RankingRoIHead',
+        "only for the aLRP R-CNN: mmdet's StandardRoIHead whose loss first checks every "
+        'ground-truth label and box of the batch (no proposal is sampled from the ground truth, '
+        'so the box head sees only the ground truth some RoI matches); training is the same',
+    ),
 }
 DELIBERATE_WHEN = {
+    r'model\.roi_head\.type': lambda recipe, path: (
+        recipe.get('model.roi_head.bbox_head.type') in ALRP_HEADS
+    ),
     r'model\.(bbox_head|rpn_head)\.reg_decoded_bbox': lambda recipe, path: (
         _head_type(recipe, path) in ALRP_HEADS
     ),

@@ -1,21 +1,28 @@
 """The mistakes of a user who copies our configs get an error (or a warning) that names the
 thing and the fix: a ranking loss on a head that cannot feed it, a loss_bbox a ranking head
-does not use, aLRP without SelfBalanceHook, a second differentiation, hyperparameters of the
-wrong type, diverged regression outputs, --cfg-options without =."""
+does not use, aLRP without SelfBalanceHook, ground truth that no RoI matches, a second
+differentiation, hyperparameters of the wrong type, diverged regression outputs, --cfg-options
+without =."""
 
 import logging
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-from mmengine.config import ConfigDict
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import MMLogger
+from mmengine.structures import InstanceData
+from torch import nn
 
 from alrp_core import alrp_loss, ap_loss
 from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
 from mmdet_alrp.engine.hooks import SelfBalanceHook
 from mmdet_alrp.models.losses import APLoss, RankSortLoss, SelfBalance, aLRPLoss, giou_loc_error
 from tests.tool_loader import load_tool
+
+CONFIGS = Path(__file__).parents[2] / 'configs' / 'alrp_loss'
 
 ANCHOR_HEAD = dict(
     num_classes=3,
@@ -251,3 +258,99 @@ def test_cfg_options_without_equals_is_an_argparse_error(capsys):
 def test_config_dict_values_also_go_through_the_rule():
     with pytest.raises(ValueError, match='tau must be a real number'):
         MODELS.build(ConfigDict(type='aLRPLoss', tau='0.5'))
+
+
+# Cause 4: ground truth that no RoI matches, in the R-CNNs of our configs (ResNet-18, 16
+# channels, 3 classes, no pretrained weights). The bad box is 4 px wide: no proposal (from
+# anchors of 32 px and more) overlaps it with IoU >= 0.5, so no RoI of any stage matches it.
+R_CNN_CONFIGS = {
+    'faster': 'alrp-loss_faster-rcnn_r50_fpn_4xb8-100e_coco-500.py',
+    'cascade': 'alrp-loss_cascade-rcnn_r50_fpn_4xb8-100e_coco-500.py',
+}
+UNMATCHED_BOX = [116.0, 4.0, 120.0, 8.0]
+
+
+def small_r_cnn(name: str, plain_rpn: bool = False):
+    """Our config's (Cascade) R-CNN, small; ``plain_rpn``: mmdet's RPNHead instead of ours."""
+    model = Config.fromfile(str(CONFIGS / R_CNN_CONFIGS[name])).model
+    model.backbone.update(depth=18, init_cfg=None)
+    model.neck.update(in_channels=[64, 128, 256, 512], out_channels=16)
+    model.rpn_head.update(in_channels=16, feat_channels=16, init_cfg=None)
+    if plain_rpn:
+        model.rpn_head = dict(
+            type='RPNHead',
+            in_channels=16,
+            feat_channels=16,
+            anchor_generator=model.rpn_head.anchor_generator,
+            bbox_coder=dict(type='DeltaXYWHBBoxCoder'),
+            loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True),
+            loss_bbox=dict(type='L1Loss'),
+        )
+    model.roi_head.bbox_roi_extractor.out_channels = 16
+    heads = model.roi_head.bbox_head
+    for head in heads if isinstance(heads, list) else [heads]:
+        head.update(in_channels=16, fc_out_channels=32, num_classes=3, init_cfg=None)
+    for proposal_cfg in (model.train_cfg.rpn_proposal, model.test_cfg.rpn):
+        proposal_cfg.update(nms_pre=300, max_per_img=100)
+    torch.manual_seed(0)
+    return MODELS.build(model)
+
+
+def batch_with(detector, label: int, box: list):
+    """Two 128 px images, each with a box that proposals match; image 1 also has ``box``
+    labelled ``label``."""
+    packed = demo_mm_inputs(2, [[3, 128, 128], [3, 128, 128]], num_items=[1, 1], num_classes=3)
+    gt = [([[20.0, 30.0, 70.0, 90.0]], [0]), ([[10.0, 40.0, 100.0, 120.0], box], [1, label])]
+    for sample, (boxes, labels) in zip(packed['data_samples'], gt):
+        sample.gt_instances = InstanceData(bboxes=torch.tensor(boxes), labels=torch.tensor(labels))
+    return detector.data_preprocessor(packed, True)
+
+
+def record_positive_gts(detector, monkeypatch) -> list:
+    """Records, per call of a box head's loss_and_target, the gt indices of image 1's
+    positive RoIs."""
+    seen = []
+    heads = detector.roi_head.bbox_head
+    for head in heads if isinstance(heads, nn.ModuleList) else [heads]:
+
+        def loss_and_target(original=head.loss_and_target, **kwargs):
+            seen.append(set(kwargs['sampling_results'][1].pos_assigned_gt_inds.tolist()))
+            return original(**kwargs)
+
+        monkeypatch.setattr(head, 'loss_and_target', loss_and_target)
+    return seen
+
+
+@pytest.mark.parametrize('name', list(R_CNN_CONFIGS))
+@pytest.mark.parametrize('label', [3, -1])
+def test_unmatched_gt_label_out_of_range_is_named_on_the_first_batch(name, label, monkeypatch):
+    """Cause 4: with a valid label the small box trains and no RoI of any stage matches it;
+    with a label outside 0 .. 2 the first batch is refused, naming the label and the image."""
+    detector = small_r_cnn(name)
+    seen = record_positive_gts(detector, monkeypatch)
+    losses = detector.forward(**batch_with(detector, 2, UNMATCHED_BOX), mode='loss')
+    assert all(torch.isfinite(value).all() for value in losses.values())
+    assert len(seen) == (3 if name == 'cascade' else 1)
+    assert all(1 not in gts for gts in seen)
+
+    pattern = rf'ground-truth label {label} of image 1 of the batch.* lies outside 0 \.\. 2'
+    with pytest.raises(ValueError, match=pattern):
+        detector.forward(**batch_with(detector, label, UNMATCHED_BOX), mode='loss')
+
+
+@pytest.mark.parametrize('name', list(R_CNN_CONFIGS))
+@pytest.mark.parametrize(
+    'box, pattern',
+    [
+        ([120.0, 4.0, 116.0, 8.0], r'ground-truth box \[120\.0, 4\.0, 116\.0, 8\.0\].*x2 < x1'),
+        ([116.0, 8.0, 120.0, 4.0], r'of image 1 of the batch.* has x2 < x1 or y2 < y1'),
+        ([116.0, 4.0, float('nan'), 8.0], r'NaN or Inf in a ground-truth box of image 1'),
+    ],
+    ids=['x-inverted', 'y-inverted', 'nan'],
+)
+def test_unmatched_bad_gt_box_is_named_on_the_first_batch(name, box, pattern):
+    """Cause 4: the RoI head checks the boxes itself, whatever the RPN (here mmdet's RPNHead,
+    which does not check them)."""
+    detector = small_r_cnn(name, plain_rpn=True)
+    with pytest.raises(ValueError, match=pattern):
+        detector.forward(**batch_with(detector, 2, box), mode='loss')

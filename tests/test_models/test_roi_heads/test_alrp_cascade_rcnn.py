@@ -153,7 +153,7 @@ def stage_targets(rois: torch.Tensor, iou_thr: float):
 def test_config_gives_each_stage_its_own_alrp_loss_tau_and_assigner():
     cfg = Config.fromfile(str(CONFIG))
     model, faster = cfg.model, Config.fromfile(str(FASTER)).model
-    assert model.type == 'CascadeRCNN' and model.roi_head.type == 'CascadeRoIHead'
+    assert model.type == 'CascadeRCNN' and model.roi_head.type == 'RankingCascadeRoIHead'
     assert model.roi_head.num_stages == 3
     assert model.roi_head.stage_loss_weights == STAGE_WEIGHTS
     assert [h.type for h in model.roi_head.bbox_head] == ['aLRPBBoxHead'] * 3

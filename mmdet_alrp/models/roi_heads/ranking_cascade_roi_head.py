@@ -1,0 +1,45 @@
+"""The RoI head of a ranking Cascade R-CNN: mmdet's, with the batch's ground truth checked."""
+
+from typing import Tuple
+
+from torch import Tensor
+
+from mmdet.models.roi_heads import CascadeRoIHead
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import InstanceList
+
+from ..utils import check_gt_instances
+
+
+@MODELS.register_module()
+class RankingCascadeRoIHead(CascadeRoIHead):
+    """:class:`CascadeRoIHead` whose loss first checks every ground-truth box and label of the
+    batch against the stages' ``num_classes`` C (the least of them).
+
+    A ranking R-CNN samples no ground truth into its RoIs (``PseudoSampler``), so a stage's box
+    head sees only the ground truth that some of its RoIs match; this check names a label
+    outside 0 .. C-1, a box with x2 < x1 or y2 < y1, or a non-finite box on the first batch,
+    matched or not (one host synchronisation a batch, before the first stage).
+    """
+
+    def loss(
+        self, x: Tuple[Tensor], rpn_results_list: InstanceList, batch_data_samples: SampleList
+    ) -> dict:
+        """:meth:`CascadeRoIHead.loss`, after a ``ValueError`` for bad ground truth.
+
+        Args:
+            x (tuple[Tensor]): per level, shape (N, C_feat, H, W), features.
+            rpn_results_list (list[:obj:`InstanceData`]): per image, the proposals.
+            batch_data_samples (list[:obj:`DetDataSample`]): per image, its ``gt_instances``
+                (``bboxes`` (G, 4), ``labels`` (G, )) and meta information.
+
+        Returns:
+            dict[str, Tensor]: the losses of :meth:`CascadeRoIHead.loss`.
+        """
+        check_gt_instances(
+            [sample.gt_instances for sample in batch_data_samples],
+            min(head.num_classes for head in self.bbox_head),
+            [sample.metainfo for sample in batch_data_samples],
+        )
+        return super().loss(x, rpn_results_list, batch_data_samples)
