@@ -1,7 +1,8 @@
 """The model-zoo records of MMDetection's conventions: a metafile.yml in every config folder, the
 root model-index.yml importing them, one entry per config, with the paper's results, weights and
-logs (configs/paper_recipes.json) or, for the demo, the results the README measured; an entry
-with no results (a detector the paper has none for, a demo config not measured) says why."""
+logs (configs/paper_recipes.json, configs/rs_paper_recipes.json) or, for the demo, the results
+the README measured; an entry with no results (a detector the paper has none for, a demo config
+not measured) says why."""
 
 import itertools
 import json
@@ -19,7 +20,12 @@ CONFIGS = sorted(
     for path in CONFIG_DIR.rglob('*.py')
     if '_base_' not in path.relative_to(CONFIG_DIR).parts
 )
-ROWS = json.loads((CONFIG_DIR / 'paper_recipes.json').read_text())['rows']
+#: the rows of the papers' records, keyed by our config
+ROWS = {
+    name: row
+    for record in ('paper_recipes.json', 'rs_paper_recipes.json')
+    for name, row in json.loads((CONFIG_DIR / record).read_text())['rows'].items()
+}
 FOLDERS = sorted({Path(config).parent.as_posix() for config in CONFIGS})
 
 
