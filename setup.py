@@ -17,7 +17,7 @@ def cpp_op():
     # -fopenmp: at::parallel_for is inline and runs serially in code built without OpenMP.
     op = CppExtension(
         'alrp_core._ranking_cpu',
-        ['alrp_core/ranking_cpu.cpp'],
+        ['alrp_core/backends/ranking_cpu.cpp'],
         extra_compile_args=['-O3', '-fopenmp'],
         extra_link_args=['-fopenmp'],
     )
@@ -36,7 +36,7 @@ setup(
     name='mmdet_alrp',
     version='0.1.0',
     description='aLRP Loss (Oksuz et al., NeurIPS 2020) for MMDetection 3.x',
-    packages=find_packages(include=['mmdet_alrp', 'mmdet_alrp.*', 'alrp_core']),
+    packages=find_packages(include=['mmdet_alrp', 'mmdet_alrp.*', 'alrp_core', 'alrp_core.*']),
     python_requires='>=3.8',
     install_requires=runtime_requirements(),
     **cpp_op(),

@@ -1,6 +1,6 @@
 """The GPU check: one command on a GPU machine that says whether the ranking core's CUDA paths
 are sound there and which kernels ``'auto'`` should take on CUDA (``CUDA_AUTO`` in
-``alrp_core/ranking.py``). docs/gpu_check.md explains how to run it and read its report.
+``alrp_core/backends/__init__.py``). docs/gpu_check.md explains how to run it and read its report.
 
     make gpu-check                                   # python3 tools/gpu_check.py (under 8 min)
     make gpu-check GPU_CHECK_ARGS=--quick            # under 3 min: fewer tests and rows
@@ -289,11 +289,12 @@ def row_problems(name: str, rows: Dict[tuple, Dict[str, float]], agreement: floa
 def verdict_lines(v: Verdict) -> List[str]:
     if v.backend == 'triton':
         lines = [
-            "VERDICT: set CUDA_AUTO = 'triton' in alrp_core/ranking.py: the Triton kernels passed "
-            'the CUDA tests, agree with the CPU and the torch ops on every row and are faster.'
+            "VERDICT: set CUDA_AUTO = 'triton' in alrp_core/backends/__init__.py: the Triton "
+            'kernels passed the CUDA tests, agree with the CPU and the torch ops on every row and '
+            'are faster.'
         ]
     else:
-        lines = ["VERDICT: keep CUDA_AUTO = 'torch' in alrp_core/ranking.py, because:"]
+        lines = ["VERDICT: keep CUDA_AUTO = 'torch' in alrp_core/backends/__init__.py, because:"]
         lines += [f'  - {reason}' for reason in v.reasons]
     if v.default_sound:
         lines.append('The CUDA torch ops (the default) passed the tests and every row.')
@@ -344,13 +345,11 @@ def main(argv=None) -> int:
     bench = load_benchmark()
     torch.set_num_threads(os.cpu_count() or 1)
     backends = [
-        b
-        for b in bench.DEVICE_BACKENDS
-        if b in bench.ranking_core.available_backends(torch.device('cuda'))
+        b for b in bench.DEVICE_BACKENDS if b in bench.available_backends(torch.device('cuda'))
     ]
     report.add(
         f'backends {backends}; CPU side of the agreement: '
-        f'{bench.ranking_core.select_backend(torch.device("cpu"))!r}'
+        f'{bench.select_backend(torch.device("cpu")).name!r}'
     )
     sizes = bench.DEVICE_QUICK_SIZES if args.quick else bench.DEVICE_SIZES
     results, left_out = bench.device_table(

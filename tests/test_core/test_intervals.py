@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alrp_core.ranking import ScoreIntervals
+from alrp_core.intervals import ScoreIntervals
 
 from .oracle import smoothed_step
 
