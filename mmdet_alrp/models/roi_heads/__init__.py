@@ -1,3 +1,3 @@
-from .bbox_heads import RoIRankingAdapter, aLRPBBoxHead
+from .bbox_heads import RankingBBoxHead, RoIRankingAdapter, aLRPBBoxHead
 
-__all__ = ['aLRPBBoxHead', 'RoIRankingAdapter']
+__all__ = ['RankingBBoxHead', 'aLRPBBoxHead', 'RoIRankingAdapter']
