@@ -31,6 +31,7 @@ model = dict(
             target_means=[0.0, 0.0, 0.0, 0.0],
             target_stds=[0.1, 0.1, 0.2, 0.2],
         ),
+        reg_decoded_bbox=True,
         loss_cls=dict(type='RankSortLoss'),
         loss_bbox=None,  # the ranking loss regresses
     ),

@@ -255,6 +255,12 @@ def _decode_wh_ratio_clip(cfg: dict, name: str, match: 're.Match') -> float:
     return inspect.signature(coder.decode).parameters['wh_ratio_clip'].default
 
 
+def _built_head_decodes(cfg: dict, name: str, match: 're.Match') -> bool:
+    """``reg_decoded_bbox`` of the head built from the config: the ranking heads default it by
+    their loss (None in their signature)."""
+    return MODELS.build(copy.deepcopy(cfg['model'][match.group(1)])).reg_decoded_bbox
+
+
 def _built_roi_bbox_head(cfg: dict, name: str, match: 're.Match'):
     """An attribute of the R-CNN box head built from the config (Shared2FCBBoxHead fixes its
     numbers of layers in code, not in its arguments)."""
@@ -298,6 +304,11 @@ RULES: List[Rule] = [
     Rule(
         r'model\.roi_head\.bbox_roi_extractor\.roi_layer\.sample_num',
         ['model.roi_head.bbox_roi_extractor.roi_layer.sampling_ratio'],
+    ),
+    Rule(
+        r'model\.(bbox_head)\.reg_decoded_bbox',
+        compute=_built_head_decodes,
+        when=lambda recipe, field: _head_type(recipe, field) in AP_HEADS,
     ),
     Rule(r'model\.(.+)', [r'model.\1']),
     Rule(r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.max_num', [r'model.\1.max_per_img']),

@@ -60,6 +60,12 @@ def rs_type(value: str, recipe: dict) -> str:
     return RS_TYPE_NAMES.get(value, value)
 
 
+def _paa(recipe: dict, path: str) -> bool:
+    return recipe.get('model.bbox_head.type') == 'RankBasedPAAHead' and path.startswith(
+        'model.bbox_head.'
+    )
+
+
 def _multi_scale(recipe: dict) -> bool:
     return recipe.get('data.train_pipeline.Resize.multiscale_mode') == 'value'
 
@@ -128,7 +134,15 @@ RS_NO_COUNTERPART: Dict[str, Any] = {
         ),
         INERT_LOSS_CLS,
     ),
-    r'model\.' + HEADS + r'\.loss_bbox\..*': OWN_GIOU,
+    r'model\.' + HEADS + r'\.loss_bbox\..*': (
+        lambda recipe, path: not _paa(recipe, path),
+        OWN_GIOU,
+    ),
+    r'model\.bbox_head\.loss_(cls|bbox)\.reduction': (
+        _paa,
+        "PAA scores its candidates with reduction_override='none', in the fork as in mmdet 3's "
+        'PAAHead',
+    ),
     r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.nms_across_levels': NO_COUNTERPART[
         r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.nms_across_levels'
     ],
@@ -184,6 +198,12 @@ RS_DELIBERATE: Dict[str, Tuple[str, Any, str]] = {
 }
 
 RS_RULES: List[Rule] = [
+    # the fork's PAA scores its candidates with its loss_cls and loss_bbox (Focal, GIoU)
+    Rule(
+        r'model\.bbox_head\.loss_(cls|bbox)\.(\w+)',
+        [r'model.bbox_head.score_loss_\1.\2'],
+        when=_paa,
+    ),
     Rule(r'model\.((?:.+\.)?)type', [r'model.\1type'], rs_type),
     Rule(
         r'model\.' + HEADS + r'\.rank_loss_type',

@@ -137,6 +137,7 @@ COMPUTED_MUTATIONS = [
         _set('model.bbox_head.init_cfg', dict(type='Normal', layer='Conv2d', std=0.01)),
     ),
     (AP_RETINA, 'code.bbox_head.regression_averaging', _set('model.bbox_head.type', 'RetinaHead')),
+    (AP_RETINA, 'model.bbox_head.reg_decoded_bbox', _set('model.bbox_head.reg_decoded_bbox', True)),
     (
         FASTER_ALRP,
         'code.rpn_head.cls_bias_init_prior',

@@ -96,17 +96,25 @@ def test_without_config_every_key_is_kept(tool, tmp_path):
 
 
 def test_refuses_another_architecture(tool, tmp_path):
-    paper = str(tmp_path / 'faster.pth')
-    write_rs_paper_checkpoint(paper, ROWS[FASTER])
+    carafe = str(tmp_path / 'carafe.pth')
+    write_rs_paper_checkpoint(carafe, ROWS[FASTER_CARAFE])
     expect_refusal(
         tool,
-        [paper, str(tmp_path / 'o.pth'), '--config', config_path(FASTER_CARAFE)],
+        [carafe, str(tmp_path / 'o.pth'), '--config', config_path(FASTER)],
         'another architecture',
         'neck.upsample_modules.0.channel_compressor.weight',
     )
+    faster = str(tmp_path / 'faster.pth')
+    write_rs_paper_checkpoint(faster, ROWS[FASTER])
     expect_refusal(
         tool,
-        [paper, str(tmp_path / 'o.pth'), '--config', config_path(CASCADE)],
+        [faster, str(tmp_path / 'o.pth'), '--config', config_path(FASTER_CARAFE)],
+        'lacks keys',
+        'neck.lateral_convs.4.conv.weight',
+    )
+    expect_refusal(
+        tool,
+        [faster, str(tmp_path / 'o.pth'), '--config', config_path(CASCADE)],
         'another architecture',
         'roi_head.bbox_head.0.fc_cls.weight',
     )
