@@ -15,6 +15,9 @@ A recipe field is a dotted path of the paper's resolved config (``model.*``, ``t
 
 Our path syntax: keys joined by ``.``; ``name[3]`` indexes a list, ``name[type=Resize]`` picks
 the element of a list whose ``type`` is ``Resize``.
+
+These tables are the aLRP Loss paper's, :data:`ALRP_PAPER`; another paper's record has its own
+:class:`Paper` (``rs_recipe_fields.py``), whose rules may end with :data:`RULES`.
 """
 
 import copy
@@ -171,6 +174,10 @@ DELIBERATE_WHEN = {
 }
 
 
+#: The heads of a recipe field: ``roi_head.bbox_head[i]`` is stage i of a cascade.
+HEADS = r'(bbox_head|rpn_head|roi_head\.bbox_head(?:\[\d+\])?)'
+
+
 @dataclass
 class Rule:
     """A recipe field pattern and how our config holds it."""
@@ -183,7 +190,7 @@ class Rule:
 
 
 def _head_type(recipe: dict, path: str) -> str:
-    head = re.match(r'(?:model|code)\.(bbox_head|rpn_head|roi_head\.bbox_head)', path).group(1)
+    head = re.match(r'(?:model|code)\.' + HEADS, path).group(1)
     return recipe[f'model.{head}.type']
 
 
@@ -258,14 +265,18 @@ def _decode_wh_ratio_clip(cfg: dict, name: str, match: 're.Match') -> float:
     return inspect.signature(coder.decode).parameters['wh_ratio_clip'].default
 
 
+def _built_head_decodes(cfg: dict, name: str, match: 're.Match') -> bool:
+    """``reg_decoded_bbox`` of the head built from the config: the ranking heads default it by
+    their loss (None in their signature)."""
+    return MODELS.build(copy.deepcopy(cfg['model'][match.group(1)])).reg_decoded_bbox
+
+
 def _built_roi_bbox_head(cfg: dict, name: str, match: 're.Match'):
     """An attribute of the R-CNN box head built from the config (Shared2FCBBoxHead fixes its
     numbers of layers in code, not in its arguments)."""
     head = MODELS.build(copy.deepcopy(cfg['model']['roi_head']['bbox_head']))
     return getattr(head, match.group(1))
 
-
-HEADS = r'(bbox_head|rpn_head|roi_head\.bbox_head)'
 
 RULES: List[Rule] = [
     Rule(r'model\.type', ['model.type']),
@@ -303,6 +314,11 @@ RULES: List[Rule] = [
     Rule(
         r'model\.roi_head\.bbox_roi_extractor\.roi_layer\.sample_num',
         ['model.roi_head.bbox_roi_extractor.roi_layer.sampling_ratio'],
+    ),
+    Rule(
+        r'model\.(bbox_head)\.reg_decoded_bbox',
+        compute=_built_head_decodes,
+        when=lambda recipe, field: _head_type(recipe, field) in AP_HEADS,
     ),
     Rule(r'model\.(.+)', [r'model.\1']),
     Rule(r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.max_num', [r'model.\1.max_per_img']),
@@ -400,6 +416,31 @@ RULES: List[Rule] = [
     Rule(r'code\.(bbox_head|rpn_head)\.cls_bias_init_prior', compute=_bias_prior),
     Rule(r'code\.' + HEADS + r'\.regression_averaging', compute=_regression_averaging),
 ]
+
+
+@dataclass
+class Paper:
+    """The tables of one paper's record: its fields without counterpart, its deliberate
+    differences (pattern -> (our path, our value, reason); ``{head}`` in our path is the head of
+    the field, ``\\1`` a group of the pattern), when a deliberate entry applies, and its rules
+    (the first whose pattern matches a field holds it)."""
+
+    no_counterpart: Dict[str, Any]
+    deliberate: Dict[str, Tuple[str, Any, str]]
+    deliberate_when: Dict[str, Callable[[dict, str], bool]]
+    rules: List[Rule]
+
+    def reasons(self) -> set:
+        """Every reason of the tables."""
+        reasons = {
+            entry[-1] if isinstance(entry, tuple) else entry
+            for entry in self.no_counterpart.values()
+        }
+        return reasons | {reason for _, _, reason in self.deliberate.values()}
+
+
+#: The aLRP Loss paper's record (configs/paper_recipes.json)
+ALRP_PAPER = Paper(NO_COUNTERPART, DELIBERATE, DELIBERATE_WHEN, RULES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,8 +564,8 @@ class Check:
     reason: Optional[str] = None
 
 
-def _no_counterpart(recipe: dict, field: str) -> Optional[str]:
-    for pattern, entry in NO_COUNTERPART.items():
+def _no_counterpart(recipe: dict, field: str, paper: Paper) -> Optional[str]:
+    for pattern, entry in paper.no_counterpart.items():
         if re.fullmatch(pattern, field):
             when, reason = entry if isinstance(entry, tuple) else (None, entry)
             if when is None or when(recipe, field):
@@ -532,19 +573,20 @@ def _no_counterpart(recipe: dict, field: str) -> Optional[str]:
     return None
 
 
-def check_of(recipe: dict, field: str) -> Check:
-    """How our config must hold ``field`` of ``recipe``."""
-    reason = _no_counterpart(recipe, field)
+def check_of(recipe: dict, field: str, paper: Paper = ALRP_PAPER) -> Check:
+    """How our config must hold ``field`` of ``recipe`` (a row of ``paper``'s record)."""
+    reason = _no_counterpart(recipe, field, paper)
     if reason is not None:
         return Check(field, reason=reason)
     value = recipe[field]
-    for pattern, (path, ours, reason) in DELIBERATE.items():
+    for pattern, (path, ours, reason) in paper.deliberate.items():
         match = re.fullmatch(pattern, field)
-        when = DELIBERATE_WHEN.get(pattern)
+        when = paper.deliberate_when.get(pattern)
         if match and (when is None or when(recipe, field)):
-            head = 'model.' + match.group(1) if match.groups() else ''
-            return Check(field, expected=ours, paths=[path.format(head=head)], reason=reason)
-    for rule in RULES:
+            head = 'model.' + match.group(1) if match.groups() and match.group(1) else ''
+            path = match.expand(path.format(head=head))
+            return Check(field, expected=ours, paths=[path], reason=reason)
+    for rule in paper.rules:
         match = re.fullmatch(rule.pattern, field)
         if match and (rule.when is None or rule.when(recipe, field)):
             compute = rule.compute
@@ -563,13 +605,17 @@ def check_of(recipe: dict, field: str) -> Check:
 
 
 def mismatches(
-    cfg: dict, name: str, recipe: dict, fields: Optional[Sequence[str]] = None
+    cfg: dict,
+    name: str,
+    recipe: dict,
+    fields: Optional[Sequence[str]] = None,
+    paper: Paper = ALRP_PAPER,
 ) -> List[str]:
     """Every recipe field (or those of ``fields``) that our config ``cfg`` (named ``name``)
-    holds otherwise, one line each."""
+    holds otherwise than ``paper``'s record, one line each."""
     found = []
     for field in fields if fields is not None else recipe:
-        check = check_of(recipe, field)
+        check = check_of(recipe, field, paper)
         if check.reason is not None and not check.paths:
             continue
         try:
