@@ -1,8 +1,9 @@
-"""tools/convert_paper_checkpoint.py on checkpoints written in the layout of the Rank & Sort Loss
-paper's released models (rs_paper_checkpoints.py, its MMDetection 2.8 fork): converted, every
-row's model (Faster R-CNN with and without CARAFE, R101 with DCNv2, Cascade R-CNN, ATSS, PAA)
-loads into the model of its config with no missing or unexpected key, keeps every weight and
-predicts; a checkpoint of another loss or detector, whose keys may fit, is refused."""
+"""tools/model_converters/convert_paper_checkpoint.py on checkpoints written in the layout of the
+Rank & Sort Loss paper's released models (rs_paper_checkpoints.py, its MMDetection 2.8 fork):
+converted, every row's model (Faster R-CNN with and without CARAFE, R101 with DCNv2, Cascade
+R-CNN, ATSS, PAA) loads into the model of its config with no missing or unexpected key, keeps
+every weight and predicts; a checkpoint of another loss or detector, whose keys may fit, is
+refused."""
 
 import json
 from pathlib import Path
