@@ -7,8 +7,20 @@ from .anchor_ranking_adapter import AnchorRankingAdapter
 from .ap_loss_fovea_head import APLossFoveaHead
 from .ap_loss_retina_head import APLossRetinaHead
 from .point_ranking_adapter import PointRankingAdapter
+from .ranking_atss_head import RankingATSSHead
+from .ranking_fcos_head import RankingFCOSHead
+from .ranking_fovea_head import RankingFoveaHead
+from .ranking_paa_head import RankingPAAHead
+from .ranking_retina_head import RankingRetinaHead
+from .ranking_rpn_head import RankingRPNHead
 
 __all__ = [
+    'RankingRetinaHead',
+    'RankingATSSHead',
+    'RankingFCOSHead',
+    'RankingFoveaHead',
+    'RankingRPNHead',
+    'RankingPAAHead',
     'aLRPRetinaHead',
     'aLRPATSSHead',
     'aLRPFCOSHead',

@@ -1,53 +1,13 @@
 """aLRP Loss FCOS head: FCOSHead's targets, no centerness branch."""
 
-from typing import Tuple
-
-from mmcv.cnn import Scale
-from torch import Tensor
-
-from mmdet.models.dense_heads import FCOSHead
 from mmdet.registry import MODELS
 
-from .point_ranking_adapter import PointRankingAdapter
+from .ranking_fcos_head import RankingFCOSHead
 
 
 @MODELS.register_module()
-class aLRPFCOSHead(PointRankingAdapter, FCOSHead):
-    """FCOS's head trained with aLRP Loss, without the centerness branch.
-
-    One aLRP Loss over every point and class of the batch on FCOSHead's targets (regress
-    ranges, ``center_sampling``, ``norm_on_bbox`` as configured; see
-    :class:`PointRankingAdapter`). Like every ranking-based loss, aLRP Loss ranks the boxes by
-    the classification score alone: the head has no centerness layer and predicts with the
-    sigmoid scores (no centerness factor).
-
-    Args:
-        num_classes (int): number of classes, without background.
-        in_channels (int): channels of the input feature maps.
-        loss_cls (dict): config of the :class:`aLRPLoss` (``tau``, ``self_balance``,
-            ``loss_weight``). Defaults to ``dict(type='aLRPLoss')``.
-        **kwargs: the arguments of :class:`FCOSHead` (``loss_centerness`` and
-            ``centerness_on_reg`` are not used).
-    """
+class aLRPFCOSHead(RankingFCOSHead):
+    """:class:`RankingFCOSHead` that takes aLRP Loss only (``loss_cls=dict(type='aLRPLoss')``,
+    the default, with its ``tau``, ``self_balance``, ``loss_weight``)."""
 
     loss_types = ('aLRPLoss',)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.loss_centerness = None
-
-    def _init_layers(self) -> None:
-        super()._init_layers()
-        del self.conv_centerness
-
-    def forward_single(self, x: Tensor, scale: Scale, stride: int) -> Tuple[Tensor, Tensor]:
-        """Logits (N, C, H, W) and distances (N, 4, H, W) of one level, as FCOSHead's: in
-        units of ``stride`` with ``norm_on_bbox`` (pixels in eval mode), else exp of the
-        output."""
-        # AnchorFreeHead's forward, past FCOSHead's (which adds the centerness)
-        cls_score, bbox_pred, _, _ = super(FCOSHead, self).forward_single(x)
-        bbox_pred = scale(bbox_pred).float()
-        if not self.norm_on_bbox:
-            return cls_score, bbox_pred.exp()
-        bbox_pred = bbox_pred.clamp(min=0)
-        return cls_score, bbox_pred if self.training else bbox_pred * stride

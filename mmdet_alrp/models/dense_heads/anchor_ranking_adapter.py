@@ -11,6 +11,7 @@ from mmdet.structures.bbox import cat_boxes, get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptInstanceList
 
 from ..utils import (
+    RANKING_LOSSES,
     check_finite_outputs,
     check_gt_instances,
     check_ranking_loss,
@@ -21,7 +22,8 @@ from ..utils import (
 
 
 class AnchorRankingAdapter:
-    """The loss of a ranking-loss head (aLRPLoss, APLoss) on an anchor head's own targets.
+    """The loss of a ranking-loss head (aLRPLoss, APLoss, RankSortLoss) on an anchor head's
+    own targets.
 
     Mixed in before an ``AnchorHead`` (``RetinaHead``, ``RPNHead``: ``train_cfg.assigner`` of the
     MaxIoU family) or an ``ATSSHead`` (``ATSSAssigner``). ``loss_by_feat`` takes the head's
@@ -29,8 +31,8 @@ class AnchorRankingAdapter:
     the order of the anchors, and hands its logits, 1 / 0 / -1 labels (label weight 0, e.g. the
     assigner's ignore band or anchors outside the image: -1 for every class) and the positives'
     boxes to ``loss_cls``: decoded by the head's ``bbox_coder`` (float32) for a loss with
-    ``decoded_boxes`` (aLRPLoss), in the head's target space otherwise (APLoss). The loss
-    regresses: the head's ``loss_bbox`` is None.
+    ``decoded_boxes`` (aLRPLoss, RankSortLoss), in the head's target space otherwise
+    (APLoss). The loss regresses: the head's ``loss_bbox`` is None.
 
     Args:
         loss_cls (dict): config of the ranking loss; ``use_sigmoid`` defaults to True.
@@ -39,7 +41,7 @@ class AnchorRankingAdapter:
     """
 
     #: The registered names of the losses the head accepts.
-    loss_types = ('aLRPLoss', 'APLoss')
+    loss_types = RANKING_LOSSES
 
     def __init__(
         self,
@@ -55,12 +57,14 @@ class AnchorRankingAdapter:
         if isinstance(self, ATSSHead) and hasattr(self, 'assigner') and not atss_assigner:
             raise ValueError(
                 f"{type(self).__name__} takes ATSSHead's targets, which need an "
-                'ATSSAssigner: use aLRPRetinaHead for the MaxIoU family'
+                'ATSSAssigner: use a RetinaNet head (RankingRetinaHead, aLRPRetinaHead) for the '
+                'MaxIoU family'
             )
         if atss_assigner and not isinstance(self, ATSSHead):
             raise ValueError(
                 f"ATSSAssigner needs the anchors of each level (ATSSHead's "
-                f'targets), which {type(self).__name__} has not: use aLRPATSSHead'
+                f'targets), which {type(self).__name__} has not: use an ATSS head '
+                '(RankingATSSHead, aLRPATSSHead)'
             )
         self.loss_bbox = None
 

@@ -1,26 +1,21 @@
 """AP Loss FoveaBox head (Chen et al., CVPR 2019), the baseline of aLRP Loss."""
 
-from mmdet.models.dense_heads import FoveaHead
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 
-from .point_ranking_adapter import PointRankingAdapter
+from .ranking_fovea_head import RankingFoveaHead
 
 
 @MODELS.register_module()
-class APLossFoveaHead(PointRankingAdapter, FoveaHead):
-    """FoveaBox's head trained with AP Loss and a regression loss on the positives.
-
-    One AP Loss over every point and class of the batch and the :class:`APLoss`'s
-    ``loss_bbox`` (Smooth L1 by default) on FoveaHead's log-distance targets of the positive
-    points, averaged over their 4 coordinates each (see :class:`PointRankingAdapter`).
+class APLossFoveaHead(RankingFoveaHead):
+    """:class:`RankingFoveaHead` that takes AP Loss only: one AP Loss over every point and class
+    of the batch and the :class:`APLoss`'s ``loss_bbox`` (Smooth L1 by default) on FoveaHead's
+    log-distance targets of the positive points, averaged over their 4 coordinates each.
 
     Args:
-        num_classes (int): number of classes, without background.
-        in_channels (int): channels of the input feature maps.
         loss_cls (dict): config of the :class:`APLoss`, with its ``loss_bbox``. Defaults to
             ``dict(type='APLoss')``.
-        **kwargs: the arguments of :class:`FoveaHead`.
+        **kwargs: the arguments of :class:`RankingFoveaHead`.
     """
 
     loss_types = ('APLoss',)

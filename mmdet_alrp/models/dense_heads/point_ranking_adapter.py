@@ -11,6 +11,7 @@ from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptInstanceList
 
 from ..utils import (
+    RANKING_LOSSES,
     check_finite_outputs,
     check_gt_instances,
     check_ranking_loss,
@@ -25,17 +26,19 @@ MAX_LOG_DISTANCE = math.log(1000.0 / 16)
 
 
 class PointRankingAdapter:
-    """The loss of a ranking-loss head (aLRPLoss, APLoss) on a point head's own targets.
+    """The loss of a ranking-loss head (aLRPLoss, APLoss, RankSortLoss) on a point head's own
+    targets.
 
     Mixed in before a ``FoveaHead`` or an ``FCOSHead``. ``loss_by_feat`` takes the head's
     ``get_targets`` on its ``prior_generator``'s points, flattens the batch level by level,
     image by image, point by point (the order of those targets) and hands its logits, 1 / 0
     labels (neither head has an ignore band) and the positives' regression to ``loss_cls``.
-    For a loss with ``decoded_boxes`` (aLRPLoss) the boxes are decoded in float32: FoveaHead's
-    log distances in units of the level's base edge (bounded by :data:`MAX_LOG_DISTANCE`, not
-    clipped to the image); FCOSHead's distances, times the level's stride with
-    ``norm_on_bbox``, by its ``bbox_coder``. Otherwise (APLoss) the regression stays in the
-    head's target space. The loss regresses: the head's ``loss_bbox`` is None.
+    For a loss with ``decoded_boxes`` (aLRPLoss, RankSortLoss) the boxes are decoded in
+    float32: FoveaHead's log distances in units of the level's base edge (bounded by
+    :data:`MAX_LOG_DISTANCE`, not clipped to the image); FCOSHead's distances, times the
+    level's stride with ``norm_on_bbox``, by its ``bbox_coder``. Otherwise (APLoss) the
+    regression stays in the head's target space. The loss regresses: the head's ``loss_bbox``
+    is None.
 
     Args:
         loss_cls (dict): config of the ranking loss; ``use_sigmoid`` defaults to True.
@@ -44,7 +47,7 @@ class PointRankingAdapter:
     """
 
     #: The registered names of the losses the head accepts.
-    loss_types = ('aLRPLoss', 'APLoss')
+    loss_types = RANKING_LOSSES
 
     def __init__(
         self,

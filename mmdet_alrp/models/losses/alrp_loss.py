@@ -2,7 +2,6 @@
 
 from typing import Dict
 
-import torch
 from torch import Tensor
 
 from alrp_core import alrp_loss
@@ -25,9 +24,8 @@ class aLRPLoss(RankingLoss):
     :func:`alrp_loss` gives ``L_cls`` and ``L_loc``; the child :class:`SelfBalance` (SB) sees
     these unweighted values and weighs ``L_loc``; ``loss_weight`` (w) scales both terms once.
 
-    For mmdet's ``BBoxHead``, which asks its ``loss_cls``: one sigmoid logit per class
-    (:meth:`get_cls_channels`) and sigmoid scores with a zero background column
-    (:meth:`get_activation`), which ``multiclass_nms`` and ``CascadeRoIHead`` drop.
+    For mmdet's ``BBoxHead``: one sigmoid logit per class and sigmoid scores with a zero
+    background column (see :class:`RankingLoss`).
 
     Args:
         delta (float): half width of the linear part of the smoothed step, finite and > 0.
@@ -45,8 +43,6 @@ class aLRPLoss(RankingLoss):
 
     #: Heads pass the positives' boxes decoded, (x1, y1, x2, y2).
     decoded_boxes = True
-    custom_cls_channels = True
-    custom_activation = True
 
     def __init__(
         self,
@@ -87,12 +83,3 @@ class aLRPLoss(RankingLoss):
         terms['loss_bbox'] = self.loss_weight * terms['loss_bbox']
         terms['num_pos'] = loss_cls.new_tensor(float(loc_errors.numel()))
         return terms
-
-    def get_cls_channels(self, num_classes: int) -> int:
-        """One sigmoid logit per class, no background channel."""
-        return num_classes
-
-    def get_activation(self, cls_score: Tensor) -> Tensor:
-        """Scores (R, C + 1) of logits (R, C): the sigmoids and a zero background column."""
-        scores = cls_score.sigmoid()
-        return torch.cat([scores, scores.new_zeros(scores.size(0), 1)], 1)

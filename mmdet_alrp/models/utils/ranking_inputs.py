@@ -1,17 +1,32 @@
-"""What the three ranking adapters share: the loss config, its check and the 1 / 0 / -1 labels."""
+"""What the ranking adapters share: the loss config, its check and the 1 / 0 / -1 labels."""
 
 from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType
+
+#: The registered names of the ranking losses a loss-neutral head accepts.
+RANKING_LOSSES = ('aLRPLoss', 'APLoss', 'RankSortLoss')
 
 
 def sigmoid_loss_cfg(loss_cls: ConfigType) -> dict:
     """``loss_cls`` with ``use_sigmoid=True`` unless it says otherwise: mmdet's heads read it to
     build one sigmoid logit per class (an explicit False reaches the loss, which refuses it)."""
     return dict(dict(use_sigmoid=True), **loss_cls)
+
+
+def default_reg_decoded_bbox(loss_cls: ConfigType, reg_decoded_bbox: Optional[bool]) -> bool:
+    """``reg_decoded_bbox`` as given or, if None, the ``decoded_boxes`` of the loss that
+    ``loss_cls`` builds: the gt boxes themselves are the targets of a loss of decoded boxes
+    (aLRPLoss, RankSortLoss), their encodings those of APLoss's regression loss."""
+    if reg_decoded_bbox is not None:
+        return reg_decoded_bbox
+    loss_type = loss_cls.get('type')
+    loss_class = MODELS.get(loss_type) if isinstance(loss_type, str) else loss_type
+    return bool(getattr(loss_class, 'decoded_boxes', True))
 
 
 def check_ranking_loss(head: nn.Module, loss_types: Sequence[str]) -> None:

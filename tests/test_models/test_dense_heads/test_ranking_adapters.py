@@ -38,9 +38,13 @@ FCOS_ARGS = dict(
 
 
 def test_assigner_must_fit_the_base_head():
-    with pytest.raises(ValueError, match='ATSSAssigner.*use aLRPATSSHead'):
+    with pytest.raises(
+        ValueError, match=r'ATSSAssigner.*use an ATSS head \(RankingATSSHead, aLRPATSSHead\)'
+    ):
         make_retina_head(aLRPRetinaHead, train_cfg=ATSS_TRAIN_CFG)
-    with pytest.raises(ValueError, match='aLRPATSSHead .*ATSSAssigner: use aLRPRetinaHead'):
+    with pytest.raises(
+        ValueError, match=r'aLRPATSSHead .*ATSSAssigner: use a RetinaNet head \(RankingRetinaHead'
+    ):
         make_atss_head(aLRPATSSHead, train_cfg=MAX_IOU_TRAIN_CFG)
 
 

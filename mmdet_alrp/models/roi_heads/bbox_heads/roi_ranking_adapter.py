@@ -12,6 +12,7 @@ from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType, OptConfigType
 
 from ...utils import (
+    RANKING_LOSSES,
     check_finite_outputs,
     check_ground_truth,
     check_ranking_loss,
@@ -22,7 +23,8 @@ from ...utils import (
 
 
 class RoIRankingAdapter:
-    """The loss of a ranking-loss box head (aLRPLoss) on BBoxHead's own RoI targets.
+    """The loss of a ranking-loss box head (aLRPLoss, APLoss, RankSortLoss) on BBoxHead's own
+    RoI targets.
 
     Mixed in before a ``BBoxHead`` (``Shared2FCBBoxHead``, say). Every RoI the RoI head forwards
     (the sampler's positives and negatives; with a ``PseudoSampler``, every proposal the
@@ -32,7 +34,8 @@ class RoIRankingAdapter:
     their gt boxes go to ``loss_cls``. The loss's ``get_cls_channels`` gives the classifier one
     sigmoid logit per class (no background column), its ``get_activation`` BBoxHead's
     prediction (and CascadeRoIHead's refinement) the sigmoid scores with a zero background
-    column. The loss regresses: the head's ``loss_bbox`` is None.
+    column. The loss regresses (APLoss with its own ``loss_bbox``, on the decoded boxes): the
+    head's ``loss_bbox`` is None.
 
     Args:
         loss_cls (dict): config of the ranking loss; ``use_sigmoid`` defaults to True.
@@ -42,7 +45,7 @@ class RoIRankingAdapter:
     """
 
     #: The registered names of the losses the head accepts.
-    loss_types = ('aLRPLoss',)
+    loss_types = RANKING_LOSSES
 
     def __init__(
         self,
@@ -112,7 +115,8 @@ class RoIRankingAdapter:
             reduction_override (str, optional): unused.
 
         Returns:
-            dict[str, Tensor]: the terms of ``loss_cls`` (see :class:`aLRPLoss`).
+            dict[str, Tensor]: the terms of ``loss_cls`` (see :class:`aLRPLoss`,
+            :class:`RankSortLoss`).
         """
         pos = torch.nonzero(labels < self.num_classes).squeeze(1)
         pos_labels = labels[pos]

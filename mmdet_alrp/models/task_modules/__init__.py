@@ -1,0 +1,3 @@
+from .samplers import KeepAllSampler
+
+__all__ = ['KeepAllSampler']

@@ -1,0 +1,3 @@
+from .keep_all_sampler import KeepAllSampler
+
+__all__ = ['KeepAllSampler']
