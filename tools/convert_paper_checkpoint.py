@@ -1,23 +1,29 @@
-"""Converts a checkpoint released with the aLRP Loss paper (MMDetection 2.1 / mmcv 0.6) into one
-that our configs load in MMDetection 3 with no missing or unexpected key.
+"""Converts a checkpoint released with the aLRP Loss paper (MMDetection 2.1 / mmcv 0.6) or the Rank
+& Sort Loss paper (its MMDetection 2.8 fork / mmcv 1.2) into one that our configs load in
+MMDetection 3 with no missing or unexpected key.
 
     python tools/convert_paper_checkpoint.py IN OUT [--config CONFIG]
 
-What changes: FoveaBox's classifier and regressor are named ``conv_cls`` / ``conv_reg`` in
-mmdet 3 (``fovea_cls`` / ``fovea_reg`` in 2.1); the paper's aLRP RetinaNet head on ATSS's
-targets is our ``aLRPATSSHead``, whose ``retina_cls`` / ``retina_reg`` are ``atss_cls`` /
-``atss_reg``; the aLRP heads get their self-balance buffers (``<head>.loss_cls.self_balance.*``),
-which the paper kept outside the state dict (SB at its initial value: it only weighs training
-losses, prediction does not use it); ``meta.CLASSES`` becomes ``meta.dataset_meta.classes``, the
-other meta fields of mmdet 2.1 are kept under ``meta.paper_meta``; the optimizer state is
+What changes: the Rank & Sort Loss paper's models keep every key (our RankingRPNHead,
+RankingBBoxHead, RankingATSSHead and RankingPAAHead have its heads' layers and names; its R-CNN
+classifiers have no background column, as ours). Of the aLRP Loss paper's: FoveaBox's
+classifier and regressor are named ``conv_cls`` / ``conv_reg`` in mmdet 3 (``fovea_cls`` /
+``fovea_reg`` in 2.1); the paper's aLRP RetinaNet head on ATSS's targets is our
+``aLRPATSSHead``, whose ``retina_cls`` / ``retina_reg`` are ``atss_cls`` / ``atss_reg``; the
+aLRP heads get their self-balance buffers (``<head>.loss_cls.self_balance.*``), which the paper
+kept outside the state dict (SB at its initial value: it only weighs training losses,
+prediction does not use it). Of both: ``meta.CLASSES`` becomes ``meta.dataset_meta.classes``,
+the other meta fields of mmdet 2.x are kept under ``meta.paper_meta``; the optimizer state is
 dropped. Every other key and every weight is kept as it is (the aLRP R-CNN classifier keeps its
 ``num_classes`` outputs: it has no background column).
 
 IN is read with torch's weights-only unpickler (no code of the file runs); a global outside
 the types torch and :mod:`mmdet_alrp.engine.checkpoint` allow makes it refuse, naming the
 global. With ``--config`` the result is checked against the model that the config builds:
-a checkpoint of another architecture, or with keys missing, is refused with the keys at fault.
-Without it, the aLRP heads are found from the ``config`` text that mmdet 2.1 keeps in the meta.
+a checkpoint of another architecture, or with keys missing, is refused with the keys at fault,
+and so is one whose heads (named in the ``config`` text that mmdet 2.x keeps in the meta) are
+not the config's (an aLRP Loss checkpoint for a Rank & Sort Loss config, an ATSS head for a PAA
+config: their keys are alike). Without it, the aLRP heads are found from that config text.
 """
 
 import argparse
@@ -55,6 +61,22 @@ ALRP_HEAD_PREFIXES = {
     'aLRPLossFoveaHead': 'bbox_head.',
     'aLRPLossRPNHead': 'rpn_head.',
     'aLRPLossShared2FCBBoxHead': 'roi_head.bbox_head.',
+}
+#: the papers' head types (mmdet 2.1, the RS paper's mmdet 2.8 fork) -> ours
+PAPER_HEAD_TYPES = {
+    'RPNHead': 'RPNHead',
+    'Shared2FCBBoxHead': 'Shared2FCBBoxHead',
+    'FoveaHead': 'FoveaHead',
+    'APLossRetinaHead': 'APLossRetinaHead',
+    'APLossFoveaHead': 'APLossFoveaHead',
+    'aLRPLossRetinaHead': 'aLRPRetinaHead',
+    'aLRPLossFoveaHead': 'aLRPFoveaHead',
+    'aLRPLossRPNHead': 'aLRPRPNHead',
+    'aLRPLossShared2FCBBoxHead': 'aLRPBBoxHead',
+    'RankBasedRPNHead': 'RankingRPNHead',
+    'RankBasedShared2FCBBoxHead': 'RankingBBoxHead',
+    'RankBasedATSSHead': 'RankingATSSHead',
+    'RankBasedPAAHead': 'RankingPAAHead',
 }
 SELF_BALANCE = 'loss_cls.self_balance.'
 MAX_KEYS_SHOWN = 8
@@ -126,22 +148,43 @@ def renamed(
     return out
 
 
+def _types(paper_config: str) -> set:
+    """The type names of the config text that mmdet 2.x saved in the meta."""
+    return set(re.findall(r"type=['\"](\w+)['\"]", paper_config))
+
+
 def atss_retina_head(paper_config: str) -> bool:
     """Whether the config text that mmdet 2.1 saved in the meta has the aLRP RetinaNet head on
     ATSS's targets."""
-    types = set(re.findall(r"type=['\"](\w+)['\"]", paper_config))
-    return {'aLRPLossRetinaHead', 'ATSSAssigner'} <= types
+    return {'aLRPLossRetinaHead', 'ATSSAssigner'} <= _types(paper_config)
 
 
 def alrp_head_prefixes(paper_config: str) -> List[str]:
     """Where the aLRP heads sit, from the config text that mmdet 2.1 saved in the meta."""
-    types = set(re.findall(r"type=['\"](\w+)['\"]", paper_config))
+    types = _types(paper_config)
     return sorted({prefix for head, prefix in ALRP_HEAD_PREFIXES.items() if head in types})
 
 
-def build_model(config: str):
-    """The model of ``config`` without pretrained weights (nothing is downloaded)."""
-    cfg = Config.fromfile(config)
+def paper_head_types(paper_config: str) -> List[str]:
+    """Our names of the heads of the config text saved in the meta (sorted; empty where it
+    names none of :data:`PAPER_HEAD_TYPES`)."""
+    ours = {PAPER_HEAD_TYPES[head] for head in _types(paper_config) if head in PAPER_HEAD_TYPES}
+    if atss_retina_head(paper_config):  # the paper's RetinaNet head on ATSS's targets
+        ours = (ours - {'aLRPRetinaHead'}) | {'aLRPATSSHead'}
+    return sorted(ours)
+
+
+def config_head_types(model_cfg: dict) -> List[str]:
+    """The head types of our model config (RPN, R-CNN box heads of every stage, dense head)."""
+    heads = [model_cfg[key] for key in ('rpn_head', 'bbox_head') if model_cfg.get(key)]
+    if model_cfg.get('roi_head'):
+        bbox_head = model_cfg['roi_head']['bbox_head']
+        heads += bbox_head if isinstance(bbox_head, list) else [bbox_head]
+    return sorted({head['type'] for head in heads})
+
+
+def build_model(cfg: Config):
+    """The model of ``cfg`` without pretrained weights (nothing is downloaded)."""
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.init_cfg = None
@@ -178,6 +221,17 @@ def check_against(
         )
 
 
+def check_heads(paper_heads: List[str], config_heads: List[str], config: str) -> None:
+    """Raises :class:`ConversionError` where the heads of the checkpoint (``paper_heads``, our
+    names; none known: nothing to check) are not ``config``'s."""
+    if paper_heads and paper_heads != config_heads:
+        raise ConversionError(
+            f"the checkpoint's heads are {', '.join(paper_heads)} (in our names, from the config "
+            f'its meta holds), those of {config} {", ".join(config_heads)}: it is a model of '
+            'another loss or detector, whose keys happen to fit'
+        )
+
+
 def convert(checkpoint: dict, config: Optional[str] = None) -> dict:
     """The mmdet 3 checkpoint of the paper's ``checkpoint`` (see the module's docstring).
 
@@ -185,8 +239,10 @@ def convert(checkpoint: dict, config: Optional[str] = None) -> dict:
         ConversionError: with ``config``, the result does not fit the config's model exactly.
     """
     meta = dict(checkpoint.get('meta') or {})
+    paper_config = str(meta.get('config', ''))
     if config is not None:
-        expected = build_model(config).state_dict()
+        cfg = Config.fromfile(config)
+        expected = build_model(cfg).state_dict()
         atss = any(
             key.startswith(new) for key in expected for new in ATSS_RENAMED_PREFIXES.values()
         )
@@ -195,8 +251,8 @@ def convert(checkpoint: dict, config: Optional[str] = None) -> dict:
             if SELF_BALANCE in key and key not in state_dict:
                 state_dict[key] = value.clone()
         check_against(state_dict, expected, config)
+        check_heads(paper_head_types(paper_config), config_head_types(cfg.model), config)
     else:
-        paper_config = str(meta.get('config', ''))
         state_dict = renamed(checkpoint['state_dict'], atss_retina_head(paper_config))
         for prefix in alrp_head_prefixes(paper_config):
             for name, value in SelfBalance().state_dict().items():
@@ -215,7 +271,8 @@ def convert(checkpoint: dict, config: Optional[str] = None) -> dict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Convert a checkpoint of the aLRP Loss paper (mmdet 2.1) to mmdet 3'
+        description='Convert a checkpoint of the aLRP Loss paper (mmdet 2.1) or the Rank & Sort '
+        'Loss paper (mmdet 2.8) to mmdet 3'
     )
     parser.add_argument('input', metavar='IN', help="the paper's checkpoint (.pth)")
     parser.add_argument('output', metavar='OUT', help='the converted checkpoint to write')

@@ -15,6 +15,9 @@ A recipe field is a dotted path of the paper's resolved config (``model.*``, ``t
 
 Our path syntax: keys joined by ``.``; ``name[3]`` indexes a list, ``name[type=Resize]`` picks
 the element of a list whose ``type`` is ``Resize``.
+
+These tables are the aLRP Loss paper's, :data:`ALRP_PAPER`; another paper's record has its own
+:class:`Paper` (``rs_recipe_fields.py``), whose rules may end with :data:`RULES`.
 """
 
 import copy
@@ -161,6 +164,10 @@ DELIBERATE_WHEN = {
 }
 
 
+#: The heads of a recipe field: ``roi_head.bbox_head[i]`` is stage i of a cascade.
+HEADS = r'(bbox_head|rpn_head|roi_head\.bbox_head(?:\[\d+\])?)'
+
+
 @dataclass
 class Rule:
     """A recipe field pattern and how our config holds it."""
@@ -173,7 +180,7 @@ class Rule:
 
 
 def _head_type(recipe: dict, path: str) -> str:
-    head = re.match(r'(?:model|code)\.(bbox_head|rpn_head|roi_head\.bbox_head)', path).group(1)
+    head = re.match(r'(?:model|code)\.' + HEADS, path).group(1)
     return recipe[f'model.{head}.type']
 
 
@@ -254,8 +261,6 @@ def _built_roi_bbox_head(cfg: dict, name: str, match: 're.Match'):
     head = MODELS.build(copy.deepcopy(cfg['model']['roi_head']['bbox_head']))
     return getattr(head, match.group(1))
 
-
-HEADS = r'(bbox_head|rpn_head|roi_head\.bbox_head)'
 
 RULES: List[Rule] = [
     Rule(r'model\.type', ['model.type']),
@@ -392,6 +397,31 @@ RULES: List[Rule] = [
 ]
 
 
+@dataclass
+class Paper:
+    """The tables of one paper's record: its fields without counterpart, its deliberate
+    differences (pattern -> (our path, our value, reason); ``{head}`` in our path is the head of
+    the field, ``\\1`` a group of the pattern), when a deliberate entry applies, and its rules
+    (the first whose pattern matches a field holds it)."""
+
+    no_counterpart: Dict[str, Any]
+    deliberate: Dict[str, Tuple[str, Any, str]]
+    deliberate_when: Dict[str, Callable[[dict, str], bool]]
+    rules: List[Rule]
+
+    def reasons(self) -> set:
+        """Every reason of the tables."""
+        reasons = {
+            entry[-1] if isinstance(entry, tuple) else entry
+            for entry in self.no_counterpart.values()
+        }
+        return reasons | {reason for _, _, reason in self.deliberate.values()}
+
+
+#: The aLRP Loss paper's record (configs/paper_recipes.json)
+ALRP_PAPER = Paper(NO_COUNTERPART, DELIBERATE, DELIBERATE_WHEN, RULES)
+
+
 # ---------------------------------------------------------------------------------------------
 # our side: paths, class defaults
 
@@ -513,8 +543,8 @@ class Check:
     reason: Optional[str] = None
 
 
-def _no_counterpart(recipe: dict, field: str) -> Optional[str]:
-    for pattern, entry in NO_COUNTERPART.items():
+def _no_counterpart(recipe: dict, field: str, paper: Paper) -> Optional[str]:
+    for pattern, entry in paper.no_counterpart.items():
         if re.fullmatch(pattern, field):
             when, reason = entry if isinstance(entry, tuple) else (None, entry)
             if when is None or when(recipe, field):
@@ -522,19 +552,20 @@ def _no_counterpart(recipe: dict, field: str) -> Optional[str]:
     return None
 
 
-def check_of(recipe: dict, field: str) -> Check:
-    """How our config must hold ``field`` of ``recipe``."""
-    reason = _no_counterpart(recipe, field)
+def check_of(recipe: dict, field: str, paper: Paper = ALRP_PAPER) -> Check:
+    """How our config must hold ``field`` of ``recipe`` (a row of ``paper``'s record)."""
+    reason = _no_counterpart(recipe, field, paper)
     if reason is not None:
         return Check(field, reason=reason)
     value = recipe[field]
-    for pattern, (path, ours, reason) in DELIBERATE.items():
+    for pattern, (path, ours, reason) in paper.deliberate.items():
         match = re.fullmatch(pattern, field)
-        when = DELIBERATE_WHEN.get(pattern)
+        when = paper.deliberate_when.get(pattern)
         if match and (when is None or when(recipe, field)):
-            head = 'model.' + match.group(1) if match.groups() else ''
-            return Check(field, expected=ours, paths=[path.format(head=head)], reason=reason)
-    for rule in RULES:
+            head = 'model.' + match.group(1) if match.groups() and match.group(1) else ''
+            path = match.expand(path.format(head=head))
+            return Check(field, expected=ours, paths=[path], reason=reason)
+    for rule in paper.rules:
         match = re.fullmatch(rule.pattern, field)
         if match and (rule.when is None or rule.when(recipe, field)):
             compute = rule.compute
@@ -553,13 +584,17 @@ def check_of(recipe: dict, field: str) -> Check:
 
 
 def mismatches(
-    cfg: dict, name: str, recipe: dict, fields: Optional[Sequence[str]] = None
+    cfg: dict,
+    name: str,
+    recipe: dict,
+    fields: Optional[Sequence[str]] = None,
+    paper: Paper = ALRP_PAPER,
 ) -> List[str]:
     """Every recipe field (or those of ``fields``) that our config ``cfg`` (named ``name``)
-    holds otherwise, one line each."""
+    holds otherwise than ``paper``'s record, one line each."""
     found = []
     for field in fields if fields is not None else recipe:
-        check = check_of(recipe, field)
+        check = check_of(recipe, field, paper)
         if check.reason is not None and not check.paths:
             continue
         try:

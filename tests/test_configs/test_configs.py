@@ -1,10 +1,11 @@
 """Every config under configs/ loads, builds, trains one step, predicts and runs its pipelines;
-every row of the paper's COCO tables has its config, whose built model has the paper's head,
-backbone, priors and classifier widths (the recipe field by field: test_paper_recipes.py).
+every row of the papers' COCO tables (aLRP Loss, Rank & Sort Loss) has its config, whose built
+model has the paper's head, backbone, priors and classifier widths (the recipe field by field:
+test_paper_recipes.py).
 
 Configs are discovered by glob (configs/_base_/ excluded), so a config added later is tested
 with no edit here. Models are built without pretrained weights and run on CPU on 2 generated
-128 x 128 images.
+128 x 128 images (CARAFE's reassembly, which mmcv has for CUDA only, by tests/carafe_on_cpu.py).
 """
 
 import copy
@@ -25,8 +26,10 @@ from mmdet.registry import MODELS
 from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.testing import demo_mm_inputs
 from mmdet_alrp.models.losses import SelfBalance
+from tests.carafe_on_cpu import carafe_on_cpu  # noqa: F401  (fixture)
 
 from .recipe_fields import ALRP_HEADS, RANKING_HEADS, our_type
+from .rs_recipe_fields import rs_type
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / 'configs'
@@ -41,8 +44,11 @@ IMAGE_SIZE = 128
 #: The multi-scale test scales documented in the README for the TTA row.
 TTA_SCALES_800 = [(667, 400), (1000, 600), (1333, 800), (1667, 1000), (2000, 1200)]
 
-#: The paper's rows, keyed by our config (configs/paper_recipes.json)
-ROWS = json.loads((CONFIG_DIR / 'paper_recipes.json').read_text())['rows']
+#: The aLRP Loss paper's rows, keyed by our config (configs/paper_recipes.json)
+ALRP_ROWS = json.loads((CONFIG_DIR / 'paper_recipes.json').read_text())['rows']
+#: The Rank & Sort Loss paper's rows (configs/rs_paper_recipes.json)
+RS_ROWS = json.loads((CONFIG_DIR / 'rs_paper_recipes.json').read_text())['rows']
+ROWS = {**ALRP_ROWS, **RS_ROWS}
 
 #: The row tested with the multi-scale and flip test (tools/dist_test.sh ... --tta).
 TTA_ROW = 'alrp_loss/alrp-loss_retinanet-atss_x101-64x4d-mdconv-c3-c5_fpn_4xb4-100e_coco-800.py'
@@ -108,11 +114,11 @@ def assert_boxes_inside(bboxes: torch.Tensor, height: float, width: float) -> No
     assert (bboxes[:, 1::2] >= -1e-3).all() and (bboxes[:, 1::2] <= height + 1e-3).all()
 
 
-pytestmark = pytest.mark.usefixtures('mmdet_scope_quiet_logs')
+pytestmark = pytest.mark.usefixtures('mmdet_scope_quiet_logs', 'carafe_on_cpu')
 
 
 def test_configs_are_discovered():
-    assert len(CONFIGS) >= len(ROWS) == 14
+    assert len(CONFIGS) >= len(ROWS) == 14 + 7
 
 
 @pytest.mark.parametrize('name', sorted(ROWS))
@@ -158,8 +164,10 @@ def test_model_trains_one_step_and_predicts(name):
     seed_everything(0)
     model = MODELS.build(cpu_model_cfg(cfg))
     model.init_weights()
-    if name in ROWS:
-        check_built_model(model, ROWS[name]['recipe'])
+    if name in ALRP_ROWS:
+        check_built_model(model, ALRP_ROWS[name]['recipe'])
+    if name in RS_ROWS:
+        check_built_rs_model(model, RS_ROWS[name]['recipe'])
 
     num_classes = box_head_cfg(cfg.model).num_classes
     data = demo_mm_inputs(2, (3, IMAGE_SIZE, IMAGE_SIZE), num_items=[3, 2], num_classes=num_classes)
@@ -260,6 +268,50 @@ def check_built_model(model, recipe: dict) -> None:
         )
     deform = [m for m in backbone.modules() if type(m).__name__ == 'ModulatedDeformConv2dPack']
     assert bool(deform) == (recipe.get('model.backbone.dcn.type') == 'DCNv2')
+
+
+def check_built_rs_model(model, recipe: dict) -> None:
+    """The built model has the RS paper's heads with a RankSortLoss each, its priors, classifier
+    widths (those of its checkpoints: no background column, no centerness or IoU branch) and
+    backbone."""
+    if hasattr(model, 'roi_head'):
+        stages = model.roi_head.bbox_head
+        stages = stages if isinstance(stages, torch.nn.ModuleList) else [stages]
+        heads = [model.rpn_head, *stages]
+        assert model.rpn_head.prior_generator.num_base_priors == [3] * 5
+        assert (model.rpn_head.rpn_cls.out_channels, model.rpn_head.rpn_reg.out_channels) == (3, 12)
+        for index, stage in enumerate(stages):
+            key = (
+                f'model.roi_head.bbox_head[{index}]'
+                if len(stages) > 1
+                else 'model.roi_head.bbox_head'
+            )
+            assert type(stage).__name__ == rs_type(recipe[key + '.type'], recipe)
+            agnostic = recipe[key + '.reg_class_agnostic']
+            assert (stage.fc_cls.out_features, stage.fc_reg.out_features) == (
+                80,
+                4 if agnostic else 320,
+            )
+    else:
+        head = model.bbox_head
+        heads = [head]
+        assert type(head).__name__ == rs_type(recipe['model.bbox_head.type'], recipe)
+        anchors = priors_per_location(recipe, 'bbox_head')
+        assert head.prior_generator.num_base_priors == [anchors] * 5
+        assert (head.atss_cls.out_channels, head.atss_reg.out_channels) == (
+            anchors * 80,
+            anchors * 4,
+        )
+        assert not hasattr(head, 'atss_centerness')
+        assert all(conv.with_norm for conv in [*head.cls_convs, *head.reg_convs])
+    assert all(type(head.loss_cls).__name__ == 'RankSortLoss' for head in heads)
+    assert not [m for m in model.modules() if isinstance(m, SelfBalance)]
+    assert type(model.neck).__name__ == recipe['model.neck.type']
+    backbone = model.backbone
+    assert (type(backbone).__name__, backbone.depth) == ('ResNet', recipe['model.backbone.depth'])
+    deform = [m for m in backbone.modules() if type(m).__name__ == 'ModulatedDeformConv2dPack']
+    assert len(deform) == (30 if recipe.get('model.backbone.dcn.type') == 'DCNv2' else 0)
+    assert all(m.deform_groups == recipe['model.backbone.dcn.deform_groups'] for m in deform)
 
 
 def check_tta_model(cfg: Config, model, data: dict) -> None:

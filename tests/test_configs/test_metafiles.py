@@ -1,7 +1,8 @@
 """The model-zoo records of MMDetection's conventions: a metafile.yml in every config folder, the
 root model-index.yml importing them, one entry per config, with the paper's results, weights and
-logs (configs/paper_recipes.json) or, for the demo, the results the README measured; an entry
-with no results (a detector the paper has none for, a demo config not measured) says why."""
+logs (configs/paper_recipes.json, configs/rs_paper_recipes.json) or, for the demo, the results
+the README measured; an entry with no results (a detector the paper has none for, a demo config
+not measured) says why."""
 
 import itertools
 import json
@@ -19,7 +20,12 @@ CONFIGS = sorted(
     for path in CONFIG_DIR.rglob('*.py')
     if '_base_' not in path.relative_to(CONFIG_DIR).parts
 )
-ROWS = json.loads((CONFIG_DIR / 'paper_recipes.json').read_text())['rows']
+#: the rows of the papers' records, keyed by our config
+ROWS = {
+    name: row
+    for record in ('paper_recipes.json', 'rs_paper_recipes.json')
+    for name, row in json.loads((CONFIG_DIR / record).read_text())['rows'].items()
+}
 FOLDERS = sorted({Path(config).parent.as_posix() for config in CONFIGS})
 
 
@@ -149,3 +155,23 @@ def test_demo_entries_carry_the_results_the_readme_measured():
             ('synthetic shapes', 'box AP'): pytest.approx(100 * ap),
             ('synthetic shapes', 'box oLRP'): pytest.approx(100 * olrp),
         }
+
+
+def test_rank_sort_loss_readme_table_is_the_record():
+    """configs/rank_sort_loss/README.md's table: one line a row of configs/rs_paper_recipes.json,
+    with its box AP, oLRP, config, and the paper's model and log."""
+    folder = CONFIG_DIR / 'rank_sort_loss'
+    rows = json.loads((CONFIG_DIR / 'rs_paper_recipes.json').read_text())['rows']
+    lines = [
+        line for line in (folder / 'README.md').read_text().splitlines() if '[config](' in line
+    ]
+    assert len(lines) == len(rows)
+    for line in lines:
+        cells = [cell.strip() for cell in line.strip('|').split(' | ')]
+        config = re.search(r'\[config\]\(([^)]+)\)', line).group(1)
+        row = rows[f'rank_sort_loss/{config}']
+        assert (float(cells[6]), float(cells[7])) == (
+            row['results']['ap_minival'],
+            row['results']['olrp'],
+        )
+        assert f'[model]({row["weights_url"]})' in line and f'[log]({row["log_url"]})' in line

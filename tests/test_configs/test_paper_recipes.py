@@ -1,9 +1,11 @@
-"""Every config of the paper's model zoo holds the paper's recipe field by field.
+"""Every config of the papers' model zoos holds its paper's recipe field by field.
 
-``configs/paper_recipes.json`` records, per row, the values of the paper's own configs and the
-constants of its heads (in mmdet 2.1's names); ``recipe_fields.py`` says where each field lives
-in our MMDetection 3 configs, or why it has no counterpart there. The check is itself tested: a
-change of any one value that a config holds makes it fail (mutation tests).
+``configs/paper_recipes.json`` (aLRP Loss, mmdet 2.1) and ``configs/rs_paper_recipes.json``
+(Rank & Sort Loss, mmdet 2.8) record, per row, the values of the paper's own configs and the
+constants of its heads, in the paper's names; ``recipe_fields.py`` and ``rs_recipe_fields.py``
+say where each field lives in our MMDetection 3 configs, or why it has no counterpart there. The
+check is itself tested: a change of any one value that a config holds makes it fail (mutation
+tests).
 """
 
 import copy
@@ -15,20 +17,17 @@ from mmengine.config import Config
 
 import mmdet_alrp  # noqa: F401  (registers our modules, whose class defaults the check reads)
 
-from .recipe_fields import (
-    DELIBERATE,
-    NO_COUNTERPART,
-    Missing,
-    assign,
-    check_of,
-    mismatches,
-    resolve,
-)
+from .recipe_fields import ALRP_PAPER, Missing, assign, check_of, mismatches, resolve
+from .rs_recipe_fields import RS_PAPER
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES_FILE = ROOT / 'configs' / 'paper_recipes.json'
-ROWS = json.loads(RECIPES_FILE.read_text())['rows']
-NAMES = sorted(ROWS)
+#: each record of configs/ and the tables that map its fields
+PAPERS = {'paper_recipes.json': ALRP_PAPER, 'rs_paper_recipes.json': RS_PAPER}
+RECORDS = {record: json.loads((ROOT / 'configs' / record).read_text())['rows'] for record in PAPERS}
+ROWS = RECORDS['paper_recipes.json']
+RS_ROWS = RECORDS['rs_paper_recipes.json']
+#: (record, config) of every row
+CASES = [(record, name) for record, rows in RECORDS.items() for name in sorted(rows)]
 
 
 def load(name: str) -> dict:
@@ -50,49 +49,49 @@ def changed(value):
     return 1  # None
 
 
-def test_the_paper_has_14_rows_each_with_its_results_and_links():
-    assert len(ROWS) == 14
-    for name, row in ROWS.items():
+@pytest.mark.parametrize('record,count', [('paper_recipes.json', 14), ('rs_paper_recipes.json', 7)])
+def test_each_paper_has_its_rows_each_with_its_results_and_links(record, count):
+    rows = RECORDS[record]
+    assert len(rows) == count
+    for name, row in rows.items():
         assert (ROOT / 'configs' / name).is_file(), name
         assert 'ap_minival' in row['results']
         assert row['weights_url'].startswith('https://') and row['log_url'].startswith('https://')
         assert len(row['recipe']) > 100
 
 
-@pytest.mark.parametrize('name', NAMES)
-def test_config_holds_the_paper_recipe(name):
-    found = mismatches(load(name), name, ROWS[name]['recipe'])
+@pytest.mark.parametrize('record,name', CASES)
+def test_config_holds_the_paper_recipe(record, name):
+    found = mismatches(load(name), name, RECORDS[record][name]['recipe'], paper=PAPERS[record])
     assert not found, f'{name} differs from the paper in:\n' + '\n'.join(found)
 
 
-def test_every_no_counterpart_and_deliberate_entry_is_used():
+@pytest.mark.parametrize('record', sorted(PAPERS))
+def test_every_no_counterpart_and_deliberate_entry_is_used(record):
     """No stale entry: each pattern of the lists applies to a field of some row."""
     used = set()
-    for row in ROWS.values():
+    for row in RECORDS[record].values():
         for field in row['recipe']:
-            check = check_of(row['recipe'], field)
+            check = check_of(row['recipe'], field, PAPERS[record])
             if check.reason is not None:
                 used.add(check.reason)
-    reasons = {
-        entry[-1] if isinstance(entry, tuple) else entry for entry in NO_COUNTERPART.values()
-    }
-    reasons |= {reason for _, _, reason in DELIBERATE.values()}
-    assert reasons == used
+    assert PAPERS[record].reasons() == used
 
 
-@pytest.mark.parametrize('name', NAMES)
-def test_a_change_of_any_one_value_is_caught(name):
+@pytest.mark.parametrize('record,name', CASES)
+def test_a_change_of_any_one_value_is_caught(record, name):
     """Every field held at a path of our config: that path changed alone makes the check fail
     on that field (also where the config relies on a class default: the changed value is then
     written into the config)."""
     pristine = load(name)
-    recipe = ROWS[name]['recipe']
+    recipe = RECORDS[record][name]['recipe']
+    paper = PAPERS[record]
     tried = 0
     for field in recipe:
-        for path in check_of(recipe, field).paths:
+        for path in check_of(recipe, field, paper).paths:
             cfg = copy.deepcopy(pristine)
             assign(cfg, path, changed(resolve(cfg, path)))
-            assert mismatches(cfg, name, recipe, [field]), f'changing {path} went unnoticed'
+            assert mismatches(cfg, name, recipe, [field], paper), f'changing {path} went unnoticed'
             tried += 1
     assert tried > 100
 

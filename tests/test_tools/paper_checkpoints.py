@@ -27,10 +27,15 @@ def _bn(prefix: str, channels: int, shapes: Shapes) -> None:
 
 
 def resnet(
-    depth: int, groups: int = 1, base_width: int = 64, dcn_stages: Sequence[int] = ()
+    depth: int,
+    groups: int = 1,
+    base_width: int = 64,
+    dcn_stages: Sequence[int] = (),
+    deform_groups: int = 1,
 ) -> Shapes:
     """ResNet / ResNeXt (Bottleneck, ``pytorch`` style) keys and shapes; DCNv2 in the stages
-    ``dcn_stages`` (0-based) adds ``conv2.conv_offset`` (27 offset and mask channels)."""
+    ``dcn_stages`` (0-based) adds ``conv2.conv_offset`` (27 offset and mask channels a deform
+    group)."""
     shapes: Shapes = {'conv1.weight': (64, 3, 7, 7)}
     _bn('bn1', 64, shapes)
     inplanes = 64
@@ -43,8 +48,8 @@ def resnet(
             _bn(f'{p}.bn1', width, shapes)
             shapes[f'{p}.conv2.weight'] = (width, width // groups, 3, 3)
             if stage in dcn_stages:
-                shapes[f'{p}.conv2.conv_offset.weight'] = (27, width, 3, 3)
-                shapes[f'{p}.conv2.conv_offset.bias'] = (27,)
+                shapes[f'{p}.conv2.conv_offset.weight'] = (27 * deform_groups, width, 3, 3)
+                shapes[f'{p}.conv2.conv_offset.bias'] = (27 * deform_groups,)
             _bn(f'{p}.bn2', width, shapes)
             shapes[f'{p}.conv3.weight'] = (planes * 4, width, 1, 1)
             _bn(f'{p}.bn3', planes * 4, shapes)
@@ -104,14 +109,15 @@ def rpn_head() -> Shapes:
     return shapes
 
 
-def rcnn_bbox_head(background_column: bool) -> Shapes:
+def rcnn_bbox_head(background_column: bool, class_agnostic: bool = False) -> Shapes:
     shapes: Shapes = {}
     for i, inp in enumerate((256 * 7 * 7, 1024)):
         shapes[f'shared_fcs.{i}.weight'] = (1024, inp)
         shapes[f'shared_fcs.{i}.bias'] = (1024,)
     classes = NUM_CLASSES + 1 if background_column else NUM_CLASSES
     shapes['fc_cls.weight'], shapes['fc_cls.bias'] = (classes, 1024), (classes,)
-    shapes['fc_reg.weight'], shapes['fc_reg.bias'] = (NUM_CLASSES * 4, 1024), (NUM_CLASSES * 4,)
+    regressions = 4 if class_agnostic else NUM_CLASSES * 4
+    shapes['fc_reg.weight'], shapes['fc_reg.bias'] = (regressions, 1024), (regressions,)
     return shapes
 
 

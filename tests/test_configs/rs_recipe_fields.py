@@ -1,0 +1,246 @@
+"""How each field of the Rank & Sort Loss paper's recipes (``configs/rs_paper_recipes.json``, in
+the names of the paper's mmdet 2.8 fork) reads in our MMDetection 3 configs: :data:`RS_PAPER`,
+the tables of :class:`recipe_fields.Paper` for that record. Its rules come before the aLRP
+record's (:data:`recipe_fields.RULES`), which hold the fields both papers share; its lists of
+fields without counterpart and of deliberate differences are its own.
+"""
+
+import copy
+import re
+from typing import Any, Dict, List, Tuple
+
+from mmdet.registry import MODELS
+
+from .recipe_fields import (
+    FORMATTING,
+    HEADS,
+    NO_COUNTERPART,
+    RULES,
+    Paper,
+    Rule,
+    _pipeline_types,
+    resolve,
+)
+
+#: The fork's type names that our configs spell otherwise
+RS_TYPE_NAMES = {
+    'RankBasedRPNHead': 'RankingRPNHead',
+    'RankBasedShared2FCBBoxHead': 'RankingBBoxHead',
+    'RankBasedATSSHead': 'RankingATSSHead',
+    'RankBasedPAAHead': 'RankingPAAHead',
+    'RankBasedStandardRoIHead': 'StandardRoIHead',
+    'RankBasedCascadeRoIHead': 'CascadeRoIHead',
+    'step': 'MultiStepLR',
+    'linear': 'LinearLR',
+}
+
+#: How the RS heads weigh and balance their box loss, in the words of the recipe file, by the
+#: type of our head's ``loss_cls`` (the RankSortLoss tests prove ours).
+BOX_LOSS = {
+    'RankSortLoss': (
+        'GIoU loss of each positive weighted by its detached highest sigmoid score, normalised '
+        'by the sum of the weights, self-balanced every iteration to the value of '
+        'loss_rank + loss_sort'
+    ),
+}
+
+INERT_LOSS_CLS = (
+    "the RS code's heads build this CrossEntropyLoss and never call it (it only makes their "
+    'classifier sigmoid, checked as loss_cls.use_sigmoid); our loss_cls is the RankSortLoss '
+    '(checked as rank_loss_type)'
+)
+OWN_GIOU = (
+    'our heads take loss_bbox=None: their RankSortLoss computes the GIoU loss of the positives '
+    'itself, weighted and self-balanced as code.*.box_loss says (checked there)'
+)
+
+
+def rs_type(value: str, recipe: dict) -> str:
+    """Our type name of the fork's ``value``."""
+    return RS_TYPE_NAMES.get(value, value)
+
+
+def _multi_scale(recipe: dict) -> bool:
+    return recipe.get('data.train_pipeline.Resize.multiscale_mode') == 'value'
+
+
+def _train_types(value: List[str], recipe: dict) -> List[str]:
+    """The fork's train steps as ours: a Resize choosing among scales is RandomChoiceResize."""
+    if _multi_scale(recipe):
+        value = ['RandomChoiceResize' if step == 'Resize' else step for step in value]
+    return _pipeline_types(value, recipe)
+
+
+def _test_types(value: List[str], recipe: dict) -> List[str]:
+    """The fork's test steps as ours: MultiScaleFlipAug with flip=False runs its RandomFlip
+    with no effect, so our test pipeline has none."""
+    assert recipe['data.test_pipeline.MultiScaleFlipAug.flip'] is False
+    return _pipeline_types([step for step in value if step != 'RandomFlip'], recipe, test=True)
+
+
+def _pipeline_steps(pipeline: str):
+    return lambda cfg, name, match: [step['type'] for step in resolve(cfg, pipeline)]
+
+
+def _resize_mode(cfg: dict, name: str, match: 're.Match') -> str:
+    """'value' for our RandomChoiceResize (one of the scales), 'range' for a Resize of one."""
+    steps = [step['type'] for step in resolve(cfg, 'train_dataloader.dataset.pipeline')]
+    return 'value' if 'RandomChoiceResize' in steps else 'range'
+
+
+def _built_bbox_head(cfg: dict, name: str, match: 're.Match'):
+    """An attribute of the box head (the cascade stage's) built from the config."""
+    index, attribute = match.groups()
+    head_cfg = cfg['model']['roi_head']['bbox_head']
+    if index is not None:
+        head_cfg = head_cfg[int(index)]
+    return getattr(MODELS.build(copy.deepcopy(head_cfg)), attribute)
+
+
+def _box_loss(cfg: dict, name: str, match: 're.Match') -> str:
+    loss = resolve(cfg, f'model.{match.group(1)}.loss_cls.type')
+    return BOX_LOSS.get(loss, f'not known for {loss}')
+
+
+def _dense_sampler(cfg: dict, name: str, match: 're.Match') -> str:
+    """The sampler of a dense head: the train config's, else PseudoSampler (ATSSHead's and
+    PAAHead's default)."""
+    sampler = cfg['model']['train_cfg'].get('sampler')
+    return sampler['type'] if sampler else 'PseudoSampler'
+
+
+def _has_quality_branch(cfg: dict, name: str, match: 're.Match') -> bool:
+    """Whether the built head has a centerness / IoU branch (ATSSHead's atss_centerness)."""
+    head = MODELS.build(copy.deepcopy(cfg['model']['bbox_head']))
+    return hasattr(head, 'atss_centerness')
+
+
+RS_NO_COUNTERPART: Dict[str, Any] = {
+    r'model\.neck\.extra_convs_on_inputs': (
+        'deprecated in mmdet 2.x and gone in mmdet 3; it changes nothing in these rows: '
+        'add_extra_convs is False (P6 by max-pool) or the string "on_output", which overrides '
+        'it (checked as model.neck.add_extra_convs)'
+    ),
+    r'model\.' + HEADS + r'\.loss_cls\.(type|loss_weight|use_mask|reduction|class_weight)': (
+        lambda recipe, path: (
+            recipe[path.rsplit('.', 2)[0] + '.type'].startswith('RankBased')
+            and recipe[path.rsplit('.', 1)[0] + '.type'] == 'CrossEntropyLoss'
+        ),
+        INERT_LOSS_CLS,
+    ),
+    r'model\.' + HEADS + r'\.loss_bbox\..*': OWN_GIOU,
+    r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.nms_across_levels': NO_COUNTERPART[
+        r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.nms_across_levels'
+    ],
+    r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.max_num': (
+        "the fork's RPN (mmdet 2.8) does not read max_num: it keeps the first nms_post "
+        'proposals after the NMS of all levels (checked as max_per_img)'
+    ),
+    r'train_cfg\.rpn\.sampler\.(num|pos_fraction|neg_pos_ub|add_gt_as_proposals)': (
+        "RandomSampler's arguments left in the fork's config; its PseudoSampler ignores them, as "
+        'ours does'
+    ),
+    r'train_cfg\.rcnn(\[\d+\])?\.sampler\.(num|pos_fraction|neg_pos_ub)': (
+        'KeepAllSampler keeps every proposal and takes no quota; the fork had RandomSampler keep '
+        'them all by a quota of 1e10 (see train_cfg.rcnn.sampler.type)'
+    ),
+    r'model\.bbox_head\.score_weighting': (
+        "an argument of the fork's QFLHead, the parent of its PAA head, which PAA does not use"
+    ),
+    r'data\.train_pipeline\.Resize\.multiscale_mode': (
+        lambda recipe, path: recipe[path] == 'range',
+        'mmdet 3\'s Resize takes one scale; "range" over the one scale given is that scale',
+    ),
+    r'data\.train_pipeline\.Resize\.ratio_range': (
+        "mmdet 3's Resize and RandomChoiceResize have no ratio_range; the fork leaves it None"
+    ),
+    r'data\.(train|test)_pipeline\.(DefaultFormatBundle|ImageToTensor|Collect)\..*': FORMATTING,
+    r'schedule\.workflow': (
+        "MMEngine's runner has no workflow: training is EpochBasedTrainLoop, with ValLoop every "
+        "val_interval epochs (the fork's [('train', 1)] and evaluation interval, checked as "
+        'schedule.evaluation.interval)'
+    ),
+}
+
+RS_DELIBERATE: Dict[str, Tuple[str, Any, str]] = {
+    r'train_cfg\.rcnn(\[\d+\])?\.sampler\.type': (
+        r'model.train_cfg.rcnn\1.sampler.type',
+        'KeepAllSampler',
+        'the fork keeps every proposal (and ground-truth box) with a RandomSampler of quota '
+        '1e10 ("R-CNN has a bug for PseudoSampler", its config says); KeepAllSampler keeps them '
+        'all by definition, for any number of proposals, without drawing random numbers',
+    ),
+    r'model\.(rpn_head|bbox_head)\.reg_decoded_bbox': (
+        '{head}.reg_decoded_bbox',
+        True,
+        'where the fork has False: it decodes the deltas and the encoded targets for the loss '
+        '(its RPN around a unit box at the origin, with its own delta2bbox; its ATSS head around '
+        'the anchors), ours decodes the deltas around the anchors and takes the gt boxes '
+        'themselves as targets. Decoding an encoded target gives its gt box back (the log-ratio '
+        'clip of 16/1000, code.*.decode_wh_ratio_clip, acts only beyond a 62-fold size ratio '
+        'of box to anchor), and IoU and GIoU do not change under the per-axis scaling and shift '
+        "between the RPN's two frames, so targets and losses are the same",
+    ),
+}
+
+RS_RULES: List[Rule] = [
+    Rule(r'model\.((?:.+\.)?)type', [r'model.\1type'], rs_type),
+    Rule(
+        r'model\.' + HEADS + r'\.rank_loss_type',
+        [r'model.\1.loss_cls.type'],
+        lambda v, r: {'RankSort': 'RankSortLoss'}[v],
+    ),
+    Rule(r'model\.bbox_head\.delta', ['model.bbox_head.loss_cls.delta']),
+    Rule(r'(train_cfg\.rpn_proposal|test_cfg\.rpn)\.nms_post', [r'model.\1.max_per_img']),
+    Rule(
+        r'model\.roi_head\.bbox_head(?:\[(\d+)\])?\.'
+        r'(num_\w+_(?:convs|fcs)|with_avg_pool|with_cls|with_reg)',
+        compute=_built_bbox_head,
+    ),
+    Rule(
+        r'data\.train_pipeline',
+        expect=_train_types,
+        compute=_pipeline_steps('train_dataloader.dataset.pipeline'),
+    ),
+    Rule(
+        r'data\.test_pipeline',
+        expect=_test_types,
+        compute=_pipeline_steps('test_dataloader.dataset.pipeline'),
+    ),
+    Rule(
+        r'data\.train_pipeline\.Resize\.img_scale',
+        ['train_dataloader.dataset.pipeline[type=RandomChoiceResize].scales'],
+        when=lambda recipe, field: _multi_scale(recipe),
+    ),
+    Rule(
+        r'data\.train_pipeline\.Resize\.keep_ratio',
+        ['train_dataloader.dataset.pipeline[type=RandomChoiceResize].keep_ratio'],
+        when=lambda recipe, field: _multi_scale(recipe),
+    ),
+    Rule(r'data\.train_pipeline\.Resize\.multiscale_mode', compute=_resize_mode),
+    Rule(
+        r'data\.(?:train|test)_pipeline\.Pad\.size_divisor',
+        ['model.data_preprocessor.pad_size_divisor'],
+    ),
+    Rule(r'data\.(?:train|test)_pipeline\.Pad\.pad_val', ['model.data_preprocessor.pad_value']),
+    Rule(r'schedule\.evaluation\.interval', ['train_cfg.val_interval']),
+    Rule(r'schedule\.log_config\.interval', ['default_hooks.logger.interval']),
+    Rule(r'schedule\.dist_params\.backend', ['env_cfg.dist_cfg.backend']),
+    Rule(r'schedule\.(log_level|load_from)', [r'\1']),
+    Rule(
+        r'schedule\.resume_from',
+        expect=lambda value, recipe: value is not None,
+        compute=lambda cfg, name, match: cfg.get('resume', False),
+    ),
+    Rule(r'code\.' + HEADS + r'\.box_loss', compute=_box_loss),
+    Rule(r'code\.bbox_head\.sampler', compute=_dense_sampler),
+    Rule(r'code\.bbox_head\.centerness_or_iou_branch', compute=_has_quality_branch),
+    *RULES,
+]
+
+RS_DELIBERATE_WHEN = {
+    r'model\.(rpn_head|bbox_head)\.reg_decoded_bbox': lambda recipe, path: recipe[path] is False,
+}
+
+#: The Rank & Sort Loss paper's record (configs/rs_paper_recipes.json)
+RS_PAPER = Paper(RS_NO_COUNTERPART, RS_DELIBERATE, RS_DELIBERATE_WHEN, RS_RULES)
