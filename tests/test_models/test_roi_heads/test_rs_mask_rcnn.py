@@ -2,15 +2,19 @@
 RankingFCNMaskHead, all with RankSortLoss) on one generated shapes image: losses, prediction, and
 a loss that falls."""
 
+from pathlib import Path
+
 import pytest
 import torch
-from mmengine.config import ConfigDict
+from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
 
 from mmdet.registry import DATASETS, MODELS
 from mmdet.utils import register_all_modules
 from mmdet_alrp.demo import CLASSES, generate_synthetic_shapes
+from mmdet_alrp.models.losses import RankSortLoss
+from mmdet_alrp.models.roi_heads import RankingFCNMaskHead, RankingRoIHead
 
 SIZE = 96
 
@@ -211,3 +215,46 @@ def test_loss_falls_on_one_image(batch):
     assert all(map(torch.isfinite, map(torch.tensor, ranking + dice)))
     assert sum(ranking[-5:]) / 5 < 0.7 * ranking[0], ranking
     assert sum(dice[-5:]) / 5 < 0.8 * dice[0], dice
+
+
+CONFIGS = Path(__file__).parents[3] / 'configs'
+ROW_8 = 'rank_sort_loss/rank-sort-loss_mask-rcnn_r50_fpn_4xb4-1x_coco.py'
+ROW_9 = 'rank_sort_loss/rank-sort-loss_mask-rcnn_r50_fpn-carafe_4xb4-1x_coco.py'
+
+
+@pytest.mark.parametrize('name', [ROW_8, ROW_9])
+def test_paper_configs_build_rs_mask_rcnn(name):
+    cfg = Config.fromfile(str(CONFIGS / name))
+    assert cfg.val_evaluator.type == 'CocoLRPMetric'
+    assert cfg.val_evaluator.metric == ['bbox', 'segm']
+    assert cfg.train_dataloader.batch_size == 4 and cfg.optim_wrapper.optimizer.lr == 0.012
+    train_cfg, test_cfg = cfg.model.train_cfg, cfg.model.test_cfg
+    assert train_cfg.rpn.sampler == dict(type='PseudoSampler')
+    assert train_cfg.rcnn.sampler == dict(type='KeepAllSampler', add_gt_as_proposals=True)
+    assert train_cfg.rcnn.assigner.match_low_quality and train_cfg.rcnn.mask_size == 28
+    assert test_cfg.rcnn.score_thr == 0.4 and test_cfg.rcnn.mask_thr_binary == 0.5
+    detector = MODELS.build(cfg.model)
+    assert type(detector.neck).__name__ == ('FPN_CARAFE' if name == ROW_9 else 'FPN')
+    assert isinstance(detector.rpn_head.loss_cls, RankSortLoss)
+    assert detector.rpn_head.loss_cls.loss_weight == 0.2
+    roi_head = detector.roi_head
+    assert isinstance(roi_head, RankingRoIHead) and roi_head.max_train_masks == 200
+    assert isinstance(roi_head.bbox_head.loss_cls, RankSortLoss)
+    assert roi_head.bbox_head.fc_cls.out_features == 80
+    mask_head = roi_head.mask_head
+    assert isinstance(mask_head, RankingFCNMaskHead)
+    assert mask_head.conv_logits.out_channels == 80 and not mask_head.class_agnostic
+    assert mask_head.loss_mask.eps == 5e-6 and not mask_head.loss_mask.naive_dice
+
+
+def test_demo_config_trains_on_a_shapes_image(batch):
+    cfg = Config.fromfile(str(CONFIGS / 'demo' / 'rank-sort-loss_mask-rcnn_r18-c16_shapes.py'))
+    assert cfg.val_evaluator.metric == ['bbox', 'segm']
+    torch.manual_seed(0)
+    detector = MODELS.build(cfg.model)
+    assert isinstance(detector.roi_head, RankingRoIHead)
+    assert detector.roi_head.mask_head.conv_logits.out_channels == len(CLASSES)
+    optim_wrapper = OptimWrapper(torch.optim.SGD(detector.parameters(), lr=0.01))
+    log_vars = detector.train_step(batch, optim_wrapper)
+    assert all(torch.isfinite(v).all() for v in log_vars.values())
+    assert {'loss_mask', 'dice_error', 'loss_rank', 'loss_rpn_rank'} <= set(log_vars)
