@@ -38,6 +38,11 @@ class RankingFCNMaskHead(FCNMaskHead):
     must be 1: the balance sets the scale. Prediction is FCNMaskHead's (sigmoid of the predicted
     class's channel, pasted, binarised at ``mask_thr_binary``).
 
+    As the RS code: the Dice, its targets, the weights, their 1e-10 guard and the balance; no
+    RoI gives ``mask_preds.sum()`` (zero, with a graph). Deliberately different: SB is 0 where
+    L_mask is 0 (the RS code divides by it), computed on the device (the RS code reads
+    ``L_mask.item()``), and the loss is float32 whatever the logits' precision.
+
     Args:
         loss_mask (dict): config of the per-RoI Dice loss, a ``DiceLoss`` with ``use_sigmoid``
             and ``activate`` True and ``loss_weight`` 1. Defaults to the RS code's Dice.
