@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 .PHONY: install lint test demo demo-compare bench test-core-oldest-torch gpu-check
 
 install:
-	@bash tools/install.sh
+	@bash tools/install/install.sh
 
 # ruff (ruff.toml): lint and import order, then the formatting check.
 lint: install
@@ -18,21 +18,21 @@ test: install lint
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install
-	$(PY) tools/demo.py
+	$(PY) tools/demo/demo.py
 
 demo-compare: install
-	$(PY) tools/demo.py --compare
+	$(PY) tools/demo/demo.py --compare
 
 bench: install
-	$(PY) tools/benchmark_loss.py
+	$(PY) tools/analysis_tools/benchmark_loss.py
 
 # The torch-only ranking core on torch 2.0.1 in its own venv (not part of `make test`: see the script).
 test-core-oldest-torch:
-	@bash tools/test_core_oldest_torch.sh
+	@bash tools/install/test_core_oldest_torch.sh
 
 # The GPU check (docs/gpu_check.md): on a GPU machine's own Python with a CUDA torch, no install
 # step; GPU_CHECK_ARGS='--quick --report PATH' for the short variant and another report file.
 GPU_PYTHON ?= python3
 GPU_CHECK_ARGS ?=
 gpu-check:
-	$(GPU_PYTHON) tools/gpu_check.py $(GPU_CHECK_ARGS)
+	$(GPU_PYTHON) tools/analysis_tools/gpu_check.py $(GPU_CHECK_ARGS)

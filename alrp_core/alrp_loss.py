@@ -6,8 +6,10 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from .checks import check_delta, check_eps, check_tensors
-from .ranking import ErrorDrivenValue, prepare_batch, rank_positives, zero_loss
+from .autograd import ErrorDrivenLossFunction, zero_loss
+from .batch import prepare_batch
+from .checks import check_delta, check_eps, check_ranking_tensors
+from .ranks import rank_positives
 
 
 def alrp_loss(
@@ -39,14 +41,16 @@ def alrp_loss(
             >= 0. Defaults to 1e-5.
 
     Raises:
-        ValueError: naming the argument that is not a tensor, the hyperparameter out of range,
-            or the problem of the tensors (see ``prepare_batch``).
+        ValueError: naming the argument and its problem: not a tensor, a dtype, size or device
+            that does not fit, a hyperparameter out of range (``alrp_core.checks``), NaN/Inf,
+            labels out of {1, 0, -1}, errors < 0 or not one per positive (the scan,
+            ``alrp_core.batch.prepare_batch``).
 
     Returns:
         tuple[Tensor, Tensor]: ``loss_cls`` in [0, 1] and ``loss_loc``, scalars (float32, or
         float64 for float64 logits). Both are 0, with zero gradients, when there is no positive.
     """
-    check_tensors(logits=logits, targets=targets, loc_errors=loc_errors)
+    check_ranking_tensors(logits, targets, loc_errors=loc_errors)
     delta, eps = check_delta(delta), check_eps(eps)
     with torch.autocast(device_type=logits.device.type, enabled=False):
         batch = prepare_batch(logits, targets, loc_errors, delta)
@@ -62,7 +66,7 @@ def alrp_loss(
             relevant = fp > eps
             # -g_i of a relevant positive; its weight on the negatives is -g_i / FP(i).
             primary = (ranks.weighted + fp) / rank
-            update = ranks.negatives.update(
+            gradient = ranks.negatives.error_driven_gradient(
                 torch.where(relevant, primary / fp, 0.0) / num_pos,
                 torch.where(relevant, -primary, 0.0) / num_pos,
             )
@@ -75,8 +79,8 @@ def alrp_loss(
             loc_grad = loc_grad.flip(0).cumsum(0).flip(0)
             loc_grad = torch.empty_like(loc_grad).scatter_(0, order, loc_grad)
         dtype = batch.scores.dtype
-        loss_cls, loss_loc = ErrorDrivenValue.apply(
-            (update, partial(_scaled, loc_grad, batch.loc_errors.dtype)),
+        loss_cls, loss_loc = ErrorDrivenLossFunction.apply(
+            (gradient, partial(_scaled, loc_grad, batch.loc_errors.dtype)),
             batch.scores,
             batch.loc_errors,
             loss_cls.to(dtype),

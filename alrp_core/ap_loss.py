@@ -3,8 +3,10 @@
 import torch
 from torch import Tensor
 
-from .checks import check_delta, check_tensors
-from .ranking import ErrorDrivenValue, prepare_batch, rank_positives, zero_loss
+from .autograd import ErrorDrivenLossFunction, zero_loss
+from .batch import prepare_batch
+from .checks import check_delta, check_ranking_tensors
+from .ranks import rank_positives
 
 
 def ap_loss(logits: Tensor, targets: Tensor, delta: float = 1.0) -> Tensor:
@@ -24,13 +26,14 @@ def ap_loss(logits: Tensor, targets: Tensor, delta: float = 1.0) -> Tensor:
         delta (float): half width of the linear part of H, finite and > 0. Defaults to 1.0.
 
     Raises:
-        ValueError: naming the argument that is not a tensor, a ``delta`` out of range, or the
-            problem of the tensors (see ``prepare_batch``).
+        ValueError: naming the argument and its problem: not a tensor, a dtype, size or device
+            that does not fit, a ``delta`` out of range (``alrp_core.checks``), NaN/Inf or
+            labels out of {1, 0, -1} (the scan, ``alrp_core.batch.prepare_batch``).
 
     Returns:
         Tensor: the loss in [0, 1], a scalar; 0 with zero gradients when there is no positive.
     """
-    check_tensors(logits=logits, targets=targets)
+    check_ranking_tensors(logits, targets)
     delta = check_delta(delta)
     with torch.autocast(device_type=logits.device.type, enabled=False):
         batch = prepare_batch(logits, targets, delta=delta)
@@ -47,7 +50,9 @@ def ap_loss(logits: Tensor, targets: Tensor, delta: float = 1.0) -> Tensor:
             interpolated = torch.empty_like(error).scatter_(0, order, interpolated)
             counted = fp > 0
             neg_weights = torch.where(counted, interpolated / torch.where(counted, fp, 1.0), 0.0)
-            update = ranks.negatives.update(neg_weights / num_pos, -interpolated / num_pos)
+            gradient = ranks.negatives.error_driven_gradient(
+                neg_weights / num_pos, -interpolated / num_pos
+            )
         value = interpolated.mean().to(batch.scores.dtype)
-        (value,) = ErrorDrivenValue.apply((update,), batch.scores, value)
+        (value,) = ErrorDrivenLossFunction.apply((gradient,), batch.scores, value)
         return value

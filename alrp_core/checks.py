@@ -1,4 +1,6 @@
-"""Checks of the losses' arguments, made where they enter (module and functional)."""
+"""Checks of the losses' arguments, each made once where the argument enters: a module's
+hyperparameters when it is built, a functional loss's tensors and hyperparameters when it is
+called."""
 
 import math
 import numbers
@@ -7,12 +9,49 @@ import torch
 from torch import Tensor
 
 
-def check_tensors(**tensors) -> None:
-    """Raises ValueError naming the first argument that is not a :class:`torch.Tensor` (before
-    anything of the tensors, their device say, is read)."""
-    for name, value in tensors.items():
+def check_tensor(name: str, value, kind: str) -> None:
+    """Raises ValueError naming ``name`` unless ``value`` is a :class:`torch.Tensor` of the
+    dtype ``kind`` asks: 'float' (floating point) or 'label' (integer or bool)."""
+    if not isinstance(value, Tensor):
+        raise ValueError(f'{name} must be a torch.Tensor, got {type(value).__name__}')
+    if kind == 'float':
+        ok, want = value.is_floating_point(), 'a floating-point'
+    else:
+        ok = value.dtype == torch.bool or not (value.is_floating_point() or value.is_complex())
+        want = 'an integer or bool'
+    if not ok:
+        raise ValueError(f'{name} must be {want} tensor, got dtype {value.dtype}')
+
+
+def check_ranking_tensors(logits, targets, **per_positive) -> None:
+    """The tensors of a ranking loss, before anything of them is read: ``logits`` floating
+    point, ``targets`` integer or bool with as many elements, on the same device, and each of
+    ``per_positive`` (name: tensor, one value per positive) floating point, on that device, at
+    most one-dimensional. Raises ValueError naming the argument and the problem; that the
+    labels are in {1, 0, -1} and that there is one value per positive, the scan checks
+    (``alrp_core.batch.prepare_batch``)."""
+    for name, value in (('logits', logits), ('targets', targets), *per_positive.items()):
         if not isinstance(value, Tensor):
             raise ValueError(f'{name} must be a torch.Tensor, got {type(value).__name__}')
+    check_tensor('logits', logits, 'float')
+    check_tensor('targets', targets, 'label')
+    if targets.numel() != logits.numel():
+        raise ValueError(
+            f'targets has {targets.numel()} elements (shape '
+            f'{tuple(targets.shape)}) but logits has {logits.numel()} (shape '
+            f'{tuple(logits.shape)})'
+        )
+    if targets.device != logits.device:
+        raise ValueError(f'targets is on {targets.device} but logits on {logits.device}')
+    for name, value in per_positive.items():
+        check_tensor(name, value, 'float')
+        if value.device != logits.device:
+            raise ValueError(f'{name} is on {value.device} but logits on {logits.device}')
+        if value.dim() > 1:
+            raise ValueError(
+                f'{name} must be one-dimensional (one value per positive), '
+                f'got shape {tuple(value.shape)}'
+            )
 
 
 def check_real(name: str, value) -> float:
@@ -54,30 +93,3 @@ def check_delta(delta) -> float:
 def check_eps(eps) -> float:
     """``eps`` (FP threshold under which a positive takes no gradient) as a float, finite >= 0."""
     return check_non_negative('eps', eps)
-
-
-class _NoSecondDerivative(torch.autograd.Function):
-    """Passes a ranking loss's first-order gradient on, attached to the graph of the scores, and
-    refuses to be differentiated: that gradient is an error-driven update, not a derivative."""
-
-    @staticmethod
-    def forward(ctx, grad: Tensor, scores: Tensor) -> Tensor:
-        return grad.clone()
-
-    @staticmethod
-    def backward(ctx, *grads: Tensor):
-        raise RuntimeError(
-            'a ranking loss (aLRP, AP, Rank & Sort Loss) has no second derivative: its gradient '
-            'is an error-driven update of the ranking, not the derivative of a function. A '
-            'gradient penalty (create_graph=True) cannot differentiate it: compute the penalty '
-            'on a loss of its own'
-        )
-
-
-def first_order_only(grad: Tensor, scores: Tensor) -> Tensor:
-    """``grad`` as is, or, when the backward pass builds a graph (``create_graph=True``), tied
-    to the graph of ``scores`` so that differentiating it again raises a RuntimeError that says
-    why (instead of a gradient without a graph, which a penalty would silently drop)."""
-    if not (torch.is_grad_enabled() and scores.requires_grad):
-        return grad
-    return _NoSecondDerivative.apply(grad, scores)

@@ -32,7 +32,7 @@ def test_both_targets_install_first_and_exist():
     targets = make_targets()
     for name in ('demo', 'test'):
         assert 'install' in targets[name].split(), f'make {name} must depend on install'
-    assert 'tools/install.sh' in (ROOT / 'Makefile').read_text()
+    assert 'tools/install/install.sh' in (ROOT / 'Makefile').read_text()
 
 
 def test_ci_runs_the_readme_test_command_and_nothing_else():

@@ -3,11 +3,11 @@ gpu-check` run tests/test_core without mmdet, mmcv or mmengine)."""
 
 import pytest
 
-from alrp_core import ranking as ranking_core
+from alrp_core.options import ranking_options
 
 
 @pytest.fixture(params=[True, False], ids=['filter', 'no-filter'])
-def filter_negatives(request, monkeypatch):
+def filter_negatives(request):
     """The relevant-negative filter of the passes over the M logits, on and off."""
-    monkeypatch.setattr(ranking_core, 'FILTER_NEGATIVES', request.param)
-    return request.param
+    with ranking_options(filter_negatives=request.param):
+        yield request.param

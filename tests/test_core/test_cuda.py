@@ -6,7 +6,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from alrp_core import ranking as ranking_core
+from alrp_core import backends
+from alrp_core.batch import prepare_batch
+from alrp_core.options import ranking_options
 
 from .strategies import ranking_batches
 from .test_ranking import (
@@ -26,11 +28,11 @@ CUDA = torch.device('cuda')
 
 
 @pytest.fixture(params=['torch', 'triton'])
-def cuda_backend(request, monkeypatch):
-    if request.param not in ranking_core.available_backends(CUDA):
+def cuda_backend(request):
+    if request.param not in backends.available_backends(CUDA):
         pytest.skip(f'{request.param} is not available on CUDA here')
-    monkeypatch.setattr(ranking_core, 'BACKEND', request.param)
-    return request.param
+    with ranking_options(backend=request.param):
+        yield request.param
 
 
 # Fewer examples than on the CPU (where the interpreter runs the same kernels): each new size
@@ -40,7 +42,7 @@ def cuda_backend(request, monkeypatch):
 def test_cuda_path_matches_the_oracle(batch, cuda_backend, filter_negatives):
     scores, targets, _, delta = batch
     got, grad = assert_matches_oracle(scores.cuda(), targets.cuda(), delta, rtol=2e-5)
-    assert got.backend == cuda_backend and grad.is_cuda
+    assert got.backend.name == cuda_backend and grad.is_cuda
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=FIXTURES)
@@ -59,8 +61,7 @@ def test_cuda_interval_lookup_on_crowded_cells(cuda_backend, filter_negatives):
 def assert_cuda_equals_cpu(scores, targets, delta=1.0):
     """FP(i) and the gradient on CUDA equal the CPU's (its default kernels) on the same batch."""
     _, ranks, grad, _, _ = core_outputs(scores.cuda(), targets.cuda(), delta)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ranking_core, 'BACKEND', 'auto')
+    with ranking_options(backend='auto'):
         _, cpu_ranks, cpu_grad, _, _ = core_outputs(scores, targets, delta)
     torch.testing.assert_close(
         ranks.false_positives.cpu(), cpu_ranks.false_positives, rtol=1e-9, atol=1e-8
@@ -75,13 +76,12 @@ def test_cuda_many_positives(cuda_backend):
     assert_cuda_equals_cpu(scores, targets)
 
 
-def test_cuda_torch_ops_across_chunks(filter_negatives, monkeypatch):
+def test_cuda_torch_ops_across_chunks(filter_negatives):
     # Small chunks: the per-chunk counts of the scan and the compaction of each chunk.
-    monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')
-    monkeypatch.setattr(ranking_core, 'CUDA_CHUNK', 4096)
     scores, targets = random_batch(50_000, 11)
     scores[targets == 0] -= 6 * (torch.rand(int((targets == 0).sum())) < 0.8)
-    assert_cuda_equals_cpu(scores, targets)
+    with ranking_options(backend='torch', torch_chunk=4096):
+        assert_cuda_equals_cpu(scores, targets)
 
 
 def test_cuda_results_are_deterministic(cuda_backend):
@@ -107,26 +107,26 @@ def test_cuda_label_dtypes(cuda_backend, dtype):
 
 def test_cuda_checks_name_the_problem(cuda_backend):
     with pytest.raises(ValueError, match='NaN or Inf in logits'):
-        ranking_core.prepare_batch(
+        prepare_batch(
             torch.tensor([0.0, float('nan')], device=CUDA), torch.tensor([1, 0], device=CUDA)
         )
     with pytest.raises(
         ValueError, match=r'labels outside \{1, 0, -1\} in targets \(found -1 to 3\)'
     ):
-        ranking_core.prepare_batch(torch.zeros(3, device=CUDA), torch.tensor([1, -1, 3]).cuda())
-    batch = ranking_core.prepare_batch(
+        prepare_batch(torch.zeros(3, device=CUDA), torch.tensor([1, -1, 3]).cuda())
+    batch = prepare_batch(
         torch.randn(50, device=CUDA), torch.zeros(50, dtype=torch.long, device=CUDA)
     )
     assert batch.num_pos == 0
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
-def test_cuda_triton_scan_key_bytes(monkeypatch, dtype):
-    if 'triton' not in ranking_core.available_backends(CUDA):
+def test_cuda_triton_scan_key_bytes(dtype):
+    if 'triton' not in backends.available_backends(CUDA):
         pytest.skip('triton is not available on CUDA here')
-    monkeypatch.setattr(ranking_core, 'BACKEND', 'triton')
     scores, targets = key_byte_batch(dtype)
-    assert_scan_key_bytes(scores.cuda(), targets.cuda())
+    with ranking_options(backend='triton'):
+        assert_scan_key_bytes(scores.cuda(), targets.cuda())
 
 
 @pytest.mark.parametrize('case', ['early', 'late'])

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alrp_core.ranking import ScoreIntervals
+from alrp_core.intervals import ScoreIntervals, bin_counts
 
 from .oracle import smoothed_step
 
@@ -109,3 +109,7 @@ def test_sums_match_the_dense_relations(case):
     np.testing.assert_allclose(
         iv.relation_sums(hist).numpy(), ref, rtol=1e-12, atol=1e-12 * v.sum() * span
     )
+
+
+def test_bin_counts():
+    assert bin_counts(torch.tensor([2, 2, 0]), 4).tolist() == [1, 0, 2, 0]

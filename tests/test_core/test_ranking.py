@@ -20,8 +20,13 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alrp_core import alrp_loss, ap_loss
-from alrp_core import ranking as ranking_core
+from alrp_core import alrp_loss, ap_loss, backends
+from alrp_core.backends.torch_ops import compact_by_cumsum, sorted_histogram
+from alrp_core.batch import prepare_batch
+from alrp_core.checks import check_ranking_tensors
+from alrp_core.intervals import ScoreIntervals
+from alrp_core.options import current_options, ranking_options
+from alrp_core.ranks import rank_positives
 
 from .oracle import relations
 from .strategies import ranking_batches
@@ -30,7 +35,7 @@ from .strategies import ranking_batches
 FULL_INSTALL = importlib.util.find_spec('mmdet') is not None
 
 CPU = torch.device('cpu')
-# The backend fixtures set module attributes that stay the same for every example.
+# The backend fixtures set options that stay the same for every example.
 FIXTURES = [HealthCheck.function_scoped_fixture]
 
 
@@ -42,19 +47,18 @@ TRITON_INTERPRETED = os.environ.get('TRITON_INTERPRET') == '1'
 
 def backends_to_test():
     # `make install` builds the C++ op and installs triton; `make gpu-check` builds the op in place.
-    names = [name for name in ('torch', 'cpp') if name in ranking_core.available_backends(CPU)]
+    names = [name for name in ('torch', 'cpp') if name in backends.available_backends(CPU)]
     return names + (['triton'] if TRITON_INTERPRETED else [])
 
 
 def triton_installed() -> bool:
-    kernels = ranking_core._import_sibling('ranking_triton')
-    return kernels is not None and kernels.AVAILABLE
+    return backends.load('triton') is not None
 
 
 @pytest.fixture(params=backends_to_test())
-def backend(request, monkeypatch):
-    monkeypatch.setattr(ranking_core, 'BACKEND', request.param)
-    return request.param
+def backend(request):
+    with ranking_options(backend=request.param):
+        yield request.param
 
 
 @pytest.mark.skipif(
@@ -86,14 +90,16 @@ def test_triton_kernels_in_the_interpreter():
 
 
 def core_outputs(scores, targets, delta, scale=1.5):
-    """FP, rank+ and the scaled error-driven update for fixed per-positive weights."""
-    batch = ranking_core.prepare_batch(scores, targets, None, delta)
-    ranks = ranking_core.rank_positives(batch)
+    """FP, rank+ and the scaled error-driven gradient for fixed per-positive weights."""
+    batch = prepare_batch(scores, targets, None, delta)
+    ranks = rank_positives(batch)
     num_pos = batch.num_pos
     weights = 1 + 0.5 * torch.sin(torch.arange(num_pos, dtype=torch.float64))
     pos_grad = -torch.cos(torch.arange(num_pos, dtype=torch.float64))
-    update = ranks.negatives.update(weights.to(scores.device), pos_grad.to(scores.device))
-    grad = update(torch.tensor(scale, dtype=scores.dtype, device=scores.device))
+    gradient = ranks.negatives.error_driven_gradient(
+        weights.to(scores.device), pos_grad.to(scores.device)
+    )
+    grad = gradient(torch.tensor(scale, dtype=scores.dtype, device=scores.device))
     return batch, ranks, grad, weights.numpy(), pos_grad.numpy()
 
 
@@ -123,7 +129,7 @@ def assert_matches_oracle(scores, targets, delta, rtol, scale=1.5):
 def test_each_path_matches_the_oracle(batch, backend, filter_negatives):
     scores, targets, _, delta = batch
     got, _ = assert_matches_oracle(scores, targets, delta, rtol=2e-5)
-    assert got.backend == backend and got.filter_negatives == filter_negatives
+    assert got.backend.name == backend and got.filter_negatives == filter_negatives
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=FIXTURES)
@@ -142,11 +148,11 @@ def random_batch(m, seed, p_pos=0.01, spread=3.0):
     return scores, targets
 
 
-def assert_agrees_with_torch_ops(scores, targets, delta, ranks, grad, monkeypatch):
+def assert_agrees_with_torch_ops(scores, targets, delta, ranks, grad, **options):
     """FP(i) and the gradient of a kernel path (``ranks``, ``grad`` from :func:`core_outputs`)
-    equal the torch-op reference's on the same batch."""
-    monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')
-    _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets, delta)
+    equal the torch-op reference's on the same batch (with ``options`` besides)."""
+    with ranking_options(backend='torch', **options):
+        _, ref_ranks, ref_grad, _, _ = core_outputs(scores, targets, delta)
     torch.testing.assert_close(
         ranks.false_positives, ref_ranks.false_positives, rtol=1e-10, atol=1e-9
     )
@@ -154,15 +160,14 @@ def assert_agrees_with_torch_ops(scores, targets, delta, ranks, grad, monkeypatc
 
 
 @pytest.mark.parametrize('seed', [0, 1])
-def test_kernels_agree_with_the_torch_reference(backend, filter_negatives, seed, monkeypatch):
+def test_kernels_agree_with_the_torch_reference(backend, filter_negatives, seed):
     # Large enough for many chunks of the C++ op and blocks of Triton; a late-training mix
     # (most negatives far below every positive) on seed 1.
     scores, targets = random_batch(200000 if backend != 'triton' else 20000, seed)
     if seed == 1:
         scores[targets == 0] -= 8 * (torch.rand(int((targets == 0).sum())) < 0.9)
     _, ranks, grad, _, _ = core_outputs(scores, targets, 0.5)
-    monkeypatch.setattr(ranking_core, 'FILTER_NEGATIVES', True)
-    assert_agrees_with_torch_ops(scores, targets, 0.5, ranks, grad, monkeypatch)
+    assert_agrees_with_torch_ops(scores, targets, 0.5, ranks, grad, filter_negatives=True)
 
 
 def crowded_batch():
@@ -197,9 +202,9 @@ def test_no_relevant_negative(backend, filter_negatives):
 
 
 def test_no_positive(backend, filter_negatives):
-    batch = ranking_core.prepare_batch(torch.randn(50), torch.zeros(50, dtype=torch.long))
+    batch = prepare_batch(torch.randn(50), torch.zeros(50, dtype=torch.long))
     assert batch.num_pos == 0 and batch.pos_index.shape == (0,)
-    empty = ranking_core.prepare_batch(torch.zeros(0), torch.zeros(0, dtype=torch.long))
+    empty = prepare_batch(torch.zeros(0), torch.zeros(0, dtype=torch.long))
     assert empty.num_pos == 0
 
 
@@ -216,17 +221,44 @@ def test_label_dtypes(backend, dtype):
 
 def test_checks_name_the_problem_on_each_path(backend):
     with pytest.raises(ValueError, match='NaN or Inf in logits'):
-        ranking_core.prepare_batch(torch.tensor([0.0, float('inf')]), torch.tensor([1, 0]))
+        prepare_batch(torch.tensor([0.0, float('inf')]), torch.tensor([1, 0]))
     with pytest.raises(
         ValueError, match=r'labels outside \{1, 0, -1\} in targets \(found -1 to 3\)'
     ):
-        ranking_core.prepare_batch(torch.zeros(3), torch.tensor([1, -1, 3]))
-    with pytest.raises(ValueError, match='delta must be positive'):
-        ranking_core.prepare_batch(torch.zeros(3), torch.tensor([1, 0, 0]), delta=0.0)
+        prepare_batch(torch.zeros(3), torch.tensor([1, -1, 3]))
+    with pytest.raises(ValueError, match='NaN or Inf in loc_errors'):
+        prepare_batch(torch.zeros(3), torch.tensor([1, 0, 1]), torch.tensor([0.5, float('nan')]))
+    with pytest.raises(ValueError, match='loc_errors has 1 elements but targets has 2 positives'):
+        prepare_batch(torch.zeros(3), torch.tensor([1, 0, 1]), torch.tensor([0.5]))
+
+
+@pytest.mark.parametrize(
+    'args, per_positive, match',
+    [
+        ((torch.zeros(2, dtype=torch.long), torch.tensor([1, 0])), {}, 'logits must be a floating'),
+        ((torch.zeros(2), torch.tensor([1.0, 0.0])), {}, 'targets must be an integer or bool'),
+        ((torch.zeros(2), [1, 0]), {}, 'targets must be a torch.Tensor, got list'),
+        ((torch.zeros(2), torch.tensor([1, 0, 0])), {}, r'targets has 3 elements \(shape \(3,\)\)'),
+        ((torch.zeros(2), torch.tensor([1, 0])), {'ious': None}, 'ious must be a torch.Tensor'),
+        (
+            (torch.zeros(2), torch.tensor([1, 0])),
+            {'ious': torch.ones(1, dtype=torch.long)},
+            'ious must be a floating-point tensor',
+        ),
+        (
+            (torch.zeros(2), torch.tensor([1, 0])),
+            {'loc_errors': torch.ones(1, 1)},
+            r'loc_errors must be one-dimensional .* shape \(1, 1\)',
+        ),
+    ],
+)
+def test_tensor_checks_name_the_argument(args, per_positive, match):
+    with pytest.raises(ValueError, match=match):
+        check_ranking_tensors(*args, **per_positive)
 
 
 def test_cpp_op_does_not_depend_on_the_thread_count():
-    if 'cpp' not in ranking_core.available_backends(CPU):
+    if 'cpp' not in backends.available_backends(CPU):
         pytest.skip('the C++ op is not built in this environment')
     scores, targets = random_batch(300000, 5)
     previous = torch.get_num_threads()
@@ -244,16 +276,15 @@ def test_cpp_op_does_not_depend_on_the_thread_count():
 def test_the_build_provides_the_kernels():
     if not FULL_INSTALL:
         pytest.skip('the torch-only run has no built op')
-    assert ranking_core.select_backend(CPU) == 'cpp'  # `make install` builds it
-    assert ranking_core._import_sibling('ranking_triton').AVAILABLE
+    assert backends.select_backend(CPU, 'auto').name == 'cpp'  # `make install` builds it
+    assert backends.load('triton') is not None
 
 
 def test_unavailable_backend_is_a_named_error(monkeypatch):
-    monkeypatch.setattr(ranking_core, 'BACKEND', 'triton')
     monkeypatch.delenv('TRITON_INTERPRET', raising=False)
-    if not torch.cuda.is_available():
+    with ranking_options(backend='triton'):
         with pytest.raises(RuntimeError, match="backend 'triton' is not available on cpu"):
-            ranking_core.prepare_batch(torch.zeros(2), torch.tensor([1, 0]))
+            prepare_batch(torch.zeros(2), torch.tensor([1, 0]))
 
 
 @settings(max_examples=30, deadline=None)
@@ -261,7 +292,7 @@ def test_unavailable_backend_is_a_named_error(monkeypatch):
 def test_cuda_compaction_without_nonzero_static(m, seed, density):
     mask = torch.rand(m, generator=torch.Generator().manual_seed(seed)) < density
     count = int(mask.sum())
-    assert torch.equal(ranking_core.compact_by_cumsum(mask, count), torch.nonzero(mask)[:, 0])
+    assert torch.equal(compact_by_cumsum(mask, count), torch.nonzero(mask)[:, 0])
 
 
 @settings(max_examples=30, deadline=None)
@@ -271,9 +302,9 @@ def test_sorted_histogram_equals_index_add(batch):
     scores, targets, _, delta = batch
     pos = scores[targets == 1]
     ascending = torch.argsort(pos)
-    intervals = ranking_core.ScoreIntervals(pos[ascending] - pos.min(), ascending, delta)
+    intervals = ScoreIntervals(pos[ascending] - pos.min(), ascending, delta)
     x = scores[targets == 0] - pos.min()
-    hist = ranking_core.sorted_histogram(x, intervals.bounds, intervals.num_bins)
+    hist = sorted_histogram(x, intervals.bounds, intervals.num_bins)
     k = intervals.locate(x)
     count = torch.zeros(intervals.num_bins, dtype=torch.float64).index_add_(
         0, k, torch.ones_like(x)
@@ -287,11 +318,7 @@ def test_sorted_histogram_equals_index_add(batch):
     )
 
 
-def test_bin_counts():
-    assert ranking_core.bin_counts(torch.tensor([2, 2, 0]), 4).tolist() == [1, 0, 2, 0]
-
-
-def test_update_is_computed_in_backward_and_scaled(backend):
+def test_gradient_is_computed_in_backward_and_scaled(backend):
     scores, targets = random_batch(5000, 6, p_pos=0.02)
     errors = torch.rand(int((targets == 1).sum()))
     logits = scores.clone().requires_grad_(True)
@@ -379,39 +406,37 @@ def test_alrp_and_ap_loss_on_each_path(backend, filter_negatives, case):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 @pytest.mark.parametrize('cuda_backend', ['torch', 'triton'])
-def test_cuda_paths_match_the_cpu(cuda_backend, filter_negatives, monkeypatch):
+def test_cuda_paths_match_the_cpu(cuda_backend, filter_negatives):
     scores, targets = random_batch(300000, 8)
     scores[targets == 0] -= 6 * (torch.rand(int((targets == 0).sum())) < 0.8)
     _, ranks, grad, _, _ = core_outputs(scores, targets, 1.0)
-    monkeypatch.setattr(ranking_core, 'BACKEND', cuda_backend)
     scores, targets = scores.cuda(), targets.cuda()
-    core_outputs(scores, targets, 1.0)  # compiles the kernels
     num_pos = int((targets == 1).sum())
     weights = (1 + 0.5 * torch.sin(torch.arange(num_pos, dtype=torch.float64))).cuda()
     pos_grad = -torch.cos(torch.arange(num_pos, dtype=torch.float64)).cuda()
     scale = torch.tensor(1.5, device='cuda')
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode('warn')
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
-            batch = ranking_core.prepare_batch(scores, targets, None, 1.0)
-            cuda_ranks = ranking_core.rank_positives(batch)
-            cuda_grad = cuda_ranks.negatives.update(weights, pos_grad)(scale)
-    finally:
-        torch.cuda.set_sync_debug_mode('default')
+    with ranking_options(backend=cuda_backend):
+        core_outputs(scores, targets, 1.0)  # compiles the kernels
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode('warn')
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
+                batch = prepare_batch(scores, targets, None, 1.0)
+                cuda_ranks = rank_positives(batch)
+                cuda_grad = cuda_ranks.negatives.error_driven_gradient(weights, pos_grad)(scale)
+        finally:
+            torch.cuda.set_sync_debug_mode('default')
     syncs = [w for w in caught if 'synchroniz' in str(w.message)]
     assert len(syncs) == 1, [str(w.message) for w in syncs]  # the one of prepare_batch
-    assert batch.backend == cuda_backend
+    assert batch.backend.name == cuda_backend
     torch.testing.assert_close(
         cuda_ranks.false_positives.cpu(), ranks.false_positives, rtol=1e-9, atol=1e-8
     )
     torch.testing.assert_close(cuda_grad.cpu(), grad, rtol=1e-6, atol=1e-9)
     if cuda_backend == 'torch':  # the compaction that torch < 2.6 uses on CUDA
         mask = targets == 1
-        assert torch.equal(
-            ranking_core.compact_by_cumsum(mask, num_pos).cpu(), torch.nonzero(mask.cpu())[:, 0]
-        )
+        assert torch.equal(compact_by_cumsum(mask, num_pos).cpu(), torch.nonzero(mask.cpu())[:, 0])
 
 
 def key_bytes_oracle(scores, targets):
@@ -424,11 +449,9 @@ def key_bytes_oracle(scores, targets):
 
 
 def kernel_scan(scores, targets):
-    """(stats, keys) of the selected kernel backend's scan."""
-    stats, _, state = ranking_core._SCANS[ranking_core.select_backend(scores.device)](
-        scores, targets, 1.0, True
-    )
-    return stats, state[0]
+    """The selected kernel backend's scan result, decoded."""
+    pending = backends.select_backend(scores.device).scan(scores, targets, 1.0, current_options())
+    return pending.decode(pending.stats.tolist())
 
 
 def key_byte_batch(dtype: torch.dtype):
@@ -451,11 +474,15 @@ def key_byte_batch(dtype: torch.dtype):
 
 
 def assert_scan_key_bytes(scores, targets):
-    """The selected kernels' scan gives the key bytes of the oracle and the right stats."""
-    stats, keys = kernel_scan(scores, targets)
+    """The selected kernels' scan gives the key bytes of the oracle and the right findings."""
+    scan = kernel_scan(scores, targets)
     targets = targets.cpu()
-    np.testing.assert_array_equal(keys.cpu().numpy(), key_bytes_oracle(scores.cpu(), targets))
-    assert stats.tolist() == [1.0, -1.0, 1.0, float((targets == 1).sum())]
+    np.testing.assert_array_equal(
+        scan.state.keys.cpu().numpy(), key_bytes_oracle(scores.cpu(), targets)
+    )
+    assert (scan.finite, scan.label_min, scan.label_max) == (True, -1.0, 1.0)
+    assert scan.num_pos == int((targets == 1).sum())
+    assert torch.equal(scan.pos_index.cpu(), torch.nonzero(targets == 1)[:, 0])
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
@@ -480,9 +507,9 @@ BAD_LABELS = {
 @pytest.fixture(params=[True, False], ids=['avx2', 'generic'])
 def cpp_scan(request):
     """The C++ op's scan with its AVX2 path on (where the CPU has it) or off."""
-    if 'cpp' not in ranking_core.available_backends(CPU):
+    if 'cpp' not in backends.available_backends(CPU):
         pytest.skip('the C++ op is not built in this environment')
-    cpu_op = ranking_core._import_sibling('_ranking_cpu')
+    cpu_op = backends.load('cpp').op
     was = cpu_op.set_avx2(request.param)
     yield cpu_op.scan
     cpu_op.set_avx2(was)
@@ -492,7 +519,7 @@ def cpp_scan(request):
 @pytest.mark.parametrize('score_dtype', [torch.float32, torch.float64])
 def test_cpp_scan_on_each_label_dtype(cpp_scan, label_dtype, score_dtype):
     # 32 logits a step on the AVX2 path: 1000 + 37 ends in a tail, and two chunks are crossed.
-    cpu_op = ranking_core._import_sibling('_ranking_cpu')
+    cpu_op = backends.load('cpp').op
     m = cpu_op.CHUNK + 1037
     scores, targets = random_batch(m, 12, p_pos=0.03, spread=20.0)
     scores = scores.to(score_dtype)
@@ -546,14 +573,14 @@ def chunked_batch(chunk):
     return scores, targets
 
 
-def test_cpp_chunks_skipped_sparse_and_dense(filter_negatives, monkeypatch):
-    if 'cpp' not in ranking_core.available_backends(CPU):
+def test_cpp_chunks_skipped_sparse_and_dense(filter_negatives):
+    if 'cpp' not in backends.available_backends(CPU):
         pytest.skip('the C++ op is not built in this environment')
-    monkeypatch.setattr(ranking_core, 'BACKEND', 'cpp')
-    chunk = ranking_core._import_sibling('_ranking_cpu').CHUNK
+    chunk = backends.load('cpp').op.CHUNK
     scores, targets = chunked_batch(chunk)
-    assert_matches_oracle(scores, targets, 1.0, rtol=2e-5)
-    _, ranks, grad, _, _ = core_outputs(scores, targets, 1.0)
+    with ranking_options(backend='cpp'):
+        assert_matches_oracle(scores, targets, 1.0, rtol=2e-5)
+        _, ranks, grad, _, _ = core_outputs(scores, targets, 1.0)
     counts, entries = ranks.negatives.selection
     if filter_negatives:
         third = slice(2 * chunk, 3 * chunk)
@@ -570,17 +597,17 @@ def test_cpp_chunks_skipped_sparse_and_dense(filter_negatives, monkeypatch):
     else:  # every negative binned: dense where most of a chunk is negative
         assert counts.tolist() == [-1] * 6
     assert torch.all(grad[:chunk] == 0) and torch.all(grad[3 * chunk : 5 * chunk] == 0)
-    assert_agrees_with_torch_ops(scores, targets, 1.0, ranks, grad, monkeypatch)
+    assert_agrees_with_torch_ops(scores, targets, 1.0, ranks, grad)
 
 
 @pytest.mark.parametrize('reach, form', [(0.4, 'sparse'), (0.9, 'dense')])
-def test_cpp_chunk_sparse_at_first_and_binned_further_on(reach, form, monkeypatch):
+def test_cpp_chunk_sparse_at_first_and_binned_further_on(reach, form):
     # The first eighth of chunk 0 decides its form (sparse: all far below every window), but
     # `reach` of the rest is within reach: pairs where they fit in the chunk's entries (0.4),
     # else every logit's interval (0.9). Either way the sums equal the torch ops'.
-    if 'cpp' not in ranking_core.available_backends(CPU):
+    if 'cpp' not in backends.available_backends(CPU):
         pytest.skip('the C++ op is not built in this environment')
-    chunk = ranking_core._import_sibling('_ranking_cpu').CHUNK
+    chunk = backends.load('cpp').op.CHUNK
     gen = torch.Generator().manual_seed(8)
     scores = torch.rand(chunk + 100, generator=gen) * -5 - 6
     near = torch.rand(chunk, generator=gen) < reach
@@ -589,13 +616,13 @@ def test_cpp_chunk_sparse_at_first_and_binned_further_on(reach, form, monkeypatc
     targets = torch.zeros(scores.numel(), dtype=torch.long)
     targets[chunk:] = 1
     scores[chunk:] = torch.rand(100, generator=gen) + 1
-    monkeypatch.setattr(ranking_core, 'BACKEND', 'cpp')
-    _, ranks, grad, _, _ = core_outputs(scores, targets, 1.0)
+    with ranking_options(backend='cpp'):
+        _, ranks, grad, _, _ = core_outputs(scores, targets, 1.0)
     counts, _ = ranks.negatives.selection
     binned = int((scores[:chunk].double() - scores[chunk:].double().min() >= -1).sum())
     assert 0.3 * chunk < binned <= near.sum()
     assert counts.tolist() == [binned if form == 'sparse' else -1, 0]
-    assert_agrees_with_torch_ops(scores, targets, 1.0, ranks, grad, monkeypatch)
+    assert_agrees_with_torch_ops(scores, targets, 1.0, ranks, grad)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=FIXTURES)

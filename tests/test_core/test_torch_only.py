@@ -19,7 +19,7 @@ class Refuse(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Refuse())
 import torch
 import alrp_core
-from alrp_core import ranking
+from alrp_core import autograd, backends, batch, intervals, options, ranks
 
 logits = torch.tensor([2.0, 0.5, -1.0, 1.0], requires_grad=True)
 targets = torch.tensor([1, 0, 0, 1])

@@ -1,6 +1,6 @@
-"""tools/benchmark_loss.py: its loop reference is aLRP Loss (the dense oracle's values and
-gradients), its batches are what the docstring says, a row measures what it prints, and the
-verdict lines say PASS or FAIL by the targets' thresholds."""
+"""tools/analysis_tools/benchmark_loss.py: its loop reference is aLRP Loss (the dense oracle's
+values and gradients), its batches are what the docstring says, a row measures what it prints, and
+the verdict lines say PASS or FAIL by the targets' thresholds."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
-"""tools/benchmark_train.py in a tiny mode: both RetinaNets train on the same batch, and the
-figures and ratio it prints are the ones it measured."""
+"""tools/analysis_tools/benchmark_train.py in a tiny mode: both RetinaNets train on the same
+batch, and the figures and ratio it prints are the ones it measured."""
 
 import statistics
 

@@ -1,6 +1,6 @@
-"""tools/convert_paper_checkpoint.py on checkpoints written in the layout of the paper's released
-models (paper_checkpoints.py): converted, each model type loads into the model of its config
-with no missing or unexpected key, keeps every weight, predicts, and evaluates through
+"""tools/model_converters/convert_paper_checkpoint.py on checkpoints written in the layout of the
+paper's released models (paper_checkpoints.py): converted, each model type loads into the model of
+its config with no missing or unexpected key, keeps every weight, predicts, and evaluates through
 tools/test.py; what is not such a checkpoint is refused with a message, without running code."""
 
 import copy

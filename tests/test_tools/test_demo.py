@@ -1,4 +1,4 @@
-"""tools/demo.py end to end on a few tiny images, its report module, and the demo configs."""
+"""tools/demo/demo.py end to end on a few tiny images, its report module, and the demo configs."""
 
 import json
 import os

@@ -1,6 +1,7 @@
-"""tools/gpu_check.py without a GPU: its arguments, the make target, the stages' CPU-side code
-(the C++ op stage's choices, pytest's output read back, the report file), the device table of
-tools/benchmark_loss.py on CPU with tiny sizes, and the verdict on the CUDA default."""
+"""tools/analysis_tools/gpu_check.py without a GPU: its arguments, the make target, the stages'
+CPU-side code (the C++ op stage's choices, pytest's output read back, the report file), the device
+table of tools/analysis_tools/benchmark_loss.py on CPU with tiny sizes, and the verdict on the
+CUDA default."""
 
 import re
 from pathlib import Path
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from alrp_core import ranking as ranking_core
+from alrp_core.backends import available_backends
+from alrp_core.options import current_options
 from tests.tool_loader import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +37,7 @@ def test_arguments(check):
 def test_make_target_runs_the_script_without_installing():
     text = (ROOT / 'Makefile').read_text()
     prerequisites, recipe = re.search(r'^gpu-check:(.*)\n\t(.*)$', text, re.M).groups()
-    assert prerequisites.strip() == '' and 'tools/gpu_check.py' in recipe
+    assert prerequisites.strip() == '' and 'tools/analysis_tools/gpu_check.py' in recipe
     assert 'install' not in recipe
 
 
@@ -111,8 +113,8 @@ def test_report_file(check, tmp_path, capsys):
 
 
 def test_device_table_on_cpu(bench):
-    backends = [b for b in ('torch', 'cpp') if b in ranking_core.available_backends(CPU)]
-    lines, backend = [], ranking_core.BACKEND
+    backends = [b for b in ('torch', 'cpp') if b in available_backends(CPU)]
+    lines, options = [], current_options()
     results, left_out = bench.device_table(
         [(20000, 50)], 'cpu', backends, repeat=1, out=lines.append
     )
@@ -125,7 +127,7 @@ def test_device_table_on_cpu(bench):
             assert r['over_floor'] == pytest.approx(r['ours_ms'] / r['floor_ms'])
             assert max(r['val_err'], r['grad_err']) <= 1e-5
             assert max(r['cpu_val'], r['cpu_grad']) <= bench.AGREEMENT
-    assert ranking_core.BACKEND == backend  # restored after each forced backend
+    assert current_options() == options  # restored after each forced backend
     # Per backend, the targets' lines and the agreement's; the accuracy ones hold (the speed
     # ones at these sizes say nothing).
     checks = bench.device_checks(results)
@@ -184,7 +186,9 @@ def test_verdict_takes_triton_only_when_it_is_equal_and_faster(check):
     assert v.backend == 'torch' and v.default_sound
     assert v.reasons == ['triton not faster than the torch ops at M=3e+07 P=1200 early']
     lines = check.verdict_lines(v)
-    assert lines[0] == "VERDICT: keep CUDA_AUTO = 'torch' in alrp_core/ranking.py, because:"
+    assert lines[0] == (
+        "VERDICT: keep CUDA_AUTO = 'torch' in alrp_core/backends/__init__.py, because:"
+    )
     assert lines[-1] == 'The CUDA torch ops (the default) passed the tests and every row.'
 
     results = table()

@@ -1,7 +1,8 @@
-"""requirements/pins.txt is the one place of the pinned versions: tools/install.sh installs
-exactly its pins step by step (run here with a stub interpreter that records pip's command
-lines), tools/check_install.py finds a step to do from them, setup.py's install_requires are its
-runtime pins, and tools/test_core_oldest_torch.sh installs its group oldest-torch."""
+"""requirements/pins.txt is the one place of the pinned versions: tools/install/install.sh
+installs exactly its pins step by step (run here with a stub interpreter that records pip's
+command lines), tools/install/check_install.py finds a step to do from them, setup.py's
+install_requires are its runtime pins, and tools/install/test_core_oldest_torch.sh installs its
+group oldest-torch."""
 
 import os
 import os.path as osp
@@ -129,7 +130,8 @@ def meeting_versions():
 
 @pytest.fixture
 def check_install(monkeypatch):
-    monkeypatch.syspath_prepend(TOOLS)  # check_install.py imports pins from its own folder
+    # check_install.py imports pins from its own folder
+    monkeypatch.syspath_prepend(osp.join(TOOLS, 'install'))
     module = load_tool('check_install')
     monkeypatch.setitem(module.OWN_CHECKS, 'mmcv', lambda: True)
     monkeypatch.setitem(module.OWN_CHECKS, 'self', lambda: True)
@@ -184,8 +186,8 @@ def test_setup_requires_the_runtime_pins(monkeypatch):
 def stub_venv(tmp_path):
     """A venv whose python records `-m pip` and `-m pytest` command lines (with the mmcv build
     variables) in pip.log, answers the import checks (-c, stdin) with success and runs scripts
-    on this interpreter without site-packages: to tools/pins.py and tools/check_install.py
-    nothing is installed."""
+    on this interpreter without site-packages: to tools/install/pins.py and
+    tools/install/check_install.py nothing is installed."""
     venv = tmp_path / 'venv'
     (venv / 'bin').mkdir(parents=True)
     python = venv / 'bin' / 'python'
@@ -218,7 +220,7 @@ def pip_commands(log):
 def test_install_sh_installs_exactly_the_pins(tmp_path):
     venv, env, log = stub_venv(tmp_path)
     run = subprocess.run(
-        ['bash', osp.join(TOOLS, 'install.sh')],
+        ['bash', osp.join(TOOLS, 'install', 'install.sh')],
         env=dict(env, VENV=venv),
         capture_output=True,
         text=True,
@@ -257,14 +259,14 @@ def test_install_sh_installs_exactly_the_pins(tmp_path):
 
 
 def test_install_sh_names_no_version_of_its_own():
-    text = open(osp.join(TOOLS, 'install.sh')).read()
+    text = open(osp.join(TOOLS, 'install', 'install.sh')).read()
     assert re.findall(r'[\w-]+(?:==|<|>=)\d', text) == []
 
 
 def test_oldest_torch_script_installs_its_group(tmp_path):
     venv, env, log = stub_venv(tmp_path)
     run = subprocess.run(
-        ['bash', osp.join(TOOLS, 'test_core_oldest_torch.sh'), '-x'],
+        ['bash', osp.join(TOOLS, 'install', 'test_core_oldest_torch.sh'), '-x'],
         env=dict(env, OLD_TORCH_VENV=venv),
         capture_output=True,
         text=True,

@@ -1,5 +1,5 @@
-"""tools/profile_demo.py on the demo's --quick data: every stage of the iterations it records is
-timed, and the iterations across an epoch's end are left out."""
+"""tools/analysis_tools/profile_demo.py on the demo's --quick data: every stage of the iterations
+it records is timed, and the iterations across an epoch's end are left out."""
 
 import pytest
 

@@ -1,6 +1,6 @@
 # The CPU demo detector: a RetinaNet sized for a laptop, trained from scratch on the built-in
-# synthetic-shapes dataset (mmdet_alrp.demo.synthetic_shapes, written by tools/demo.py or
-# tools/make_demo_data.py to data/synthetic_shapes). The configs of configs/demo/ differ from
+# synthetic-shapes dataset (mmdet_alrp.demo.synthetic_shapes, written by tools/demo/demo.py or
+# tools/demo/make_demo_data.py to data/synthetic_shapes). The configs of configs/demo/ differ from
 # this one only in the head's loss.
 #
 # Model: ResNet-18 with 16 base channels (a sixteenth of its usual compute), FPN P2-P5 with

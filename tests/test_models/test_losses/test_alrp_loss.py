@@ -107,17 +107,17 @@ def test_large_batch_matches_oracle():
     assert_matches_oracle(scores, targets, errors, 1.0, rtol=1e-5)
 
 
-def test_streaming_over_chunks_matches_one_pass(monkeypatch):
-    from alrp_core import ranking as ranking_core
+def test_streaming_over_chunks_matches_one_pass():
+    from alrp_core.options import ranking_options
 
     gen = torch.Generator().manual_seed(1)
     scores = torch.randn(5000, generator=gen)
     targets = (torch.rand(5000, generator=gen) < 0.01).long()
     errors = torch.rand(int(targets.sum()), generator=gen)
-    monkeypatch.setattr(ranking_core, 'BACKEND', 'torch')  # the path that streams in chunks
-    whole = run(scores, targets, errors)
-    monkeypatch.setattr(ranking_core, 'CPU_CHUNK', 333)
-    chunked = run(scores, targets, errors)
+    with ranking_options(backend='torch'):  # the path that streams in chunks
+        whole = run(scores, targets, errors)
+        with ranking_options(torch_chunk=333):
+            chunked = run(scores, targets, errors)
     for a, b in zip(whole, chunked):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
 

@@ -1,6 +1,5 @@
-"""Triton kernels of the bucketed ranking core for CUDA (``ranking.py`` explains the
-algorithm; its torch-op path is the reference these kernels are tested against, on a CPU through
-Triton's interpreter, ``TRITON_INTERPRET=1``).
+"""The Triton backend for CUDA: kernels of the three passes (the torch-op backend is the
+reference they are tested against, on a CPU through Triton's interpreter, ``TRITON_INTERPRET=1``).
 
 The same three passes and results as the C++ CPU op (``ranking_cpu.cpp``):
 
@@ -17,8 +16,8 @@ The same three passes and results as the C++ CPU op (``ranking_cpu.cpp``):
 * ``gradient``: ``A[k] + B[k] * x`` from each logit's stored interval.
 
 Unlike the C++ op, the histogram reads every score and stores every logit's interval (a dense
-selection): a GPU reads whole blocks anyway, and a compaction would need a prefix sum or slots
-taken in a nondeterministic order.
+selection, two bytes a logit): a GPU reads whole blocks anyway, and a compaction would need a
+prefix sum or slots taken in a nondeterministic order.
 
 Only the kernels' API of Triton >= 3.0 is used; ``AVAILABLE`` is False for older Triton (the
 CUDA torch-op path runs instead).
@@ -27,10 +26,13 @@ CUDA torch-op path runs instead).
 import functools
 import math
 import os
-from typing import Callable, Tuple
+from typing import List, NamedTuple, Tuple
 
 import torch
 from torch import Tensor
+
+from ..options import RankingOptions
+from . import Backend, Scan, ScanResult
 
 try:
     import triton
@@ -168,52 +170,92 @@ def _grid(m: int) -> Tuple[int]:
     return (max(1, triton.cdiv(m, BLOCK)),)
 
 
-def scan(scores: Tensor, labels: Tensor) -> Tuple[Tensor, Callable[[int], Tensor], Tuple[Tensor]]:
-    """Device-side stats [finite, label min, label max, P] (float64), a function of P giving
-    the positives' ascending indices, and the scan state for the histogram: the key bytes
-    (uint8) of every logit."""
-    m = scores.numel()
-    codes = torch.empty(m, dtype=torch.uint8, device=scores.device)
-    blocks = _grid(m)[0]
-    partial = torch.zeros(blocks, 4, dtype=torch.int64, device=scores.device)
-    if m:
-        _get('scan')[_grid(m)](
-            scores,
-            labels.view(torch.uint8) if labels.dtype == torch.bool else labels,
-            codes,
-            partial,
-            m,
-            BLOCK=BLOCK,
+class TritonScanState(NamedTuple):
+    """What the Triton scan hands to the histogram.
+
+    Attributes:
+        keys (Tensor): shape (M, ), uint8, the key byte of every logit.
+    """
+
+    keys: Tensor
+
+
+class TritonKernels(Backend):
+    """The three passes in Triton kernels."""
+
+    name = 'triton'
+
+    def scan(self, scores: Tensor, labels: Tensor, delta: float, options: RankingOptions) -> Scan:
+        """Device-side stats [finite, label min, label max, P]; the positives' ascending indices
+        follow from the key bytes once P is on the host."""
+        m = scores.numel()
+        codes = torch.empty(m, dtype=torch.uint8, device=scores.device)
+        blocks = _grid(m)[0]
+        partial = torch.zeros(blocks, 4, dtype=torch.int64, device=scores.device)
+        if m:
+            _get('scan')[_grid(m)](
+                scores,
+                labels.view(torch.uint8) if labels.dtype == torch.bool else labels,
+                codes,
+                partial,
+                m,
+                BLOCK=BLOCK,
+            )
+            stats = torch.stack(
+                [
+                    1 - partial[:, 0].max(),
+                    partial[:, 1].min(),
+                    partial[:, 2].max(),
+                    partial[:, 3].sum(),
+                ]
+            ).to(torch.float64)
+        else:
+            stats = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64, device=scores.device)
+
+        def decode(values: List[float]) -> ScanResult:
+            finite, low, high, num_pos = values
+            num_pos = int(num_pos)
+            pos_index = torch.empty(num_pos, dtype=torch.int64, device=scores.device)
+            if num_pos:
+                counter = torch.zeros(1, dtype=torch.int32, device=scores.device)
+                _get('positives')[_grid(m)](codes, pos_index, counter, m, BLOCK=BLOCK)
+                pos_index = torch.sort(pos_index).values  # the atomic slots come in any order
+            return ScanResult(bool(finite), low, high, num_pos, pos_index, TritonScanState(codes))
+
+        return Scan(stats, decode)
+
+    def histogram(self, batch, intervals, origin: Tensor) -> Tuple[Tensor, Tensor]:
+        """The selection: the interval of every logit, shape (M, ), int16 (read as uint16) or
+        int32, n + 1 where it is not binned."""
+        inv_width, table = intervals.grid()
+        return _histogram(
+            batch.scores.detach(),
+            batch.scan.state.keys,
+            origin,
+            intervals.bounds,
+            inv_width,
+            table,
+            batch.filter_negatives,
         )
-        stats = torch.stack(
-            [1 - partial[:, 0].max(), partial[:, 1].min(), partial[:, 2].max(), partial[:, 3].sum()]
-        ).to(torch.float64)
-    else:
-        stats = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64, device=scores.device)
 
-    def positives(num_pos: int) -> Tensor:
-        out = torch.empty(num_pos, dtype=torch.int64, device=scores.device)
-        if num_pos:
-            counter = torch.zeros(1, dtype=torch.int32, device=scores.device)
-            _get('positives')[_grid(m)](codes, out, counter, m, BLOCK=BLOCK)
-            out = torch.sort(out).values  # the atomic slots come in any order
-        return out
-
-    return stats, positives, (codes,)
+    def gradient(
+        self, batch, intervals, origin: Tensor, selection: Tensor, offset, slope, pos_grad
+    ) -> Tensor:
+        return _gradient(
+            batch.scores.detach(), selection, origin, offset, slope, batch.pos_index, pos_grad
+        )
 
 
-def histogram(
+def _histogram(
     scores: Tensor,
-    scan_state: Tuple[Tensor],
+    codes: Tensor,
     origin: Tensor,
     bounds: Tensor,
     inv_width: Tensor,
     table: Tensor,
     skip_irrelevant: bool,
 ) -> Tuple[Tensor, Tensor]:
-    """As the C++ op's hist (2, n + 2) float64, and a dense selection: the interval of every
-    logit, shape (M, ), int16 (read as uint16) or int32, n + 1 where it is not binned."""
-    (codes,) = scan_state
+    """The histogram, shape (2, n + 2), float64, and the interval of every logit."""
     m, n = scores.numel(), bounds.numel()
     cells = table.numel() - 2
     index = torch.empty(
@@ -253,7 +295,7 @@ def histogram(
     return torch.stack([count, moment]), index
 
 
-def gradient(
+def _gradient(
     scores: Tensor,
     index: Tensor,
     origin: Tensor,
@@ -262,8 +304,8 @@ def gradient(
     pos_index: Tensor,
     pos_grad: Tensor,
 ) -> Tensor:
-    """As the C++ op's, from the selection of :func:`histogram`: the gradient on every logit in
-    the dtype of the scores."""
+    """The gradient on every logit in the dtype of the scores, from the intervals of
+    :func:`_histogram`."""
     m = scores.numel()
     grad = torch.empty_like(scores)
     if m:

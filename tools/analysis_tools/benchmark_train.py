@@ -6,9 +6,9 @@ in. Each iteration is a full ``train_step`` (data preprocessing, forward, target
 and an SGD step) on the same random images with a few random boxes each. For every case the two
 models alternate iteration by iteration in the same process, after warm-up iterations of each.
 
-    python tools/benchmark_train.py                  # CPU: batch 2 at 512 x 512
-    python tools/benchmark_train.py --device cuda    # batch 8 at 512 x 512, batch 4 at 800 x 1333
-    python tools/benchmark_train.py --case 1x96x128 --iters 1 --warmup 0   # any cases
+    python tools/analysis_tools/benchmark_train.py                # CPU: batch 2 at 512 x 512
+    python tools/analysis_tools/benchmark_train.py --device cuda  # batch 8 at 512, 4 at 800 x 1333
+    python tools/analysis_tools/benchmark_train.py --case 1x96x128 --iters 1 --warmup 0  # any cases
 
 Prints per case the median, mean and min seconds per iteration of each model, the ratio
 aLRP / Focal of the medians and, on CUDA, each model's allocator peak and the PASS / FAIL of the

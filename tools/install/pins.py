@@ -1,10 +1,10 @@
 """Reads requirements/pins.txt, the one list of the packages mmdet_alrp installs and their pinned
 versions (its header describes the format), and tells which of them the running interpreter has.
 
-Standard library only: tools/install.sh runs it in a new, empty venv. As a script it prints the
-requirements of one group, one a line, for tools/install.sh and tools/test_core_oldest_torch.sh::
+Standard library only: install.sh runs it in a new, empty venv. As a script it prints the
+requirements of one group, one a line, for install.sh and test_core_oldest_torch.sh::
 
-    python tools/pins.py GROUP [--with FLAG]... [--without FLAG]... [--held] [--missing]
+    python tools/install/pins.py GROUP [--with FLAG]... [--without FLAG]... [--held] [--missing]
 """
 
 import argparse
@@ -14,7 +14,9 @@ import os.path as osp
 import re
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-PINS_FILE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'requirements', 'pins.txt')
+PINS_FILE = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'requirements', 'pins.txt'
+)
 FLAGS = ('runtime', 'held', 'any-version', 'no-deps', 'built')
 OPERATORS = {
     '==': operator.eq,

@@ -6,7 +6,8 @@ truths per image (1% crowd), 100 detections per image: 1 to 3 noisy copies of ev
 same processed results in the same run; the time of CocoLRPMetric's LRP part alone (matches read
 from the COCO evaluation and oLRP of every class) is measured too.
 
-    python tools/benchmark_lrp.py [--images 5000] [--classes 80] [--seed 0] [--repeats 1]
+    python tools/analysis_tools/benchmark_lrp.py [--images 5000] [--classes 80] [--seed 0] \
+        [--repeats 1]
 """
 
 import argparse

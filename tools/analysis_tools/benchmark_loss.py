@@ -6,11 +6,11 @@ pass, ``torch.where(targets == 0, logits, 0)``, reads the logits and labels once
 gradient-sized tensor: no loss can do with less. All three run in the same process on the same
 inputs; accuracy is measured against the loop reference run in float64.
 
-    python tools/benchmark_loss.py                  # the CPU table (a few minutes on 2 cores)
-    python tools/benchmark_loss.py --quick          # small sizes only
-    python tools/benchmark_loss.py --device cuda    # the device table on a GPU (below)
-    python tools/benchmark_loss.py --passes         # also each pass of ours over the M logits
-    python tools/benchmark_loss.py --labels int8    # the label dtype the detection heads pass
+    python tools/analysis_tools/benchmark_loss.py                # the CPU table (minutes, 2 cores)
+    python tools/analysis_tools/benchmark_loss.py --quick        # small sizes only
+    python tools/analysis_tools/benchmark_loss.py --device cuda  # the device table on a GPU (below)
+    python tools/analysis_tools/benchmark_loss.py --passes       # also each pass over the M logits
+    python tools/analysis_tools/benchmark_loss.py --labels int8  # the label dtype the heads pass
 
 Columns: forward + backward milliseconds (best of --repeat runs, 10 by default; the loop once
 when it takes over a second: with glibc's default allocator, a freed heap top above its trim
@@ -41,14 +41,14 @@ import json
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from alrp_core import alrp_loss
-from alrp_core import ranking as ranking_core
+from alrp_core.backends import available_backends, select_backend
+from alrp_core.options import current_options, ranking_options
 
 Outputs = Tuple[Tensor, Tensor, Tensor, Tensor]  # loss_cls, loss_loc, grad logits, grad errors
 BIG = int(8e6)
@@ -202,12 +202,9 @@ def pass_seconds(args, device: str, repeat: int) -> Dict[str, float]:
     ``repeat`` calls."""
     best: Dict[str, float] = {}
     for _ in range(repeat):
-        ranking_core.PASS_SECONDS = {}
-        try:
+        passes: Dict[str, float] = {}
+        with ranking_options(pass_seconds=passes):
             _, seconds, _ = measure(ours, args, device)
-            passes = dict(ranking_core.PASS_SECONDS)
-        finally:
-            ranking_core.PASS_SECONDS = None
         passes['rest'] = seconds - sum(passes.values())
         best = {name: min(value, best.get(name, value)) for name, value in passes.items()}
     return best
@@ -337,17 +334,6 @@ def targets_met(results: Dict[tuple, Dict[str, float]], device: str) -> List[Tup
     return checks
 
 
-@contextmanager
-def using_backend(name: str):
-    """The ranking core's kernels forced to ``name`` inside the block."""
-    previous = ranking_core.BACKEND
-    ranking_core.BACKEND = name
-    try:
-        yield
-    finally:
-        ranking_core.BACKEND = previous
-
-
 def device_row(
     m: int,
     p: int,
@@ -361,12 +347,12 @@ def device_row(
     errors against the float64 loop reference, its agreement with ours on the CPU (``cpu_val``,
     ``cpu_grad``), and the loop's and the floor pass's milliseconds (one batch for all)."""
     logits, targets, errors = make_batch(m, p, case, device, labels=labels)
-    with using_backend('auto'):
+    with ranking_options(backend='auto'):
         on_cpu = ours(logits.cpu(), targets.cpu(), errors.cpu())
     ref64 = loop_reference(logits.double(), targets, errors.double())
     row = {}
     for name in backends:
-        with using_backend(name):
+        with ranking_options(backend=name):
             warm_up(logits, targets, errors, device)
             got, seconds, peak = best_of(ours, (logits, targets, errors), device, repeat)
         val_err, grad_err = relative_errors(got, ref64)
@@ -459,10 +445,10 @@ def device_checks(results: Dict[str, Dict[tuple, Dict[str, float]]]) -> List[Tup
 def device_main(args) -> int:
     """``--device cuda``: the device table and its checks."""
     device = torch.device(args.device)
-    backends = [b for b in DEVICE_BACKENDS if b in ranking_core.available_backends(device)]
+    backends = [b for b in DEVICE_BACKENDS if b in available_backends(device)]
     print(
         f'torch {torch.__version__}, {torch.cuda.get_device_name()}, backends {backends}, '
-        f'CPU side {ranking_core.select_backend(torch.device("cpu"))!r}, {args.labels} labels'
+        f'CPU side {select_backend(torch.device("cpu")).name!r}, {args.labels} labels'
     )
     sizes = DEVICE_QUICK_SIZES if args.quick else DEVICE_SIZES
     results, _ = device_table(
@@ -485,7 +471,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         '--backend',
-        default=ranking_core.BACKEND,
+        default=current_options().backend,
         choices=['auto', 'cpp', 'triton', 'torch'],
         help='ranking core kernels',
     )
@@ -504,10 +490,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(True)
-    ranking_core.BACKEND = args.backend
-    device = args.device
-    if device == 'cuda' and not torch.cuda.is_available():
+    if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no GPU visible to torch')
+    with ranking_options(backend=args.backend):
+        return run(args, argv)
+
+
+def run(args, argv) -> int:
+    """The table of ``args`` and its checks (the backend option set)."""
+    device = args.device
     if device == 'cuda':
         return device_main(args)
     sizes = [(int(1e5), 100), (int(1e5), 1000), (int(1e6), 100), (int(1e6), 1000)]
@@ -517,7 +508,7 @@ def main(argv=None) -> int:
     if args.memory_only:
         memory_only(sizes, args.repeat, labels)
         return 0
-    backend = ranking_core.select_backend(torch.device(device))
+    backend = select_backend(torch.device(device)).name
     print(
         f'torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ranking core '
         f'backend {backend!r}, {args.labels} labels'

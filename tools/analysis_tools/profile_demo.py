@@ -1,6 +1,6 @@
 """Where a training iteration of the demo spends its time, stage by stage, and the CPU shares.
 
-Trains a demo config (configs/demo/, as tools/demo.py sets it up) with MMEngine's Runner for
+Trains a demo config (configs/demo/, as tools/demo/demo.py sets it up) with MMEngine's Runner for
 --epochs epochs without evaluation, timing each stage of every iteration after the first
 --skip ones:
 
@@ -18,9 +18,9 @@ and, over the same window, the CPU time of the main process and of the data-load
 processes as a share of the machine's cores. ``--torch-profile N`` also prints torch.profiler's
 table of the ops of N iterations.
 
-    python tools/profile_demo.py                             # aLRP Loss, 1 epoch
-    python tools/profile_demo.py --model 'Focal Loss' --num-workers 0
-    python tools/profile_demo.py --checkpoint work_dirs/demo/alrp_loss/epoch_24.pth
+    python tools/analysis_tools/profile_demo.py                             # aLRP Loss, 1 epoch
+    python tools/analysis_tools/profile_demo.py --model 'Focal Loss' --num-workers 0
+    python tools/analysis_tools/profile_demo.py --checkpoint work_dirs/demo/alrp_loss/epoch_24.pth
 """
 
 import argparse
@@ -40,7 +40,7 @@ from mmengine.runner import Runner
 
 from mmdet_alrp.demo import generate_synthetic_shapes
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STAGES = (
     'data wait',
     'preprocess',
@@ -56,7 +56,9 @@ CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 
 
 def load_demo():
-    spec = importlib.util.spec_from_file_location('tool_demo', osp.join(ROOT, 'tools', 'demo.py'))
+    spec = importlib.util.spec_from_file_location(
+        'tool_demo', osp.join(ROOT, 'tools', 'demo', 'demo.py')
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -211,7 +213,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--num-workers', type=int, help="train loader workers (default: the config's)"
     )
     parser.add_argument(
-        '--threads', type=int, help="torch threads (default: the demo's, see tools/demo.py)"
+        '--threads', type=int, help="torch threads (default: the demo's, see tools/demo/demo.py)"
     )
     parser.add_argument(
         '--torch-profile',

@@ -1,6 +1,6 @@
-"""Print what tools/install.sh still has to install, as words among: build torch mmengine mmcv
-mmdet tools self. A step is to do when a pin of its group in requirements/pins.txt is not met
-(tools/pins.py), or, for mmcv and self, when their own check fails. Run it from outside the
+"""Print what tools/install/install.sh still has to install, as words among: build torch mmengine
+mmcv mmdet tools self. A step is to do when a pin of its group in requirements/pins.txt is not met
+(pins.py), or, for mmcv and self, when their own check fails. Run it from outside the
 checkout, with ALRP_ROOT naming the checkout, so that a package it finds is an installed one and
 not the source folder."""
 

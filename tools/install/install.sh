@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the pinned, measured stack of mmdet_alrp into ./.venv (idempotent).
 #
-#   The versions are those of requirements/pins.txt, step by step (read through tools/pins.py):
+#   The versions are those of requirements/pins.txt, step by step (read through tools/install/pins.py):
 #   build tools (a setuptools that still has pkg_resources, through which mmengine resolves
 #   `mmdet::` config paths; numpy 1), torch (kept if the venv already has a torch, e.g. a CUDA
 #   build of the user's own), mmengine, mmcv built from source with its C++ ops (CUDA ops when
@@ -14,7 +14,7 @@
 #   outside it (a CUDA build, say) is used instead of installing one.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 VENV=${VENV:-.venv}
 case "$VENV" in /*) ;; *) VENV="$(pwd)/$VENV" ;; esac
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
@@ -26,10 +26,10 @@ py() { "$VENV/bin/python" "$@"; }
 pip_install() { py -m pip install --disable-pip-version-check -q "$@"; }
 has() { py -c "$1" >/dev/null 2>&1; }
 # reqs GROUP [OPTIONS]: REQS=(the requirements of GROUP in requirements/pins.txt), as printed by
-# tools/pins.py (options: --with / --without FLAG, --held, --missing).
+# tools/install/pins.py (options: --with / --without FLAG, --held, --missing).
 reqs() {
     local out
-    out=$(py "$ROOT/tools/pins.py" "$@") || die "tools/pins.py $* failed (see requirements/pins.txt)"
+    out=$(py "$ROOT/tools/install/pins.py" "$@") || die "tools/install/pins.py $* failed (see requirements/pins.txt)"
     REQS=($out)
 }
 
@@ -43,7 +43,7 @@ fi
 
 ROOT=$(pwd)
 # One interpreter start tells what is missing, so that a second run takes seconds.
-missing=$(cd / && ALRP_ROOT="$ROOT" "$VENV/bin/python" "$ROOT/tools/check_install.py" 2>/dev/null \
+missing=$(cd / && ALRP_ROOT="$ROOT" "$VENV/bin/python" "$ROOT/tools/install/check_install.py" 2>/dev/null \
           || echo "build torch mmengine mmcv mmdet tools self")
 need() { [[ " $missing " == *" $1 "* ]]; }
 

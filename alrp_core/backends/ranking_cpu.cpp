@@ -1,5 +1,6 @@
-// CPU kernels of the bucketed ranking core (alrp_core/ranking.py explains the
-// algorithm; its torch-op path is the reference these kernels are tested against).
+// CPU kernels of the bucketed ranking core (alrp_core/backends/__init__.py explains the
+// passes, alrp_core/intervals.py the geometry; the torch-op backend is the reference these
+// kernels are tested against).
 //
 // Three passes over the M logits, each split into fixed chunks of kChunk logits run on torch's
 // intra-op threads; partial results (per chunk, or per part of chunks for the histogram) are
@@ -282,7 +283,7 @@ RunScan scan_run_best(const S* s, const L* t, uint8_t* key, int64_t len, int64_t
 
 // The interval index of a shifted score x >= bounds[0]: the number of boundaries <= x. A uniform
 // grid of `cells` cells starts at bounds[0]; x is in cell c = int((x - bounds[0]) * inv_width),
-// clamped to cells, the same formula that put the boundaries in their cells (ranking.py,
+// clamped to cells, the same formula that put the boundaries in their cells (intervals.py,
 // ScoreIntervals.grid), so that table[c] <= index(x) <= table[c + 1]: a step or two between.
 struct Intervals {
   std::vector<double> bounds;  // the n boundaries, then +inf

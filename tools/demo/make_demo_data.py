@@ -1,6 +1,6 @@
 """Writes the synthetic-shapes COCO dataset (see mmdet_alrp.demo.synthetic_shapes).
 
-    python tools/make_demo_data.py [OUT_DIR] [--num-train N] [--num-val N] [--image-size PX]
+    python tools/demo/make_demo_data.py [OUT_DIR] [--num-train N] [--num-val N] [--image-size PX]
         [--seed S] [--force]
 
 Does nothing when OUT_DIR already holds the dataset made with the same parameters.

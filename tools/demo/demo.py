@@ -1,9 +1,9 @@
 """The demo: aLRP Loss trains a detector on the built-in synthetic shapes, on a CPU, in minutes.
 
-    python tools/demo.py              # aLRP Loss RetinaNet (make demo)
-    python tools/demo.py --compare    # aLRP Loss, Focal Loss and AP Loss (make demo-compare)
-    python tools/demo.py --epochs 12 --work-dir work_dirs/demo_short
-    python tools/demo.py --quick      # a few iterations on a few images: a smoke test
+    python tools/demo/demo.py              # aLRP Loss RetinaNet (make demo)
+    python tools/demo/demo.py --compare    # aLRP Loss, Focal Loss and AP Loss (make demo-compare)
+    python tools/demo/demo.py --epochs 12 --work-dir work_dirs/demo_short
+    python tools/demo/demo.py --quick      # a few iterations on a few images: a smoke test
 
 Writes the dataset once (mmdet_alrp.demo.synthetic_shapes, 1000 train and 200 val images
 of 160 px, under data/synthetic_shapes), then trains every model of configs/demo/ asked for
@@ -44,7 +44,7 @@ from mmdet_alrp.demo.training_report import (
     read_scalars,
 )
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(ROOT, 'configs', 'demo')
 #: The models of the demo: name -> (config file, run directory name). The first is ``make demo``.
 MODELS = {

@@ -9,12 +9,12 @@
 # python3.11, else python3).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 VENV=${OLD_TORCH_VENV:-.venv-torch20}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-missing=$("$VENV/bin/python" tools/pins.py oldest-torch --missing)
+missing=$("$VENV/bin/python" tools/install/pins.py oldest-torch --missing)
 if [ -n "$missing" ]; then
     printf '==> installing into %s: %s (a large download the first time)\n' "$VENV" "$(echo $missing)"
     "$VENV/bin/python" -m pip install --disable-pip-version-check -q $missing

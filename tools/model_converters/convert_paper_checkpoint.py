@@ -2,7 +2,7 @@
 & Sort Loss paper (its MMDetection 2.8 fork / mmcv 1.2) into one that our configs load in
 MMDetection 3 with no missing or unexpected key.
 
-    python tools/convert_paper_checkpoint.py IN OUT [--config CONFIG]
+    python tools/model_converters/convert_paper_checkpoint.py IN OUT [--config CONFIG]
 
 What changes: the Rank & Sort Loss paper's models keep every key (our RankingRPNHead,
 RankingBBoxHead, RankingATSSHead and RankingPAAHead have its heads' layers and names; its R-CNN
@@ -262,7 +262,7 @@ def convert(checkpoint: dict, config: Optional[str] = None) -> dict:
         epoch=meta.get('epoch'),
         iter=meta.get('iter'),
         paper_meta=meta,
-        converted_by='tools/convert_paper_checkpoint.py',
+        converted_by='tools/model_converters/convert_paper_checkpoint.py',
     )
     if classes is not None:
         out_meta['dataset_meta'] = dict(classes=tuple(classes))

@@ -1,8 +1,8 @@
 """The GPU check: one command on a GPU machine that says whether the ranking core's CUDA paths
 are sound there and which kernels ``'auto'`` should take on CUDA (``CUDA_AUTO`` in
-``alrp_core/ranking.py``). docs/gpu_check.md explains how to run it and read its report.
+``alrp_core/backends/__init__.py``). docs/gpu_check.md explains how to run it and read its report.
 
-    make gpu-check                                   # python3 tools/gpu_check.py (under 8 min)
+    make gpu-check                                   # python3 tools/analysis_tools/gpu_check.py
     make gpu-check GPU_CHECK_ARGS=--quick            # under 3 min: fewer tests and rows
 
 It needs only a CUDA torch (triton for the Triton rows), numpy, pytest and hypothesis: no mmdet,
@@ -14,7 +14,7 @@ tree. Its stages, each written to the report as it ends (a check cut short leave
    (``setup.py build_ext --inplace``) where a C++ compiler is there; without it the C++ tests
    skip and the CPU side of the agreement runs the torch ops (``--quick`` does not build);
 3. ``tests/test_core`` with the CUDA tests on (``--quick``: the tests named ``cuda`` only);
-4. the device table of ``tools/benchmark_loss.py`` (ours per CUDA backend, the loop, the floor
+4. the device table of ``benchmark_loss.py`` (ours per CUDA backend, the loop, the floor
    pass, the allocator's peak, the errors against float64 and the CPU-vs-CUDA agreement), rows
    up to M = 31e6 with P = 1200 (``--quick``: M = 1e6 and 31e6), within the time left;
 5. the verdict on the default (:func:`verdict`).
@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List, Optional
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Seconds for the whole check (after Python's start), by variant: the last row may overrun it
 #: by its own time (about 20 s at M = 31e6).
@@ -289,11 +289,12 @@ def row_problems(name: str, rows: Dict[tuple, Dict[str, float]], agreement: floa
 def verdict_lines(v: Verdict) -> List[str]:
     if v.backend == 'triton':
         lines = [
-            "VERDICT: set CUDA_AUTO = 'triton' in alrp_core/ranking.py: the Triton kernels passed "
-            'the CUDA tests, agree with the CPU and the torch ops on every row and are faster.'
+            "VERDICT: set CUDA_AUTO = 'triton' in alrp_core/backends/__init__.py: the Triton "
+            'kernels passed the CUDA tests, agree with the CPU and the torch ops on every row and '
+            'are faster.'
         ]
     else:
-        lines = ["VERDICT: keep CUDA_AUTO = 'torch' in alrp_core/ranking.py, because:"]
+        lines = ["VERDICT: keep CUDA_AUTO = 'torch' in alrp_core/backends/__init__.py, because:"]
         lines += [f'  - {reason}' for reason in v.reasons]
     if v.default_sound:
         lines.append('The CUDA torch ops (the default) passed the tests and every row.')
@@ -304,8 +305,9 @@ def verdict_lines(v: Verdict) -> List[str]:
 
 
 def load_benchmark():
-    """tools/benchmark_loss.py as the module ``benchmark_loss`` (this tree's alrp_core)."""
-    for path in (str(ROOT), str(ROOT / 'tools')):
+    """benchmark_loss.py beside this script as the module ``benchmark_loss`` (this tree's
+    alrp_core)."""
+    for path in (str(ROOT), str(Path(__file__).resolve().parent)):
         if path not in sys.path:
             sys.path.insert(0, path)
     import benchmark_loss
@@ -340,17 +342,15 @@ def main(argv=None) -> int:
     report.add(*(f'  failed: {name}' for name in tests.failed))
     report.write()
 
-    report.section('Device table (tools/benchmark_loss.py --device cuda)')
+    report.section('Device table (tools/analysis_tools/benchmark_loss.py --device cuda)')
     bench = load_benchmark()
     torch.set_num_threads(os.cpu_count() or 1)
     backends = [
-        b
-        for b in bench.DEVICE_BACKENDS
-        if b in bench.ranking_core.available_backends(torch.device('cuda'))
+        b for b in bench.DEVICE_BACKENDS if b in bench.available_backends(torch.device('cuda'))
     ]
     report.add(
         f'backends {backends}; CPU side of the agreement: '
-        f'{bench.ranking_core.select_backend(torch.device("cpu"))!r}'
+        f'{bench.select_backend(torch.device("cpu")).name!r}'
     )
     sizes = bench.DEVICE_QUICK_SIZES if args.quick else bench.DEVICE_SIZES
     results, left_out = bench.device_table(

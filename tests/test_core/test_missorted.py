@@ -1,0 +1,105 @@
+"""The IoU-restricted sums among positives (alrp_core.missorted) against dense P x P sums."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alrp_core.missorted import IoUOrder, MissortedPairs, window_counts
+
+from .rs_oracle import step
+
+
+@st.composite
+def positives(draw):
+    """(ascending shifted float64 scores, IoUs, weights (P, 2), errors, delta) with ties."""
+    num = draw(st.integers(1, 70))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(['normal', 'ties', 'huge', 'tiny']))
+    if kind == 'ties':
+        scores = rng.choice(np.array([-1.0, -0.5, 0.0, 0.25, 0.5, 2.0]), size=num)
+    else:
+        scores = rng.normal(size=num) * {'normal': 1.0, 'huge': 1e4, 'tiny': 1e-7}[kind]
+    iou_kind = draw(st.sampled_from(['continuous', 'ties', 'equal']))
+    if iou_kind == 'continuous':
+        ious = rng.random(num)
+    elif iou_kind == 'ties':
+        ious = rng.choice(np.array([0.0, 0.3, 0.5, 0.7, 1.0]), size=num)
+    else:
+        ious = np.full(num, 0.6)
+    order = np.argsort(scores, kind='stable')
+    scores, ious = scores[order] - scores[order][0], ious[order]
+    weights = rng.normal(size=(num, 2))
+    errors = rng.normal(size=num)
+    delta = draw(st.sampled_from([0.0, 0.05, 0.5, 2.0]))
+    return scores, ious, weights, errors, delta
+
+
+def dense_sums(scores, ious, weights, errors, delta):
+    rel = step(scores[None, :] - scores[:, None], delta)  # rel[i, k] = H(s_k - s_i)
+    lower = rel * (ious[None, :] < ious[:, None])  # [y_k < y_i]
+    ones = np.ones((len(scores), 1))
+    columns = np.concatenate([ones, weights], 1)
+    return rel @ columns, lower @ columns, lower.T @ errors
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=positives())
+def test_sums_equal_the_dense_ones(case):
+    scores, ious, weights, errors, delta = case
+    pairs = MissortedPairs(torch.from_numpy(scores), torch.from_numpy(ious), delta)
+    want_all, want_lower, want_spread = dense_sums(scores, ious, weights, errors, delta)
+    scale = 1 + np.abs(scores).max() / max(delta, 1e-3)
+    tol = dict(rtol=1e-9, atol=1e-10 * len(scores) * scale)
+    np.testing.assert_allclose(pairs.among_all(torch.from_numpy(weights)).numpy(), want_all, **tol)
+    np.testing.assert_allclose(
+        pairs.among_lower(torch.from_numpy(weights)).numpy(), want_lower, **tol
+    )
+    np.testing.assert_allclose(
+        pairs.spread_to_lower(torch.from_numpy(errors)).numpy(),
+        want_spread,
+        rtol=1e-9,
+        atol=1e-10 * len(scores) * scale * np.abs(errors).max(),
+    )
+
+
+def test_hand_computed_pairs():
+    # Scores 0, 0, 1 (delta 0.5: H(0) = 1/2, H(1) = 1, H(-1) = 0), IoUs 0.5, 0.8, 0.5.
+    scores = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    ious = torch.tensor([0.5, 0.8, 0.5], dtype=torch.float64)
+    pairs = MissortedPairs(scores, ious, 0.5)
+    ones = torch.ones(3, 1, dtype=torch.float64)
+    # Positive 0: k = 0, 1 tie (1/2 each), k = 2 above (1).
+    assert pairs.among_all(ones)[:, 0].tolist() == [2.0, 2.0, 0.5]
+    # Below its IoU: positive 1 (0.8) has 0 (tied score, 1/2) and 2 (above, 1); none else.
+    assert pairs.among_lower(ones)[:, 0].tolist() == [0.0, 1.5, 0.0]
+    # Spread from positive 1 (c = 2) to 0 (H = 1/2) and 2 (H = 1).
+    errors = torch.tensor([5.0, 2.0, 7.0], dtype=torch.float64)
+    assert pairs.spread_to_lower(errors).tolist() == [1.0, 0.0, 2.0]
+    # The hard step: a tie counts 1.
+    hard = MissortedPairs(scores, ious, 0.0)
+    assert hard.among_all(ones)[:, 0].tolist() == [3.0, 3.0, 1.0]
+    assert hard.among_lower(ones)[:, 0].tolist() == [0.0, 2.0, 0.0]
+    assert hard.spread_to_lower(errors).tolist() == [2.0, 0.0, 2.0]
+
+
+def test_iou_order_and_window_counts():
+    by_iou = IoUOrder(torch.tensor([0.5, 0.1, 0.5, 1.0, 0.1]))
+    assert by_iou.ranks.tolist() == [1, 0, 1, 2, 0]
+    assert by_iou.below(torch.ones(5, 1))[:, 0].tolist() == [2, 0, 2, 4, 0]
+    scores = torch.tensor([0.0, 0.5, 0.5, 1.0, 3.0], dtype=torch.float64)
+    lo, hi = window_counts(scores, 0.5)
+    assert lo.tolist() == [0, 1, 1, 3, 4]  # s_k <= s_i - 0.5
+    assert hi.tolist() == [1, 3, 3, 4, 5]  # s_k < s_i + 0.5
+    lo, hi = window_counts(scores, 0.0)
+    assert lo.tolist() == [1, 3, 3, 4, 5] and hi.tolist() == [0, 1, 1, 3, 4]
+
+
+@pytest.mark.parametrize('num', [1, 2, 1000])
+def test_no_pair_with_equal_ious(num):
+    # Equal IoUs: no positive is below another.
+    scores = torch.sort(torch.rand(num, dtype=torch.float64)).values
+    pairs = MissortedPairs(scores, torch.full((num,), 0.7, dtype=torch.float64), 0.5)
+    assert not pairs.among_lower(torch.ones(num, 1, dtype=torch.float64)).any()
+    assert not pairs.spread_to_lower(torch.ones(num, dtype=torch.float64)).any()
