@@ -14,7 +14,7 @@ from mmengine.logging import MMLogger
 from alrp_core import alrp_loss, ap_loss
 from mmdet.registry import MODELS
 from mmdet_alrp.engine.hooks import SelfBalanceHook
-from mmdet_alrp.models.losses import APLoss, SelfBalance, aLRPLoss, giou_loc_error
+from mmdet_alrp.models.losses import APLoss, RankSortLoss, SelfBalance, aLRPLoss, giou_loc_error
 from tests.tool_loader import load_tool
 
 ANCHOR_HEAD = dict(
@@ -78,12 +78,16 @@ PLAIN_HEADS = {
 
 
 @pytest.mark.parametrize('head', list(PLAIN_HEADS))
-@pytest.mark.parametrize('loss', ['aLRPLoss', 'APLoss'])
+@pytest.mark.parametrize('loss', ['aLRPLoss', 'APLoss', 'RankSortLoss'])
 def test_ranking_loss_on_a_plain_head_is_refused_when_built(head, loss):
     """Cause 1: refused by the registry before anything is built, naming the ranking heads that
     take the loss and the doc; for the Cascade R-CNN's box head too."""
     cfg = dict(PLAIN_HEADS[head], loss_cls=dict(type=loss))
-    ranking_head = 'aLRPRetinaHead' if loss == 'aLRPLoss' else 'APLossRetinaHead'
+    ranking_head = {
+        'aLRPLoss': 'aLRPRetinaHead',
+        'APLoss': 'APLossRetinaHead',
+        'RankSortLoss': 'RankingRetinaHead',
+    }[loss]
     pattern = rf'{loss} is a ranking loss and {head} cannot feed it.*{ranking_head}.*your_own_head'
     with pytest.raises(ValueError, match=pattern):
         MODELS.build(cascade_roi_head(cfg) if head == 'Shared2FCBBoxHead' else cfg)
@@ -101,7 +105,7 @@ def test_ranking_loss_on_a_plain_head_is_refused_when_built(head, loss):
     ],
     ids=['retina-fcos-bbox', 'gfl'],
 )
-@pytest.mark.parametrize('loss_type', [aLRPLoss, APLoss])
+@pytest.mark.parametrize('loss_type', [aLRPLoss, APLoss, RankSortLoss])
 def test_ranking_loss_called_per_prior_is_refused_at_first_call(call, loss_type):
     """Cause 1, a head built without the registry: mmdet's heads call their loss_cls with
     avg_factor (and weight); the first call names the problem instead of a TypeError."""
@@ -115,6 +119,12 @@ HEAD_CFGS = {
     'aLRPFCOSHead': dict(type='aLRPFCOSHead', **POINT_HEAD),
     'APLossRetinaHead': dict(type='APLossRetinaHead', **ANCHOR_HEAD),
     'aLRPBBoxHead': dict(type='aLRPBBoxHead', **RCNN_HEAD),
+    'RankingRetinaHead': dict(
+        type='RankingRetinaHead', loss_cls=dict(type='RankSortLoss'), **ANCHOR_HEAD
+    ),
+    'RankingBBoxHead': dict(
+        type='RankingBBoxHead', loss_cls=dict(type='RankSortLoss'), **RCNN_HEAD
+    ),
 }
 
 
@@ -194,6 +204,9 @@ BAD_VALUES = [('0.5', 'str'), (True, 'bool'), (None, 'NoneType')]
         (lambda v: aLRPLoss(loss_weight=v), 'loss_weight'),
         (lambda v: APLoss(delta=v), 'delta'),
         (lambda v: APLoss(loss_weight=v), 'loss_weight'),
+        (lambda v: RankSortLoss(delta=v), 'delta'),
+        (lambda v: RankSortLoss(eps=v), 'eps'),
+        (lambda v: RankSortLoss(loss_weight=v), 'loss_weight'),
         (lambda v: SelfBalance(init_weight=v), 'init_weight'),
         (lambda v: SelfBalanceHook(period=v), 'period'),
     ],

@@ -96,8 +96,8 @@ class RankSortLoss(RankingLoss):
             without positives) and ``num_pos = P`` (float).
 
         Raises:
-            ValueError: if ``logits`` is not (A, C), or a box is not finite (see
-                :func:`giou_loss`); ``rs_loss`` names a mismatch of labels and boxes.
+            ValueError: if ``logits`` is not (A, C), the labels' positives are not as many as
+                the boxes, or a box is not finite (see :func:`giou_loss`).
         """
         if logits.dim() != 2:
             raise ValueError(
@@ -106,8 +106,15 @@ class RankSortLoss(RankingLoss):
             )
         errors = giou_loss(pos_pred_boxes, pos_target_boxes)
         with torch.no_grad():
-            ious = bbox_overlaps(pos_pred_boxes.float(), pos_target_boxes.float(), is_aligned=True)
+            boxes = pos_pred_boxes.float(), pos_target_boxes.float()
+            ious = bbox_overlaps(*boxes, is_aligned=True).clamp(0, 1)  # no rounding past 1
             pos_rows = torch.nonzero(labels.reshape(logits.shape) == 1)[:, 0]
+            if pos_rows.numel() != errors.numel():
+                raise ValueError(
+                    f'labels mark {pos_rows.numel()} positives but {errors.numel()} pairs of '
+                    'boxes are given: one predicted and one target box a positive, in index '
+                    'order of the flattened labels'
+                )
             weights = logits[pos_rows].float().amax(1).sigmoid()
             weight_sum = weights.sum()
             weight_sum = torch.where(

@@ -273,3 +273,24 @@ def test_paa_takes_decoded_losses_only():
         MODELS.build(dict(HEADS['paa'], num_classes=3, reg_decoded_bbox=False))
     assert isinstance(build_head('paa', loss_cls=dict(type='aLRPLoss')), RankingPAAHead)
     assert_finite(losses_of(build_head('paa', loss_cls=dict(type='aLRPLoss')), GTS))
+
+
+@pytest.mark.parametrize('name', ['retina', 'fcos'])
+def test_rank_sort_heads_under_autocast(name):
+    """bfloat16 outputs under autocast: the boxes are decoded and the loss computed in
+    float32, and the values stay those of the float32 logits within bfloat16's rounding."""
+    head = build_head(name)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        cls_scores, bbox_preds = head(feats(strides_of(head)))
+        assert cls_scores[0].dtype == torch.bfloat16
+        with recording_rank_sort_inputs(head) as calls:
+            losses = head.loss_by_feat(cls_scores, bbox_preds, GTS[:1], img_metas())
+    assert_finite(losses)
+    assert calls[0][2].dtype == torch.float32
+    for key in ('loss_rank', 'loss_sort', 'loss_bbox'):
+        assert losses[key].dtype == torch.float32
+    expected = rs_module_oracle(calls[0][0].float(), *calls[0][1:])
+    torch.testing.assert_close(
+        losses['loss_rank'].double(), expected['loss_rank'], rtol=1e-4, atol=1e-5
+    )
+    total(losses).backward()

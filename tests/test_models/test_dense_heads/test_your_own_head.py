@@ -107,9 +107,11 @@ def test_empty_ground_truth_and_predict():
     assert_detections(results, 5)
 
 
-def test_an_adapter_and_an_mmdet_head_need_no_body():
-    """The doc's first case: NAS-FPN's RetinaSepBNHead with the anchor adapter."""
-    head_type = type('aLRPRetinaSepBNHead', (AnchorRankingAdapter, RetinaSepBNHead), {})
+@pytest.mark.parametrize('loss', ['aLRPLoss', 'RankSortLoss'])
+def test_an_adapter_and_an_mmdet_head_need_no_body(loss):
+    """The doc's first case: NAS-FPN's RetinaSepBNHead with the anchor adapter, with aLRP Loss
+    (the adapter's default) and with Rank & Sort Loss."""
+    head_type = type('RankingRetinaSepBNHead', (AnchorRankingAdapter, RetinaSepBNHead), {})
     torch.manual_seed(0)
     head = head_type(
         num_classes=3,
@@ -119,9 +121,11 @@ def test_an_adapter_and_an_mmdet_head_need_no_body():
         stacked_convs=1,
         train_cfg=ConfigDict(MAX_IOU_TRAIN_CFG),
         test_cfg=ConfigDict(TEST_CFG),
+        **({} if loss == 'aLRPLoss' else dict(loss_cls=dict(type=loss))),
     )
-    assert isinstance(head.loss_cls, aLRPLoss) and head.loss_bbox is None
+    assert type(head.loss_cls).__name__ == loss and head.loss_bbox is None
     losses = losses_of(head, GTS)
-    assert set(losses) == ALRP_KEYS and losses['num_pos'] > 0
+    keys = ALRP_KEYS if loss == 'aLRPLoss' else {'loss_rank', 'loss_sort', 'loss_bbox'}
+    assert keys <= set(losses) and losses['num_pos'] > 0
     assert_finite(losses)
     assert_every_parameter_learns(head, total(losses))

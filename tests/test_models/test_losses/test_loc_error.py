@@ -1,9 +1,9 @@
-"""giou_loc_error against hand-computed GIoU values."""
+"""giou_loss and giou_loc_error against hand-computed GIoU values."""
 
 import pytest
 import torch
 
-from mmdet_alrp.models.losses import giou_loc_error
+from mmdet_alrp.models.losses import giou_loc_error, giou_loss
 
 
 def test_hand_computed_pairs():
@@ -19,6 +19,7 @@ def test_hand_computed_pairs():
     # 2: IoU 0, hull 3x1 = 3, GIoU = -(3 - 2)/3, 1 - GIoU = 4/3
     # 3: GIoU 1, error 0
     one_minus_giou = torch.tensor([68 / 63, 4 / 3, 0.0])
+    torch.testing.assert_close(giou_loss(pred, target), one_minus_giou)
     torch.testing.assert_close(giou_loc_error(pred, target, 0.5), one_minus_giou)
     torch.testing.assert_close(giou_loc_error(pred, target, 0.7), one_minus_giou / 0.6)
     torch.testing.assert_close(giou_loc_error(pred, target, 0.0), one_minus_giou / 2)

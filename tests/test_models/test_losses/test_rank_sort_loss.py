@@ -186,6 +186,8 @@ def test_softmax_and_flat_logits_are_refused():
     logits, labels, preds, targets = batch(8)
     with pytest.raises(ValueError, match=r'logits of shape \(A, C\)'):
         RankSortLoss()(logits.flatten(), labels.flatten(), preds, targets)
+    with pytest.raises(ValueError, match='labels mark 6 positives but 5 pairs of boxes'):
+        RankSortLoss()(logits, labels, preds[1:], targets[1:])
 
 
 def test_built_by_config_with_the_bbox_head_interface():
