@@ -148,10 +148,11 @@ def tiny_mask_rcnn() -> dict:
 
 @pytest.fixture(scope='module')
 def batch(tmp_path_factory):
-    """One generated shapes image with its boxes and masks, as mmdet's loaders pack it."""
+    """One generated shapes image (5 shapes of 5 classes) with its boxes and masks, as mmdet's
+    loaders pack it."""
     register_all_modules()
     paths = generate_synthetic_shapes(
-        str(tmp_path_factory.mktemp('shapes')), num_train=1, num_val=0, image_size=SIZE, seed=3
+        str(tmp_path_factory.mktemp('shapes')), num_train=1, num_val=0, image_size=SIZE, seed=7
     )
     dataset = DATASETS.build(
         dict(
@@ -206,14 +207,16 @@ def test_losses_and_predict(batch):
 def test_loss_falls_on_one_image(batch):
     torch.manual_seed(0)
     detector = MODELS.build(ConfigDict(tiny_mask_rcnn()))
-    optim_wrapper = OptimWrapper(torch.optim.SGD(detector.parameters(), lr=0.02, momentum=0.9))
+    optim_wrapper = OptimWrapper(
+        torch.optim.SGD(detector.parameters(), lr=0.01, momentum=0.9), clip_grad=dict(max_norm=10)
+    )
     ranking, dice = [], []
     for _ in range(25):
         log_vars = detector.train_step(batch, optim_wrapper)
         ranking.append((log_vars['loss_rank'] + log_vars['loss_sort']).item())
         dice.append(log_vars['dice_error'].item())
     assert all(map(torch.isfinite, map(torch.tensor, ranking + dice)))
-    assert sum(ranking[-5:]) / 5 < 0.7 * ranking[0], ranking
+    assert sum(ranking[-5:]) / 5 < 0.5 * ranking[0], ranking
     assert sum(dice[-5:]) / 5 < 0.8 * dice[0], dice
 
 
