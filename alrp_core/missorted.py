@@ -32,10 +32,13 @@ Sums run in float64 on the scores as given (the caller shifts them to its lowest
 that the linear part's moments are differences of prefix sums of bounded terms.
 """
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
+
+#: Elements of a CPU op under which torch runs it on the calling thread (at::internal::GRAIN_SIZE).
+_GRAIN = 32768
 
 
 class IoUOrder:
@@ -95,18 +98,23 @@ class MissortedPairs:
             (shifted: the sums' moments are taken in these coordinates).
         ious (Tensor): shape (P, ), the IoU targets of the same positives, same order.
         delta (float): half width of the linear part of H, >= 0 (0: the hard step).
+        counts (Tensor, optional): shape (2, P), int64, lo and hi of :func:`window_counts`, where
+            the caller has them (for delta > 0 a count of ``s_k < s_i - delta`` does as well as
+            ``<=``: H(-delta) = 0 = the linear part there).
 
     Every per-positive tensor taken or returned is in the order of ``scores``. The tensors of
     one op hold at most a few P elements (3P indices, P x 3 sums): below torch's grain for
     CPU threads up to P ~ 10 000, so that no op of these steps waits on a second thread.
     """
 
-    def __init__(self, scores: Tensor, ious: Tensor, delta: float) -> None:
+    def __init__(
+        self, scores: Tensor, ious: Tensor, delta: float, counts: Optional[Tensor] = None
+    ) -> None:
         self.scores, self.delta = scores, float(delta)
         num = scores.numel()
         self.num = num
         #: lo and hi of every positive, shape (2, P), int64.
-        self.counts = torch.stack(window_counts(scores, self.delta))
+        self.counts = torch.stack(window_counts(scores, self.delta)) if counts is None else counts
         self.by_iou = IoUOrder(ious)
         ranks = self.by_iou.ranks
         # The prefix sums of the zero (one) bits of level j in level order are those of the
@@ -169,13 +177,17 @@ class MissortedPairs:
     def _level_sums(self, columns: Tensor, which: int) -> Tensor:
         """Sums of ``columns`` (shape (P, n)) over the ranges of every level (``which``: 1 the
         ranges below each positive's rank, 2 above), shape (2, P, n): at lo and hi."""
-        prefix = columns.new_zeros(self.num + 1, columns.shape[1])
-        sums = [columns.new_zeros(self.num, columns.shape[1]) for _ in range(3)]
+        width, num = columns.shape[1], self.num
+        prefix = columns.new_zeros(num + 1, width)
+        # The three rows at once where that stays below the grain, else one by one.
+        rows = 3 if 3 * num * width <= _GRAIN else 1
+        sums = [columns.new_zeros(rows * num, width) for _ in range(0, 3, rows)]
         for level in self.levels:
             torch.cumsum(columns.index_select(0, level[0]), 0, out=prefix[1:])
-            for row, positions in zip(sums, level[which]):
-                row += prefix.index_select(0, positions)
-        return torch.stack([sums[1] - sums[0], sums[2] - sums[0]])
+            for r, group in zip(range(0, 3, rows), sums):
+                group += prefix.index_select(0, level[which][r : r + rows].reshape(-1))
+        start, lo, hi = (row for group in sums for row in group.view(rows, num, width))
+        return torch.stack([lo - start, hi - start])
 
     def among_all(self, weights: Tensor) -> Tensor:
         """``sum_k v_k H(s_k - s_i)`` over all positives k (k = i included) for v = 1 and the

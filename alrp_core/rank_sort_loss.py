@@ -87,7 +87,9 @@ def _rank_and_sort(batch, eps: float) -> Tuple[Tensor, Tensor, 'RankSortGradient
     # Everything below in ascending score order.
     fp = negatives.false_positives.index_select(0, ascending)
     ious = batch.ious.index_select(0, ascending)
-    pairs = MissortedPairs(intervals.centres, ious, batch.delta)
+    # For delta > 0 the intervals' counts of centres below s_i -/+ delta are the windows.
+    counts = intervals.centres_below if batch.delta > 0 else None
+    pairs = MissortedPairs(intervals.centres, ious, batch.delta, counts)
     complement = (1 - ious).unsqueeze(1)
     # Sums of H, then of H (1 - y); each over every positive and over those below y_i.
     (rank_pos, missorted), (current, current_missorted) = torch.stack(
@@ -102,10 +104,8 @@ def _rank_and_sort(batch, eps: float) -> Tuple[Tensor, Tensor, 'RankSortGradient
     rank_grad = torch.where(ranked, -ranking_error, 0.0) / num_pos
     spread = torch.where(sorted_, sorting_error / missorted, 0.0) / num_pos
     sort_grad = torch.where(sorted_, -sorting_error, 0.0) / num_pos + pairs.spread_to_lower(spread)
-    index_order = torch.empty_like(torch.stack([neg_weights, rank_grad, sort_grad]))
-    index_order.scatter_(
-        1, ascending.expand(3, -1), torch.stack([neg_weights, rank_grad, sort_grad])
-    )
+    per_positive = torch.stack([neg_weights, rank_grad, sort_grad])
+    index_order = torch.empty_like(per_positive).scatter_(1, ascending.expand(3, -1), per_positive)
     gradient = RankSortGradient(
         negatives, intervals.spread(index_order[0]), index_order[1], index_order[2]
     )

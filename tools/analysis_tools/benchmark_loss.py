@@ -1,7 +1,11 @@
-"""Speed, memory and accuracy of our aLRP Loss against a per-positive loop and a floor pass.
+"""Speed, memory and accuracy of our aLRP Loss and Rank & Sort Loss against a per-positive loop
+and a floor pass.
 
-The loop reference follows the paper's equations the way the public code computes them: a Python
-loop over the P positives, each ranked against every relevant negative (O(P * M)). The floor
+The loop references follow the papers' equations the way the public code computes them: a Python
+loop over the P positives, each ranked against every relevant negative (O(P * M)) and, for Rank &
+Sort Loss, against every positive (O(P^2)): written here from the papers' definitions, in the
+structure of the RS code's loop (positives in ascending score order, each positive's errors and
+updates from its dense relations to the relevant negatives and to the positives). The floor
 pass, ``torch.where(targets == 0, logits, 0)``, reads the logits and labels once and writes one
 gradient-sized tensor: no loss can do with less. All three run in the same process on the same
 inputs; accuracy is measured against the loop reference run in float64.
@@ -11,6 +15,12 @@ inputs; accuracy is measured against the loop reference run in float64.
     python tools/analysis_tools/benchmark_loss.py --device cuda  # the device table on a GPU (below)
     python tools/analysis_tools/benchmark_loss.py --passes       # also each pass over the M logits
     python tools/analysis_tools/benchmark_loss.py --labels int8  # the label dtype the heads pass
+    python tools/analysis_tools/benchmark_loss.py --loss rs      # Rank & Sort Loss only
+
+Each loss has its own table (``--loss all``, the default, prints both): aLRP Loss on M = 1e5 to
+8e6 logits with P = 100 and 1000, Rank & Sort Loss on the same and on M = 2.6e6 with P = 8000
+(16 images x 2000 proposals x 80 classes: an RS R-CNN batch, which keeps every proposal), its
+IoU targets uniform in [0, 1).
 
 Columns: forward + backward milliseconds (best of --repeat runs, 10 by default; the loop once
 when it takes over a second: with glibc's default allocator, a freed heap top above its trim
@@ -21,7 +31,8 @@ high-water mark above the inputs on CPU, measured in a child process that maps e
 allocation afresh so that reused heap pages cannot hide it, while the timings run with glibc's
 default allocator; allocator peak on CUDA), and the maximum relative error
 of ours vs the float64 reference: for the two loss values |ours - ref| / |ref|, for the gradients
-max |ours - ref| / max |ref|. The last lines say PASS or FAIL for each target of the core.
+max |ours - ref| / max |ref| (Rank & Sort Loss: the gradient of loss_rank + loss_sort). The last
+lines of a table say PASS or FAIL for each target of that loss.
 With --passes, a line under each row gives the wall milliseconds per pass of the ranking
 core (scan, histogram, gradient) and the rest (the P-sized steps, autograd, Python), each the
 least over --repeat calls.
@@ -46,7 +57,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from alrp_core import alrp_loss
+from alrp_core import alrp_loss, rs_loss
 from alrp_core.backends import available_backends, select_backend
 from alrp_core.options import current_options, ranking_options
 
@@ -116,6 +127,65 @@ def ours(logits: Tensor, targets: Tensor, errors: Tensor) -> Outputs:
 
 def floor_pass(logits: Tensor, targets: Tensor, errors: Tensor) -> Tensor:
     return torch.where(targets == 0, logits, 0)
+
+
+def rs_loop_reference(
+    logits: Tensor, targets: Tensor, ious: Tensor, delta: float = 0.5, eps: float = 1e-10
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Rank & Sort Loss (loss_rank, loss_sort) and the gradient of their sum, one positive at a
+    time, each against every relevant negative and every positive (O(P * M + P^2))."""
+    s, t = logits.reshape(-1), targets.reshape(-1)
+    pos = torch.nonzero(t == 1).squeeze(1)
+    num_pos = pos.numel()
+    s_pos, y = s[pos], ious.to(s.dtype)
+    neg = torch.nonzero((t == 0) & (s >= s_pos.min() - delta)).squeeze(1)
+    s_neg = s[neg]
+
+    def step(x: Tensor) -> Tensor:
+        return (x >= 0).to(x.dtype) if delta == 0 else torch.clamp(x / (2 * delta) + 0.5, 0, 1)
+
+    grad_neg, grad_pos = torch.zeros_like(s_neg), torch.zeros_like(s_pos)
+    loss_rank, loss_sort = s.new_zeros(()), s.new_zeros(())
+    for i in torch.argsort(s_pos).tolist():
+        rel_neg, rel_pos = step(s_neg - s_pos[i]), step(s_pos - s_pos[i])  # k = i: H(0)
+        fp, rank_pos = rel_neg.sum(), rel_pos.sum()
+        ranking_error = fp / (rank_pos + fp)
+        current = (rel_pos * (1 - y)).sum() / rank_pos
+        target_rel = rel_pos * (y >= y[i])
+        sorting_error = current - (target_rel * (1 - y)).sum() / target_rel.sum()
+        loss_rank += ranking_error
+        loss_sort += sorting_error
+        if fp > eps:
+            grad_pos[i] -= ranking_error
+            grad_neg += rel_neg * (ranking_error / fp)
+        missorted = rel_pos * (y < y[i])
+        total = missorted.sum()
+        if total > eps:
+            grad_pos[i] -= sorting_error
+            grad_pos += missorted * (sorting_error / total)
+    grad = torch.zeros_like(s)
+    grad[neg] = grad_neg / num_pos
+    grad[pos] = grad_pos / num_pos
+    return loss_rank / num_pos, loss_sort / num_pos, grad
+
+
+def rs_ours(logits: Tensor, targets: Tensor, ious: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    x = logits.detach().requires_grad_(True)
+    loss_rank, loss_sort = rs_loss(x, targets, ious)
+    (loss_rank + loss_sort).backward()
+    return loss_rank.detach(), loss_sort.detach(), x.grad
+
+
+#: Per loss: ours and the loop reference, each (logits, targets, per-positive tensor) -> (two
+#: values, gradients); the per-positive tensor of a batch is aLRP's localisation errors or RS's
+#: IoU targets (both uniform in [0, 1)).
+LOSSES = {'alrp': (ours, loop_reference), 'rs': (rs_ours, rs_loop_reference)}
+#: The rows (M, P) of the CPU tables, those of --quick first.
+QUICK_SIZES = [(int(1e5), 100), (int(1e5), 1000), (int(1e6), 100), (int(1e6), 1000)]
+SIZES = {
+    'alrp': QUICK_SIZES + [(BIG, 100), (BIG, 1000)],
+    'rs': QUICK_SIZES + [(BIG, 100), (BIG, 1000), (int(2.6e6), 8000)],
+}
 
 
 def make_batch(
@@ -197,14 +267,14 @@ def relative_errors(got: Outputs, ref: Outputs) -> Tuple[float, float]:
     return vals, grads
 
 
-def pass_seconds(args, device: str, repeat: int) -> Dict[str, float]:
+def pass_seconds(args, device: str, repeat: int, loss: str = 'alrp') -> Dict[str, float]:
     """Wall seconds of ours per pass of the ranking core, and the rest: each the least over
     ``repeat`` calls."""
     best: Dict[str, float] = {}
     for _ in range(repeat):
         passes: Dict[str, float] = {}
         with ranking_options(pass_seconds=passes):
-            _, seconds, _ = measure(ours, args, device)
+            _, seconds, _ = measure(LOSSES[loss][0], args, device)
         passes['rest'] = seconds - sum(passes.values())
         best = {name: min(value, best.get(name, value)) for name, value in passes.items()}
     return best
@@ -218,17 +288,20 @@ def run_case(
     repeat: int,
     labels: torch.dtype = torch.long,
     passes: bool = False,
+    loss: str = 'alrp',
 ) -> Dict[str, float]:
+    """One row of the CPU table of ``loss`` ('alrp' or 'rs')."""
+    fn, loop = LOSSES[loss]
     logits, targets, errors = make_batch(m, p, case, device, labels=labels)
-    warm_up(logits, targets, errors, device)
-    got, seconds, peak = best_of(ours, (logits, targets, errors), device, repeat)
+    warm_up(logits, targets, errors, device, loss)
+    got, seconds, peak = best_of(fn, (logits, targets, errors), device, repeat)
     # Right after ours' timed runs, before the loop's allocations change the heap.
-    per_pass = pass_seconds((logits, targets, errors), device, repeat) if passes else None
+    per_pass = pass_seconds((logits, targets, errors), device, repeat, loss) if passes else None
     _, floor_seconds, _ = best_of(floor_pass, (logits, targets, errors), device, repeat)
-    _, loop_seconds, _ = measure(loop_reference, (logits, targets, errors), device)
+    _, loop_seconds, _ = measure(loop, (logits, targets, errors), device)
     if loop_seconds < 1:
-        _, loop_seconds, _ = best_of(loop_reference, (logits, targets, errors), device, repeat)
-    ref64 = loop_reference(logits.double(), targets, errors.double())
+        _, loop_seconds, _ = best_of(loop, (logits, targets, errors), device, repeat)
+    ref64 = loop(logits.double(), targets, errors.double())
     val_err, grad_err = relative_errors(got, ref64)
     return dict(
         ours_ms=seconds * 1e3,
@@ -243,15 +316,17 @@ def run_case(
     )
 
 
-def warm_up(logits: Tensor, targets: Tensor, errors: Tensor, device: str) -> None:
+def warm_up(
+    logits: Tensor, targets: Tensor, errors: Tensor, device: str, loss: str = 'alrp'
+) -> None:
     """Imports, CUDA context and Triton compilation out of the timing."""
     if device == 'cpu':
         logits, targets = logits[:1000], targets[:1000]
         errors = errors[: int((targets == 1).sum())]
-    ours(logits, targets, errors)
+    LOSSES[loss][0](logits, targets, errors)
 
 
-def cpu_peak_bytes(sizes: List[Tuple[int, int]], argv: List[str]) -> Dict[tuple, int]:
+def cpu_peak_bytes(rows: List[Tuple[str, int, int]], argv: List[str]) -> Dict[tuple, int]:
     """Peak extra bytes of ours per row, measured in a child process whose glibc maps every
     large allocation afresh (:func:`map_large_allocations`): that setting makes each allocation
     fault its pages in, so the timed runs of this process keep glibc's default."""
@@ -262,18 +337,20 @@ def cpu_peak_bytes(sizes: List[Tuple[int, int]], argv: List[str]) -> Dict[tuple,
         text=True,
     ).stdout
     peaks = json.loads(out.strip().splitlines()[-1])
-    return {(m, p, case): peaks[f'{m} {p} {case}'] for m, p in sizes for case in CASES}
+    return {
+        (loss, m, p, case): peaks[f'{loss} {m} {p} {case}'] for loss, m, p in rows for case in CASES
+    }
 
 
-def memory_only(sizes: List[Tuple[int, int]], repeat: int, labels: torch.dtype) -> None:
-    """The child of :func:`cpu_peak_bytes`: prints one JSON line of peaks."""
+def memory_only(rows: List[Tuple[str, int, int]], repeat: int, labels: torch.dtype) -> None:
+    """The child of :func:`cpu_peak_bytes`: prints one JSON line of peaks, per (loss, M, P)."""
     map_large_allocations()
     peaks = {}
-    for m, p in sizes:
+    for loss, m, p in rows:
         for case in CASES:
             batch = make_batch(m, p, case, 'cpu', labels=labels)
-            warm_up(*batch, 'cpu')
-            peaks[f'{m} {p} {case}'] = best_of(ours, batch, 'cpu', repeat)[2]
+            warm_up(*batch, 'cpu', loss)
+            peaks[f'{loss} {m} {p} {case}'] = best_of(LOSSES[loss][0], batch, 'cpu', repeat)[2]
     print(json.dumps(peaks))
 
 
@@ -329,6 +406,30 @@ def targets_met(results: Dict[tuple, Dict[str, float]], device: str) -> List[Tup
                 (
                     f'CUDA M=31e6 P=1200 {case}: {r["over_floor"]:.1f}x the floor pass <= 8x',
                     r['over_floor'] <= 8,
+                )
+            )
+    return checks
+
+
+def rs_targets_met(results: Dict[tuple, Dict[str, float]]) -> List[Tuple[str, bool]]:
+    """(text, ok) for each target of Rank & Sort Loss's CPU table (issue 23) that the table
+    covers: aLRP's (never slower than the loop, within 1e-5 of float64, M = 8e6 with P = 1000
+    300x and 10x the loop, <= 8x the floor pass at M = 8e6, <= 16 B/logit), and at M = 2.6e6
+    with P = 8000 <= 8x the floor pass and >= 100x the loop."""
+    checks = targets_met(results, 'cpu')
+    for case in CASES:
+        r = results.get((int(2.6e6), 8000, case))
+        if r:
+            checks.append(
+                (
+                    f'M=2.6e6 P=8000 {case}: {r["over_floor"]:.1f}x the floor pass <= 8x',
+                    r['over_floor'] <= 8,
+                )
+            )
+            checks.append(
+                (
+                    f'M=2.6e6 P=8000 {case}: {r["speedup"]:.1f}x the loop >= 100x',
+                    r['speedup'] >= 100,
                 )
             )
     return checks
@@ -486,6 +587,12 @@ def main(argv=None) -> int:
         action='store_true',
         help='also the milliseconds per pass of ours (least of --repeat calls each)',
     )
+    parser.add_argument(
+        '--loss',
+        default='all',
+        choices=['all', 'alrp', 'rs'],
+        help='the tables: aLRP Loss, Rank & Sort Loss, or both',
+    )
     parser.add_argument('--memory-only', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -497,55 +604,69 @@ def main(argv=None) -> int:
 
 
 def run(args, argv) -> int:
-    """The table of ``args`` and its checks (the backend option set)."""
+    """The tables of ``args`` and their checks (the backend option set)."""
     device = args.device
     if device == 'cuda':
         return device_main(args)
-    sizes = [(int(1e5), 100), (int(1e5), 1000), (int(1e6), 100), (int(1e6), 1000)]
-    if not args.quick:
-        sizes += [(BIG, 100), (BIG, 1000)]
+    losses = list(LOSSES) if args.loss == 'all' else [args.loss]
+    rows = [
+        (loss, m, p) for loss in losses for m, p in (QUICK_SIZES if args.quick else SIZES[loss])
+    ]
     labels = getattr(torch, args.labels)
     if args.memory_only:
-        memory_only(sizes, args.repeat, labels)
+        memory_only(rows, args.repeat, labels)
         return 0
     backend = select_backend(torch.device(device)).name
     print(
         f'torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ranking core '
         f'backend {backend!r}, {args.labels} labels'
     )
-    head = (
-        f'{"M":>7} {"P":>5} {"case":5} {"ours ms":>9} {"loop ms":>9} {"loop/ours":>9} '
-        f'{"floor ms":>9} {"ours/floor":>10} {"B/logit":>8} {"val err":>8} {"grad err":>8}'
-    )
-    print(head)
-    print('-' * len(head))
     child_argv = sys.argv[1:] if argv is None else list(argv)
-    peaks = cpu_peak_bytes(sizes, child_argv)
-    results = {}
-    for m, p in sizes:
-        for case in CASES:
-            r = run_case(m, p, case, device, args.repeat, labels, args.passes)
-            if peaks:
-                r['bytes_per_logit'] = peaks[m, p, case] / m
-            results[m, p, case] = r
-            print(
-                f'{m:>7.0e} {p:>5} {case:5} {r["ours_ms"]:>9.2f} {r["loop_ms"]:>9.0f} '
-                f'{r["speedup"]:>8.1f}x {r["floor_ms"]:>9.2f} {r["over_floor"]:>9.1f}x '
-                f'{r["bytes_per_logit"]:>8.1f} {r["val_err"]:>8.1e} {r["grad_err"]:>8.1e}',
-                flush=True,
-            )
-            if r['passes']:
-                print(
-                    '    passes (ms, least of the calls): '
-                    + ', '.join(
-                        f'{name} {seconds * 1e3:.2f}' for name, seconds in r['passes'].items()
+    peaks = cpu_peak_bytes(rows, child_argv)
+    passed = True
+    for loss in losses:
+        results = {}
+        print(f'\n{TITLES[loss]}')
+        print(CPU_HEAD)
+        print('-' * len(CPU_HEAD))
+        for _, m, p in (row for row in rows if row[0] == loss):
+            for case in CASES:
+                r = run_case(m, p, case, device, args.repeat, labels, args.passes, loss)
+                r['bytes_per_logit'] = peaks[loss, m, p, case] / m
+                results[m, p, case] = r
+                print(cpu_line((m, p, case), r), flush=True)
+                if r['passes']:
+                    print(
+                        '    passes (ms, least of the calls): '
+                        + ', '.join(
+                            f'{name} {seconds * 1e3:.2f}' for name, seconds in r['passes'].items()
+                        )
                     )
-                )
-    checks = targets_met(results, device)
-    print()
-    for text, ok in checks:
-        print(f'{"PASS" if ok else "FAIL"}  {text}')
-    return 0 if all(ok for _, ok in checks) else 1
+        checks = targets_met(results, device) if loss == 'alrp' else rs_targets_met(results)
+        print()
+        for text, ok in checks:
+            print(f'{"PASS" if ok else "FAIL"}  {text}')
+        passed = passed and all(ok for _, ok in checks)
+    return 0 if passed else 1
+
+
+TITLES = {
+    'alrp': 'aLRP Loss (delta 1, eps 1e-5)',
+    'rs': 'Rank & Sort Loss (delta 0.5, eps 1e-10; values: loss_rank, loss_sort)',
+}
+CPU_HEAD = (
+    f'{"M":>7} {"P":>5} {"case":5} {"ours ms":>9} {"loop ms":>9} {"loop/ours":>9} '
+    f'{"floor ms":>9} {"ours/floor":>10} {"B/logit":>8} {"val err":>8} {"grad err":>8}'
+)
+
+
+def cpu_line(key: Tuple[int, int, str], r: Dict[str, float]) -> str:
+    m, p, case = key
+    return (
+        f'{m:>7.0e} {p:>5} {case:5} {r["ours_ms"]:>9.2f} {r["loop_ms"]:>9.0f} '
+        f'{r["speedup"]:>8.1f}x {r["floor_ms"]:>9.2f} {r["over_floor"]:>9.1f}x '
+        f'{r["bytes_per_logit"]:>8.1f} {r["val_err"]:>8.1e} {r["grad_err"]:>8.1e}'
+    )
 
 
 if __name__ == '__main__':
