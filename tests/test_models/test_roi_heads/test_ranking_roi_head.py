@@ -369,3 +369,17 @@ def test_bad_configs_are_refused():
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match='max_train_masks'):
             make_roi_head(max_train_masks=bad)
+
+
+def test_under_autocast_the_losses_are_float32():
+    reference, _ = loss_of(make_roi_head(), GTS[:2])
+    head = make_roi_head()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses, _ = loss_of(head, GTS[:2])
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in losses.values())
+    assert losses['loss_mask'].item() == pytest.approx(
+        (losses['loss_rank'] + losses['loss_sort']).item(), rel=1e-6
+    )
+    assert losses['dice_error'].item() == pytest.approx(reference['dice_error'].item(), rel=0.05)
+    total(losses).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in head.parameters())
