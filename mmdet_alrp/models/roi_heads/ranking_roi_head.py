@@ -37,9 +37,19 @@ class RankingRoIHead(StandardRoIHead):
         Returns:
             dict[str, Tensor]: the losses of :meth:`StandardRoIHead.loss`.
         """
+        self.check_ground_truth(batch_data_samples)
+        return super().loss(x, rpn_results_list, batch_data_samples)
+
+    def check_ground_truth(self, batch_data_samples: SampleList) -> None:
+        """Raise a ``ValueError`` that names the first ground-truth label outside 0 .. C-1 or
+        bad box of the batch.
+
+        Args:
+            batch_data_samples (list[:obj:`DetDataSample`]): per image, its ``gt_instances``
+                and meta information.
+        """
         check_gt_instances(
             [sample.gt_instances for sample in batch_data_samples],
             self.bbox_head.num_classes,
             [sample.metainfo for sample in batch_data_samples],
         )
-        return super().loss(x, rpn_results_list, batch_data_samples)
