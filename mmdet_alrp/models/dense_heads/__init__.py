@@ -13,6 +13,7 @@ from .ranking_fovea_head import RankingFoveaHead
 from .ranking_paa_head import RankingPAAHead
 from .ranking_retina_head import RankingRetinaHead
 from .ranking_rpn_head import RankingRPNHead
+from .ranking_solov2_head import RankingSOLOV2Head
 
 __all__ = [
     'RankingRetinaHead',
@@ -21,6 +22,7 @@ __all__ = [
     'RankingFoveaHead',
     'RankingRPNHead',
     'RankingPAAHead',
+    'RankingSOLOV2Head',
     'aLRPRetinaHead',
     'aLRPATSSHead',
     'aLRPFCOSHead',

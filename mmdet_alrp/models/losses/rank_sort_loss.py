@@ -1,7 +1,7 @@
 """Rank & Sort Loss (Oksuz et al., ICCV 2021): ranking and sorting by IoU, and a score-weighted
 GIoU loss balanced to them every iteration."""
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 from torch import Tensor
@@ -133,6 +133,26 @@ class RankSortLoss(RankingLoss):
             mean_iou=ious.sum() / max(num_pos, 1),
             num_pos=box_loss.new_tensor(float(num_pos)),
         )
+
+    def rank_and_sort(
+        self, logits: Tensor, labels: Tensor, targets: Tensor
+    ) -> Tuple[Tensor, Tensor]:
+        """``w L_rank`` and ``w L_sort`` of the batch, its positives sorted by the given targets:
+        for a head whose positives' quality is not the IoU of a box (RS-SOLOv2 sorts by the
+        Dice coefficient of the masks); the head weighs and balances its other losses itself.
+
+        Args:
+            logits (Tensor): shape (A, C), the logits of every prior and class of the batch.
+            labels (Tensor): shape (A, C), int: 1 positive, 0 negative, -1 ignored.
+            targets (Tensor): shape (P, ), the sorting targets in [0, 1] of the positives, in
+                index order of the flattened ``labels`` (no gradient reaches them).
+
+        Returns:
+            tuple[Tensor, Tensor]: ``loss_rank`` and ``loss_sort``, 0 (with zero gradients)
+            without positives.
+        """
+        loss_rank, loss_sort = rs_loss(logits, labels, targets, self.delta, self.eps)
+        return self.loss_weight * loss_rank, self.loss_weight * loss_sort
 
     @staticmethod
     def balance(ranking_value: Tensor, box_loss: Tensor) -> Tensor:

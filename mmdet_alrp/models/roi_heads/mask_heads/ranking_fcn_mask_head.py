@@ -7,13 +7,12 @@ import torch
 from mmengine.config import ConfigDict
 from torch import Tensor
 
-from mmdet.models.losses import DiceLoss
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, InstanceList
 
-from ...losses.rank_sort_loss import WEIGHT_SUM_FLOOR, RankSortLoss
+from ...utils.balanced_dice import balanced_dice_loss, check_balanced_dice_loss
 
 
 @MODELS.register_module()
@@ -63,19 +62,7 @@ class RankingFCNMaskHead(FCNMaskHead):
         **kwargs,
     ) -> None:
         super().__init__(*args, loss_mask=loss_mask, **kwargs)
-        loss = self.loss_mask
-        if not (isinstance(loss, DiceLoss) and loss.use_sigmoid and loss.activate):
-            raise ValueError(
-                f'{type(self).__name__} takes a sigmoid DiceLoss as loss_mask (it is weighted '
-                f'per RoI and balanced), got {loss_mask!r}; in a config inheriting a Mask R-CNN '
-                "base, write loss_mask=dict(_delete_=True, type='DiceLoss', use_sigmoid=True, "
-                'activate=True, eps=5e-6)'
-            )
-        if loss.loss_weight != 1.0:
-            raise ValueError(
-                f'{type(self).__name__}: the DiceLoss loss_weight must be 1 (got '
-                f'{loss.loss_weight}): the self-balance sets the scale of the mask loss'
-            )
+        check_balanced_dice_loss(type(self).__name__, self.loss_mask, loss_mask)
 
     def loss_and_target(
         self,
@@ -129,12 +116,5 @@ class RankingFCNMaskHead(FCNMaskHead):
             channels = torch.cat([res.pos_gt_labels for res in sampling_results])
         logits = mask_preds[torch.arange(num, device=mask_preds.device), channels].float()
         errors = self.loss_mask(logits, mask_targets, reduction_override='none')
-        weights = pos_weights.detach().float()
-        weight_sum = weights.sum()
-        weight_sum = torch.where(weight_sum < WEIGHT_SUM_FLOOR, 1.0, weight_sum)
-        mask_loss = (weights * errors).sum() / weight_sum
-        balance = RankSortLoss.balance(balance_target.float(), mask_loss)
-        loss = dict(
-            loss_mask=balance * mask_loss, dice_error=mask_loss.detach(), mask_sb_weight=balance
-        )
+        loss = balanced_dice_loss(errors, pos_weights, balance_target)
         return dict(loss_mask=loss, mask_targets=mask_targets)
