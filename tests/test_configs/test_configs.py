@@ -59,9 +59,17 @@ def load(name: str) -> Config:
 
 
 def box_head_cfg(model: dict) -> dict:
-    """The box head config of a detector (the last stage's of a cascade)."""
-    head = model.roi_head.bbox_head if 'roi_head' in model else model.bbox_head
+    """The box head config of a detector (the last stage's of a cascade; a SOLO's mask head)."""
+    if 'roi_head' in model:
+        head = model.roi_head.bbox_head
+    else:
+        head = model.bbox_head if 'bbox_head' in model else model.mask_head
     return head[-1] if isinstance(head, list) else head
+
+
+def has_mask_head(model: dict) -> bool:
+    """Whether a detector config predicts instance masks (and trains on them)."""
+    return 'mask_head' in model or 'mask_head' in model.get('roi_head', {})
 
 
 def model_test_cfg(model: dict) -> dict:
@@ -170,9 +178,18 @@ def test_model_trains_one_step_and_predicts(name):
         check_built_rs_model(model, RS_ROWS[name]['recipe'])
 
     num_classes = box_head_cfg(cfg.model).num_classes
-    data = demo_mm_inputs(2, (3, IMAGE_SIZE, IMAGE_SIZE), num_items=[3, 2], num_classes=num_classes)
+    data = demo_mm_inputs(
+        2,
+        (3, IMAGE_SIZE, IMAGE_SIZE),
+        num_items=[3, 2],
+        num_classes=num_classes,
+        with_mask=has_mask_head(cfg.model),
+    )
     optim_wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
-    head = model.roi_head.bbox_head if hasattr(model, 'roi_head') else model.bbox_head
+    if hasattr(model, 'roi_head'):
+        head = model.roi_head.bbox_head
+    else:
+        head = model.bbox_head if getattr(model, 'bbox_head', None) is not None else model.mask_head
     cls_weight = [p for n, p in head.named_parameters() if 'cls' in n and n.endswith('weight')][-1]
     weight_before = cls_weight.detach().clone()
     # DDP (find_unused_parameters=False) needs a gradient for every trainable parameter
