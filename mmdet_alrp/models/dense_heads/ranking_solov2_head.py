@@ -48,10 +48,11 @@ class RankingSOLOV2Head(SOLOV2Head):
     the balance. Deliberately different: each positive's target and weight are those of its
     own cell (that code assigns the Dice targets, in the order of the masks, to the positives
     in the order of the cells, and weighs the masks, in theirs, by the scores in the order of
-    the cells: different orders once one level of an image has two instances); SOLOv2's mmdet
-    3.3 targets (the later instance takes a shared cell, where that code keeps the first); SB
-    is 0 where L_mask is 0 and computed on the device; the losses are float32 whatever the
-    precision of the outputs.
+    the cells: orders that differ where two instances of one image and level have cells out
+    of ascending order, the second's before the first's); SOLOv2's mmdet 3.3 targets (the
+    later instance takes a shared cell, where that code keeps the first); SB is 0 where L_mask
+    is 0 and computed on the device; the losses are float32 whatever the precision of the
+    outputs.
 
     Args:
         loss_mask (dict): the per-mask Dice loss: a ``DiceLoss`` with ``use_sigmoid`` and
