@@ -78,7 +78,9 @@ class RankingYOLACTProtonet(YOLACTProtonet):
     ) -> None:
         name = type(self).__name__
         if with_seg_branch:
-            raise ValueError(f'{name} trains no semantic segmentation branch: with_seg_branch=False')
+            raise ValueError(
+                f'{name} trains no semantic segmentation branch: with_seg_branch must be False'
+            )
         if loss_mask_weight != 1.0:
             raise ValueError(
                 f'{name}: loss_mask_weight must be 1 (got {loss_mask_weight}): the self-balance '

@@ -23,9 +23,7 @@ def check_balanced_dice_loss(
     logits, False for one that passes probabilities) with ``loss_weight`` 1 (the balance sets
     the scale of the mask loss); ``cfg`` is the config it was built from (for the message)."""
     if not (
-        isinstance(loss_mask, DiceLoss)
-        and loss_mask.use_sigmoid
-        and loss_mask.activate == activate
+        isinstance(loss_mask, DiceLoss) and loss_mask.use_sigmoid and loss_mask.activate == activate
     ):
         raise ValueError(
             f'{head} takes a sigmoid DiceLoss with activate={activate} as loss_mask (it is '

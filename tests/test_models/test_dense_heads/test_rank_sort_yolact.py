@@ -296,8 +296,10 @@ def test_dice_term_against_a_hand_computation():
     loss['loss_mask'].backward()
     reference = torch.tensor(MASKS, dtype=torch.float64, requires_grad=True)
     targets = torch.tensor(GT_MASKS[gt_inds], dtype=torch.float64)
-    dice = 2 * (reference * targets).sum((1, 2)) / (
-        (reference**2).sum((1, 2)) + (targets**2).sum((1, 2)) + 1e-5
+    dice = (
+        2
+        * (reference * targets).sum((1, 2))
+        / ((reference**2).sum((1, 2)) + (targets**2).sum((1, 2)) + 1e-5)
     )
     w = torch.tensor(weights, dtype=torch.float64)
     ((w * (1 - dice)).sum() / w.sum() * target / expected).backward()
@@ -366,9 +368,7 @@ def test_wrong_settings_are_refused():
         dict(loss_mask=dict(type='DiceLoss', activate=True)),
     ):
         with pytest.raises(ValueError):
-            MODELS.build(
-                dict(type='RankingYOLACTProtonet', num_classes=3, in_channels=8, **wrong)
-            )
+            MODELS.build(dict(type='RankingYOLACTProtonet', num_classes=3, in_channels=8, **wrong))
 
 
 def test_the_protonet_needs_the_ranking_heads_positives():
