@@ -14,6 +14,8 @@ from .ranking_paa_head import RankingPAAHead
 from .ranking_retina_head import RankingRetinaHead
 from .ranking_rpn_head import RankingRPNHead
 from .ranking_solov2_head import RankingSOLOV2Head
+from .ranking_yolact_head import RankingYOLACTHead
+from .ranking_yolact_protonet import RankingYOLACTProtonet
 
 __all__ = [
     'RankingRetinaHead',
@@ -23,6 +25,8 @@ __all__ = [
     'RankingRPNHead',
     'RankingPAAHead',
     'RankingSOLOV2Head',
+    'RankingYOLACTHead',
+    'RankingYOLACTProtonet',
     'aLRPRetinaHead',
     'aLRPATSSHead',
     'aLRPFCOSHead',

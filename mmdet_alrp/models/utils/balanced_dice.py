@@ -1,8 +1,9 @@
 """The mask loss of the Rank & Sort Loss heads: 1 - Dice of each positive's mask, weighted by the
 positive's detached score and self-balanced every iteration to the ranking losses.
 
-Used by the mask heads (:class:`RankingFCNMaskHead`, :class:`RankingSOLOV2Head`); imported by
-module path, not from the package, since it builds on :mod:`..losses.rank_sort_loss`.
+Used by the mask heads (:class:`RankingFCNMaskHead`, :class:`RankingSOLOV2Head`,
+:class:`RankingYOLACTProtonet`); imported by module path, not from the package, since it builds
+on :mod:`..losses.rank_sort_loss`.
 """
 
 from typing import Any, Dict
@@ -14,15 +15,21 @@ from mmdet.models.losses import DiceLoss
 from ..losses.rank_sort_loss import WEIGHT_SUM_FLOOR, RankSortLoss
 
 
-def check_balanced_dice_loss(head: str, loss_mask: nn.Module, cfg: Any) -> None:
+def check_balanced_dice_loss(
+    head: str, loss_mask: nn.Module, cfg: Any, activate: bool = True
+) -> None:
     """Raises ValueError naming ``head`` unless its built ``loss_mask`` is a sigmoid
-    ``DiceLoss`` (``use_sigmoid`` and ``activate`` True) with ``loss_weight`` 1 (the balance sets
+    ``DiceLoss`` (``use_sigmoid`` True, ``activate`` as given: True for a head that passes
+    logits, False for one that passes probabilities) with ``loss_weight`` 1 (the balance sets
     the scale of the mask loss); ``cfg`` is the config it was built from (for the message)."""
-    if not (isinstance(loss_mask, DiceLoss) and loss_mask.use_sigmoid and loss_mask.activate):
+    if not (
+        isinstance(loss_mask, DiceLoss) and loss_mask.use_sigmoid and loss_mask.activate == activate
+    ):
         raise ValueError(
-            f'{head} takes a sigmoid DiceLoss as loss_mask (it is weighted per positive and '
-            f'balanced), got {cfg!r}; in a config inheriting another loss_mask, write '
-            "loss_mask=dict(_delete_=True, type='DiceLoss', use_sigmoid=True, activate=True, ...)"
+            f'{head} takes a sigmoid DiceLoss with activate={activate} as loss_mask (it is '
+            f'weighted per positive and balanced), got {cfg!r}; in a config inheriting another '
+            "loss_mask, write loss_mask=dict(_delete_=True, type='DiceLoss', use_sigmoid=True, "
+            f'activate={activate}, ...)'
         )
     if loss_mask.loss_weight != 1.0:
         raise ValueError(
