@@ -171,7 +171,14 @@ def test_model_trains_one_step_and_predicts(name):
         check_built_rs_model(model, RS_ROWS[name]['recipe'])
 
     num_classes = box_head_cfg(cfg.model).num_classes
-    data = demo_mm_inputs(2, (3, IMAGE_SIZE, IMAGE_SIZE), num_items=[3, 2], num_classes=num_classes)
+    with_mask = bool(cfg.model.get('roi_head', {}).get('mask_head'))
+    data = demo_mm_inputs(
+        2,
+        (3, IMAGE_SIZE, IMAGE_SIZE),
+        num_items=[3, 2],
+        num_classes=num_classes,
+        with_mask=with_mask,
+    )
     optim_wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
     head = model.roi_head.bbox_head if hasattr(model, 'roi_head') else model.bbox_head
     cls_weight = [p for n, p in head.named_parameters() if 'cls' in n and n.endswith('weight')][-1]
@@ -204,6 +211,8 @@ def test_model_trains_one_step_and_predicts(name):
         assert_boxes_inside(pred.bboxes, IMAGE_SIZE, IMAGE_SIZE)
         assert ((pred.scores >= 0) & (pred.scores <= 1)).all()
         assert ((pred.labels >= 0) & (pred.labels < num_classes)).all()
+        if with_mask:
+            assert pred.masks.shape == (len(pred), IMAGE_SIZE, IMAGE_SIZE)
 
     if name == TTA_ROW:
         check_tta_model(cfg, model, demo_mm_inputs(1, (3, IMAGE_SIZE, IMAGE_SIZE)))
