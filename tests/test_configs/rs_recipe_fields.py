@@ -30,6 +30,7 @@ RS_TYPE_NAMES = {
     'RankBasedPAAHead': 'RankingPAAHead',
     'RankBasedStandardRoIHead': 'StandardRoIHead',
     'RankBasedCascadeRoIHead': 'CascadeRoIHead',
+    'RankBasedFCNMaskHead': 'RankingFCNMaskHead',
     'step': 'MultiStepLR',
     'linear': 'LinearLR',
 }
@@ -49,6 +50,20 @@ INERT_LOSS_CLS = (
     'classifier sigmoid, checked as loss_cls.use_sigmoid); our loss_cls is the RankSortLoss '
     '(checked as rank_loss_type)'
 )
+#: How the RS Mask R-CNN trains its mask head, in the words of the recipe file, by the types of
+#: our RoI head and mask head (test_rs_mask_rcnn.py and test_ranking_fcn_mask_head.py prove ours)
+MASK_LOSS = {
+    ('RankSortRoIHead', 'RankingFCNMaskHead'): (
+        "1 - Dice of each positive's 28 x 28 mask, weighted by the detached score of its box as "
+        'the box loss is, normalised by the sum of the weights, self-balanced every iteration '
+        "to the value of the R-CNN's loss_rank + loss_sort"
+    ),
+}
+
+INERT_LOSS_MASK = (
+    "the RS code's mask head builds this CrossEntropyLoss and never calls it (its Dice loss is "
+    'hard-coded); our loss_mask is that Dice loss (checked as code.roi_head.mask_head.*)'
+)
 OWN_GIOU = (
     'our heads take loss_bbox=None: their RankSortLoss computes the GIoU loss of the positives '
     'itself, weighted and self-balanced as code.*.box_loss says (checked there)'
@@ -56,8 +71,24 @@ OWN_GIOU = (
 
 
 def rs_type(value: str, recipe: dict) -> str:
-    """Our type name of the fork's ``value``."""
+    """Our type name of the fork's ``value``; its R-CNN head with a mask head is our
+    RankSortRoIHead (mmdet's StandardRoIHead trains the box head of RS Faster R-CNN)."""
+    if value == 'RankBasedStandardRoIHead' and 'model.roi_head.mask_head.type' in recipe:
+        return 'RankSortRoIHead'
     return RS_TYPE_NAMES.get(value, value)
+
+
+def _wrapped(recipe: dict, field: str = '') -> bool:
+    """Whether the fork's training set is a dataset wrapper (LVIS's ClassBalancedDataset)."""
+    return 'data.train.dataset.type' in recipe
+
+
+def _train_dataset(cfg: dict) -> dict:
+    """Our training dataset inside its wrappers (ClassBalancedDataset)."""
+    dataset = cfg['train_dataloader']['dataset']
+    while 'pipeline' not in dataset:
+        dataset = dataset['dataset']
+    return dataset
 
 
 def _paa(recipe: dict, path: str) -> bool:
@@ -88,10 +119,55 @@ def _pipeline_steps(pipeline: str):
     return lambda cfg, name, match: [step['type'] for step in resolve(cfg, pipeline)]
 
 
+def _train_steps(cfg: dict, name: str, match: 're.Match') -> List[str]:
+    return [step['type'] for step in _train_dataset(cfg)['pipeline']]
+
+
 def _resize_mode(cfg: dict, name: str, match: 're.Match') -> str:
     """'value' for our RandomChoiceResize (one of the scales), 'range' for a Resize of one."""
-    steps = [step['type'] for step in resolve(cfg, 'train_dataloader.dataset.pipeline')]
-    return 'value' if 'RandomChoiceResize' in steps else 'range'
+    return 'value' if 'RandomChoiceResize' in _train_steps(cfg, name, match) else 'range'
+
+
+def _wrapped_data_file(cfg: dict, name: str, match: 're.Match') -> str:
+    """data_root + ann_file or data_root + the image folder of the wrapped training set."""
+    dataset = cfg['train_dataloader']['dataset']['dataset']
+    if match.group(1) == 'img_prefix':
+        return dataset['data_root'] + dataset['data_prefix']['img']
+    return dataset['data_root'] + dataset['ann_file']
+
+
+def _mask_loss(cfg: dict, name: str, match: 're.Match') -> str:
+    """MASK_LOSS of our heads, where their Dice loss is the sigmoid Dice of squares with the
+    mask head's loss weight 1."""
+    heads = (
+        resolve(cfg, 'model.roi_head.type'),
+        resolve(cfg, 'model.roi_head.mask_head.type'),
+    )
+    dice = resolve(cfg, 'model.roi_head.mask_head.loss_mask')
+    dice_of_squares = dice.get('type') == 'DiceLoss' and all(
+        resolve(cfg, f'model.roi_head.mask_head.loss_mask.{key}') == value
+        for key, value in (
+            ('use_sigmoid', True),
+            ('activate', True),
+            ('naive_dice', False),
+            ('loss_weight', 1.0),
+        )
+    )
+    return MASK_LOSS.get(heads) if dice_of_squares else f'not the Dice of squares: {dice}'
+
+
+def _share_roi_extractor(cfg: dict, name: str, match: 're.Match') -> bool:
+    """mmdet's StandardRoIHead shares the box head's RoI extractor with the mask head exactly
+    when it is given no mask_roi_extractor."""
+    return resolve(cfg, 'model.roi_head').get('mask_roi_extractor') is None
+
+
+def _dice_eps(cfg: dict, name: str, match: 're.Match'):
+    """What our Dice loss adds to its denominator: DiceLoss (naive_dice=False) adds its eps to
+    each of the two sums."""
+    if resolve(cfg, 'model.roi_head.mask_head.loss_mask.naive_dice'):
+        return None
+    return 2 * resolve(cfg, 'model.roi_head.mask_head.loss_mask.eps')
 
 
 def _built_bbox_head(cfg: dict, name: str, match: 're.Match'):
@@ -138,6 +214,7 @@ RS_NO_COUNTERPART: Dict[str, Any] = {
         lambda recipe, path: not _paa(recipe, path),
         OWN_GIOU,
     ),
+    r'model\.roi_head\.mask_head\.loss_mask\..*': INERT_LOSS_MASK,
     r'model\.bbox_head\.loss_(cls|bbox)\.reduction': (
         _paa,
         "PAA scores its candidates with reduction_override='none', in the fork as in mmdet 3's "
@@ -197,7 +274,7 @@ RS_DELIBERATE: Dict[str, Tuple[str, Any, str]] = {
     ),
 }
 
-RS_RULES: List[Rule] = [
+_RULES: List[Rule] = [
     # the fork's PAA scores its candidates with its loss_cls and loss_bbox (Focal, GIoU)
     Rule(
         r'model\.bbox_head\.loss_(cls|bbox)\.(\w+)',
@@ -217,11 +294,7 @@ RS_RULES: List[Rule] = [
         r'(num_\w+_(?:convs|fcs)|with_avg_pool|with_cls|with_reg)',
         compute=_built_bbox_head,
     ),
-    Rule(
-        r'data\.train_pipeline',
-        expect=_train_types,
-        compute=_pipeline_steps('train_dataloader.dataset.pipeline'),
-    ),
+    Rule(r'data\.train_pipeline', expect=_train_types, compute=_train_steps),
     Rule(
         r'data\.test_pipeline',
         expect=_test_types,
@@ -244,6 +317,14 @@ RS_RULES: List[Rule] = [
     ),
     Rule(r'data\.(?:train|test)_pipeline\.Pad\.pad_val', ['model.data_preprocessor.pad_value']),
     Rule(r'schedule\.evaluation\.interval', ['train_cfg.val_interval']),
+    Rule(r'model\.roi_head\.share_roi_extractor', compute=_share_roi_extractor),
+    Rule(r'code\.roi_head\.max_masks_per_batch', ['model.roi_head.max_train_masks']),
+    Rule(r'code\.roi_head\.mask_head\.mask_loss', compute=_mask_loss),
+    Rule(r'code\.roi_head\.mask_head\.dice_eps', compute=_dice_eps),
+    Rule(r'data\.(val|test)\.type', [r'\1_dataloader.dataset.type']),
+    Rule(r'data\.train\.(type|oversample_thr)', [r'train_dataloader.dataset.\1']),
+    Rule(r'data\.train\.dataset\.type', ['train_dataloader.dataset.dataset.type']),
+    Rule(r'data\.train\.dataset\.(ann_file|img_prefix)', compute=_wrapped_data_file),
     Rule(r'schedule\.log_config\.interval', ['default_hooks.logger.interval']),
     Rule(r'schedule\.dist_params\.backend', ['env_cfg.dist_cfg.backend']),
     Rule(r'schedule\.(log_level|load_from)', [r'\1']),
@@ -257,6 +338,32 @@ RS_RULES: List[Rule] = [
     Rule(r'code\.bbox_head\.centerness_or_iou_branch', compute=_has_quality_branch),
     *RULES,
 ]
+
+
+def _inside_wrapper(rule: Rule) -> Rule:
+    """``rule`` for a training set inside a dataset wrapper (LVIS's ClassBalancedDataset)."""
+
+    def when(recipe: dict, field: str) -> bool:
+        return _wrapped(recipe) and (rule.when is None or rule.when(recipe, field))
+
+    ours = [
+        path.replace('train_dataloader.dataset.', 'train_dataloader.dataset.dataset.')
+        for path in rule.ours
+    ]
+    return Rule(rule.pattern, ours, rule.expect, rule.compute, when)
+
+
+def _pipeline_rule(rule: Rule) -> bool:
+    return any(path.startswith('train_dataloader.dataset.pipeline') for path in rule.ours)
+
+
+#: The rules, each of the training pipeline preceded by its form for a wrapped training set
+RS_RULES: List[Rule] = [
+    variant
+    for rule in _RULES
+    for variant in ([_inside_wrapper(rule), rule] if _pipeline_rule(rule) else [rule])
+]
+
 
 RS_DELIBERATE_WHEN = {
     r'model\.(rpn_head|bbox_head)\.reg_decoded_bbox': lambda recipe, path: recipe[path] is False,

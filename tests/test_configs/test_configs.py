@@ -126,7 +126,7 @@ pytestmark = pytest.mark.usefixtures('mmdet_scope_quiet_logs', 'carafe_on_cpu')
 
 
 def test_configs_are_discovered():
-    assert len(CONFIGS) >= len(ROWS) == 14 + 7
+    assert len(CONFIGS) >= len(ROWS) == 14 + 14
 
 
 @pytest.mark.parametrize('name', sorted(ROWS))
@@ -145,13 +145,14 @@ def test_checkpoints_keep_the_last_epochs_and_no_best(name):
 @pytest.mark.parametrize('name', sorted(ROWS))
 def test_paper_rows_run_epochs_evaluate_olrp_and_group_batches(name):
     """What the recipe file implies beyond its fields: an epoch-based loop whose step schedule
-    lasts the whole run, the lr not rescaled unless asked, COCO AP with oLRP, and batches of one
-    orientation (mmdet 2.1's grouped sampler)."""
+    lasts the whole run, the lr not rescaled unless asked, COCO AP with oLRP (LVIS AP on LVIS, for
+    which the paper has no oLRP), and batches of one orientation (mmdet 2.1's grouped sampler)."""
     cfg = load(name)
     assert cfg.train_cfg.type == 'EpochBasedTrainLoop'
     assert cfg.param_scheduler[1].end >= cfg.train_cfg.max_epochs
     assert cfg.auto_scale_lr.enable is False
-    assert cfg.val_evaluator.type == cfg.test_evaluator.type == 'CocoLRPMetric'
+    metric = 'LVISMetric' if ROWS[name].get('dataset') == 'LVIS v1' else 'CocoLRPMetric'
+    assert cfg.val_evaluator.type == cfg.test_evaluator.type == metric
     assert cfg.train_dataloader.batch_sampler.type == 'AspectRatioBatchSampler'
     sampler = cfg.train_dataloader.sampler
     assert sampler.type == 'DefaultSampler' and sampler.shuffle
@@ -220,6 +221,8 @@ def test_model_trains_one_step_and_predicts(name):
         assert_boxes_inside(pred.bboxes, IMAGE_SIZE, IMAGE_SIZE)
         assert ((pred.scores >= 0) & (pred.scores <= 1)).all()
         assert ((pred.labels >= 0) & (pred.labels < num_classes)).all()
+        if with_mask:
+            assert pred.masks.shape == (len(pred), IMAGE_SIZE, IMAGE_SIZE)
 
     if name == TTA_ROW:
         check_tta_model(cfg, model, demo_mm_inputs(1, (3, IMAGE_SIZE, IMAGE_SIZE)))
@@ -289,8 +292,13 @@ def check_built_model(model, recipe: dict) -> None:
 
 def check_built_rs_model(model, recipe: dict) -> None:
     """The built model has the RS paper's heads with a RankSortLoss each, its priors, classifier
-    widths (those of its checkpoints: no background column, no centerness or IoU branch) and
-    backbone."""
+    and mask widths (those of its checkpoints: no background column, no centerness or IoU
+    branch) and backbone."""
+    if 'model.roi_head.mask_head.type' in recipe:
+        num_classes = recipe['model.roi_head.mask_head.num_classes']
+        assert type(model.roi_head).__name__ == 'RankSortRoIHead'
+        assert type(model.roi_head.mask_head).__name__ == 'RankingFCNMaskHead'
+        assert model.roi_head.mask_head.conv_logits.out_channels == num_classes
     if hasattr(model, 'roi_head'):
         stages = model.roi_head.bbox_head
         stages = stages if isinstance(stages, torch.nn.ModuleList) else [stages]
@@ -305,9 +313,10 @@ def check_built_rs_model(model, recipe: dict) -> None:
             )
             assert type(stage).__name__ == rs_type(recipe[key + '.type'], recipe)
             agnostic = recipe[key + '.reg_class_agnostic']
+            num_classes = recipe[key + '.num_classes']
             assert (stage.fc_cls.out_features, stage.fc_reg.out_features) == (
-                80,
-                4 if agnostic else 320,
+                num_classes,
+                4 if agnostic else 4 * num_classes,
             )
     else:
         head = model.bbox_head
@@ -325,7 +334,15 @@ def check_built_rs_model(model, recipe: dict) -> None:
     assert not [m for m in model.modules() if isinstance(m, SelfBalance)]
     assert type(model.neck).__name__ == recipe['model.neck.type']
     backbone = model.backbone
-    assert (type(backbone).__name__, backbone.depth) == ('ResNet', recipe['model.backbone.depth'])
+    assert (type(backbone).__name__, backbone.depth) == (
+        recipe['model.backbone.type'],
+        recipe['model.backbone.depth'],
+    )
+    if recipe['model.backbone.type'] == 'ResNeXt':
+        assert (backbone.groups, backbone.base_width) == (
+            recipe['model.backbone.groups'],
+            recipe['model.backbone.base_width'],
+        )
     deform = [m for m in backbone.modules() if type(m).__name__ == 'ModulatedDeformConv2dPack']
     assert len(deform) == (30 if recipe.get('model.backbone.dcn.type') == 'DCNv2' else 0)
     assert all(m.deform_groups == recipe['model.backbone.dcn.deform_groups'] for m in deform)

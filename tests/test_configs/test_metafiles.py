@@ -105,13 +105,28 @@ def results_of(model: dict) -> dict:
 def test_paper_rows_carry_the_papers_results_weights_and_recipe(name):
     row = ROWS[name]
     (model,) = [model for _, model in entries() if model['Config'] == f'configs/{name}']
-    expected = {('COCO', 'box AP'): row['results']['ap_minival']}
+    dataset = row.get('dataset', 'COCO')
+    metrics = {
+        'ap_minival': 'box AP',
+        'olrp': 'box oLRP',
+        'mask_ap_minival': 'mask AP',
+        'mask_olrp': 'mask oLRP',
+    }
+    expected = {
+        (dataset, metric): row['results'][key]
+        for key, metric in metrics.items()
+        if key in row['results']
+    }
     if 'ap_test_dev' in row['results']:
         expected[('COCO test-dev', 'box AP')] = row['results']['ap_test_dev']
-    if 'olrp' in row['results']:
-        expected[('COCO', 'box oLRP')] = row['results']['olrp']
     assert results_of(model) == expected
-    assert (model['Weights'], model['Log']) == (row['weights_url'], row['log_url'])
+    tasks = {result['Task'] for result in model['Results']}
+    assert tasks == (
+        {'Object Detection', 'Instance Segmentation'}
+        if 'mask_ap_minival' in row['results']
+        else {'Object Detection'}
+    )
+    assert (model['Weights'], model.get('Log')) == (row['weights_url'], row['log_url'])
     recipe = row['recipe']
     gpus, images = recipe['schedule.num_gpus'], recipe['schedule.images_per_gpu']
     assert model['Metadata']['Epochs'] == recipe['schedule.total_epochs']
@@ -189,8 +204,9 @@ def test_demo_entries_carry_the_results_the_readme_measured():
 
 
 def test_rank_sort_loss_readme_table_is_the_record():
-    """configs/rank_sort_loss/README.md's table: one line a row of configs/rs_paper_recipes.json,
-    with its box AP, oLRP, config, and the paper's model and log."""
+    """configs/rank_sort_loss/README.md's tables: one line a row of configs/rs_paper_recipes.json,
+    with its box AP and oLRP (and mask AP and oLRP: '-' where the paper has none), config, and the
+    paper's model and log (where it has one)."""
     folder = CONFIG_DIR / 'rank_sort_loss'
     rows = json.loads((CONFIG_DIR / 'rs_paper_recipes.json').read_text())['rows']
     lines = [
@@ -210,15 +226,23 @@ def test_rank_sort_loss_readme_table_is_the_record():
             for metric in ('box AP', 'box oLRP', 'mask AP', 'mask oLRP')
         ]
         assert f'[model]({row["weights_url"]})' in line and f'[log]({row["log_url"]})' in line
+    seen = set()
     for line in lines:
         cells = [cell.strip() for cell in line.strip('|').split(' | ')]
         config = re.search(r'\[config\]\(([^)]+)\)', line).group(1)
         row = rows[f'rank_sort_loss/{config}']
-        assert (float(cells[6]), float(cells[7])) == (
-            row['results']['ap_minival'],
-            row['results']['olrp'],
-        )
-        assert f'[model]({row["weights_url"]})' in line and f'[log]({row["log_url"]})' in line
+        seen.add(config)
+        keys = ['ap_minival', 'olrp']
+        if 'mask_ap_minival' in row['results']:
+            keys += ['mask_ap_minival', 'mask_olrp']
+        assert [None if cell == '-' else float(cell) for cell in cells[6 : 6 + len(keys)]] == [
+            row['results'].get(key) for key in keys
+        ]
+        assert f'[model]({row["weights_url"]})' in line
+        assert ('[log](' in line) == (row['log_url'] is not None)
+        if row['log_url'] is not None:
+            assert f'[log]({row["log_url"]})' in line
+    assert len(seen) == len(rows)
 
 
 @pytest.mark.parametrize('name', sorted(RS_SOLOV2_RESULTS))

@@ -49,14 +49,20 @@ def changed(value):
     return 1  # None
 
 
-@pytest.mark.parametrize('record,count', [('paper_recipes.json', 14), ('rs_paper_recipes.json', 7)])
+@pytest.mark.parametrize(
+    'record,count', [('paper_recipes.json', 14), ('rs_paper_recipes.json', 14)]
+)
 def test_each_paper_has_its_rows_each_with_its_results_and_links(record, count):
+    """Every row has its config, box AP, model and log (or the reason the paper has none), and
+    a Mask R-CNN row its mask AP."""
     rows = RECORDS[record]
     assert len(rows) == count
     for name, row in rows.items():
         assert (ROOT / 'configs' / name).is_file(), name
         assert 'ap_minival' in row['results']
-        assert row['weights_url'].startswith('https://') and row['log_url'].startswith('https://')
+        assert ('mask_ap_minival' in row['results']) == ('mask-rcnn' in name)
+        assert row['weights_url'].startswith('https://')
+        assert (row['log_url'] or '').startswith('https://') != ('log_note' in row), name
         assert len(row['recipe']) > 100
 
 
@@ -98,7 +104,8 @@ def test_a_change_of_any_one_value_is_caught(record, name):
 
 def _without(step_type):
     def drop(cfg):
-        pipeline = cfg['train_dataloader']['dataset']['pipeline']
+        dataset = cfg['train_dataloader']['dataset']
+        pipeline = (dataset if 'pipeline' in dataset else dataset['dataset'])['pipeline']
         pipeline[:] = [step for step in pipeline if step['type'] != step_type]
 
     return drop
@@ -121,6 +128,34 @@ ATSS = 'alrp_loss/alrp-loss_retinanet-atss_r50_fpn_4xb8-100e_coco-500.py'
 AP_RETINA = 'ap_loss/ap-loss_retinanet_r50_fpn_4xb8-100e_coco-500.py'
 FASTER_ALRP = 'alrp_loss/alrp-loss_faster-rcnn_r50_fpn_4xb8-100e_coco-500.py'
 FASTER = 'faster_rcnn/faster-rcnn_r50_fpn_4xb8-100e_coco-500.py'
+RS_MASK = 'rank_sort_loss/rank-sort-loss_mask-rcnn_r50_fpn_4xb4-1x_coco.py'
+RS_LVIS = 'rank_sort_loss/rank-sort-loss_mask-rcnn_r50_fpn_sample1e-3_4xb4-ms-640-800-1x_lvis-v1.py'
+DICE = 'model.roi_head.mask_head.loss_mask.'
+RS_COMPUTED_MUTATIONS = [
+    (RS_MASK, 'code.roi_head.mask_head.dice_eps', _set(DICE + 'eps', 1e-5)),
+    (RS_MASK, 'code.roi_head.mask_head.dice_eps', _set(DICE + 'naive_dice', True)),
+    (RS_MASK, 'code.roi_head.mask_head.mask_loss', _set(DICE + 'naive_dice', True)),
+    (RS_MASK, 'code.roi_head.mask_head.mask_loss', _set(DICE + 'activate', False)),
+    (RS_MASK, 'code.roi_head.mask_head.mask_loss', _set(DICE + 'loss_weight', 2.0)),
+    (RS_MASK, 'code.roi_head.mask_head.mask_loss', _set(DICE + 'type', 'CrossEntropyLoss')),
+    (RS_MASK, 'code.roi_head.mask_head.mask_loss', _set('model.roi_head.type', 'RankingRoIHead')),
+    (
+        RS_MASK,
+        'model.roi_head.share_roi_extractor',
+        _set('model.roi_head.mask_roi_extractor', None),
+    ),
+    (RS_LVIS, 'data.train_pipeline', _without('RandomFlip')),
+    (
+        RS_LVIS,
+        'data.train.dataset.ann_file',
+        _set('train_dataloader.dataset.dataset.ann_file', 'x'),
+    ),
+    (
+        RS_LVIS,
+        'data.train.dataset.img_prefix',
+        _set('train_dataloader.dataset.dataset.data_root', 'x/'),
+    ),
+]
 COMPUTED_MUTATIONS = [
     (ATSS, 'data.train_pipeline', _without('Expand')),
     (ATSS, 'data.train_pipeline', _swap_first_two_train_steps),
@@ -158,6 +193,15 @@ def test_a_change_of_a_computed_field_is_caught(name, field, mutate):
     assert not mismatches(cfg, name, recipe, [field])
     mutate(cfg)
     assert mismatches(cfg, name, recipe, [field])
+
+
+@pytest.mark.parametrize('name,field,mutate', RS_COMPUTED_MUTATIONS)
+def test_a_change_of_a_computed_rs_field_is_caught(name, field, mutate):
+    cfg = load(name)
+    recipe = RS_ROWS[name]['recipe']
+    assert not mismatches(cfg, name, recipe, [field], RS_PAPER)
+    mutate(cfg)
+    assert mismatches(cfg, name, recipe, [field], RS_PAPER)
 
 
 def test_a_config_name_without_gpus_x_images_is_caught():

@@ -109,14 +109,16 @@ def rpn_head() -> Shapes:
     return shapes
 
 
-def rcnn_bbox_head(background_column: bool, class_agnostic: bool = False) -> Shapes:
+def rcnn_bbox_head(
+    background_column: bool, class_agnostic: bool = False, num_classes: int = NUM_CLASSES
+) -> Shapes:
     shapes: Shapes = {}
     for i, inp in enumerate((256 * 7 * 7, 1024)):
         shapes[f'shared_fcs.{i}.weight'] = (1024, inp)
         shapes[f'shared_fcs.{i}.bias'] = (1024,)
-    classes = NUM_CLASSES + 1 if background_column else NUM_CLASSES
+    classes = num_classes + 1 if background_column else num_classes
     shapes['fc_cls.weight'], shapes['fc_cls.bias'] = (classes, 1024), (classes,)
-    regressions = 4 if class_agnostic else NUM_CLASSES * 4
+    regressions = 4 if class_agnostic else num_classes * 4
     shapes['fc_reg.weight'], shapes['fc_reg.bias'] = (regressions, 1024), (regressions,)
     return shapes
 

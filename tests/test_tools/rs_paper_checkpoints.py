@@ -1,11 +1,13 @@
 """Checkpoints in the layout of the Rank & Sort Loss paper's released models (its MMDetection 2.8
 fork, mmcv 1.2), with random weights of the right shapes, written independently of our models:
-the key names and shapes follow the fork's modules (ResNet with mmcv's
+the key names and shapes follow the fork's modules (ResNet or ResNeXt with mmcv's
 ModulatedDeformConv2dPack of 4 deform groups, FPN or FPN_CARAFE of ConvModules and CARAFEPacks,
-its RPN, its R-CNN box head of 80 sigmoid logits, its ATSS / PAA head of GroupNorm towers without
-a centerness or IoU branch), the meta holds what the fork's tools/train.py and mmcv 1.2's runner
-write, and the file is saved in torch's zip format. The building blocks are those of the aLRP
-Loss paper's layout (paper_checkpoints.py), which the two papers' modules share.
+its RPN, its R-CNN box head of one sigmoid logit a class (80 on COCO, 1203 on LVIS), Mask
+R-CNN's FCNMaskHead (4 convs, a deconvolution, a 1x1 conv of a channel a class), its ATSS / PAA
+head of GroupNorm towers without a centerness or IoU branch), the meta holds what the fork's
+tools/train.py and mmcv 1.2's runner write, and the file is saved in torch's zip format. The
+building blocks are those of the aLRP Loss paper's layout (paper_checkpoints.py), which the two
+papers' modules share.
 """
 
 from collections import OrderedDict
@@ -13,7 +15,7 @@ from typing import Dict
 
 import torch
 
-from mmdet.datasets import CocoDataset
+from mmdet.datasets import CocoDataset, LVISV1Dataset
 
 from .paper_checkpoints import (
     NUM_CLASSES,
@@ -79,6 +81,17 @@ def atss_head(anchors: int) -> Shapes:
     return shapes
 
 
+def fcn_mask_head(num_classes: int) -> Shapes:
+    """mmdet 2.8's FCNMaskHead: 4 ConvModules of 3x3 (256 channels), a 2x deconvolution
+    (ConvTranspose2d weights are (in, out, k, k)) and a 1x1 conv of a logit channel a class."""
+    shapes: Shapes = {}
+    for i in range(4):
+        _conv(f'convs.{i}.conv', 256, 256, 3, shapes)
+    shapes['upsample.weight'], shapes['upsample.bias'] = (256, 256, 2, 2), (256,)
+    _conv('conv_logits', num_classes, 256, 1, shapes)
+    return shapes
+
+
 def rs_paper_shapes(recipe: dict) -> Shapes:
     """The keys and shapes of the paper's checkpoint of a row of configs/rs_paper_recipes.json."""
     dcn = recipe.get('model.backbone.stage_with_dcn') or [False] * 4
@@ -86,6 +99,8 @@ def rs_paper_shapes(recipe: dict) -> Shapes:
         'backbone.',
         resnet(
             recipe['model.backbone.depth'],
+            groups=recipe.get('model.backbone.groups', 1),
+            base_width=recipe.get('model.backbone.base_width', 64),
             dcn_stages=[i for i, with_dcn in enumerate(dcn) if with_dcn],
             deform_groups=recipe.get('model.backbone.dcn.deform_groups', 1),
         ),
@@ -110,7 +125,16 @@ def rs_paper_shapes(recipe: dict) -> Shapes:
                 )
             )
     else:
-        shapes.update(prefixed('roi_head.bbox_head.', rcnn_bbox_head(background_column=False)))
+        num_classes = recipe['model.roi_head.bbox_head.num_classes']
+        shapes.update(
+            prefixed(
+                'roi_head.bbox_head.',
+                rcnn_bbox_head(background_column=False, num_classes=num_classes),
+            )
+        )
+    if 'model.roi_head.mask_head.type' in recipe:
+        mask_classes = recipe['model.roi_head.mask_head.num_classes']
+        shapes.update(prefixed('roi_head.mask_head.', fcn_mask_head(mask_classes)))
     return shapes
 
 
@@ -126,6 +150,7 @@ def rs_paper_meta(recipe: dict, paper_config: str) -> Dict[str, object]:
             'model.roi_head.type',
             'model.roi_head.bbox_head.type',
             'model.roi_head.bbox_head[0].type',
+            'model.roi_head.mask_head.type',
             'model.bbox_head.type',
         )
         if key in recipe
@@ -137,13 +162,15 @@ def rs_paper_meta(recipe: dict, paper_config: str) -> Dict[str, object]:
         + ')\n'
     )
     epochs = recipe['schedule.total_epochs']
+    lvis = recipe.get('data.train.dataset.type') == 'LVISV1Dataset'
+    dataset = LVISV1Dataset if lvis else CocoDataset
     return dict(
         env_info='sys.platform: linux\nPyTorch: 1.7.1\nMMCV: 1.2.4\nMMDetection: 2.8.0+b41f64d',
         config=config,
         seed=None,
         exp_name=paper_config.rsplit('/', 1)[-1],
         mmdet_version='2.8.0b41f64d',
-        CLASSES=tuple(CocoDataset.METAINFO['classes']),
+        CLASSES=tuple(dataset.METAINFO['classes']),
         epoch=epochs,
         iter=epochs * 7330,
         hook_msgs=dict(last_ckpt=f'work_dirs/rs/epoch_{epochs - 1}.pth'),

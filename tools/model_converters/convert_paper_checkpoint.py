@@ -5,17 +5,18 @@ MMDetection 3 with no missing or unexpected key.
     python tools/model_converters/convert_paper_checkpoint.py IN OUT [--config CONFIG]
 
 What changes: the Rank & Sort Loss paper's models keep every key (our RankingRPNHead,
-RankingBBoxHead, RankingATSSHead, RankingPAAHead, RankingYOLACTHead and RankingYOLACTProtonet have
-its heads' layers and names; its R-CNN classifiers have no background column, as ours). Of the aLRP
-Loss paper's: FoveaBox's classifier and regressor are named ``conv_cls`` / ``conv_reg`` in mmdet 3
-(``fovea_cls`` / ``fovea_reg`` in 2.1); the paper's aLRP RetinaNet head on ATSS's targets is our
-``aLRPATSSHead``, whose ``retina_cls`` / ``retina_reg`` are ``atss_cls`` / ``atss_reg``; the aLRP
-heads get their self-balance buffers (``<head>.loss_cls.self_balance.*``), which the paper kept
-outside the state dict (SB at its initial value: it only weighs training losses, prediction does
-not use it). Of both: ``meta.CLASSES`` becomes ``meta.dataset_meta.classes``, the other meta fields
-of mmdet 2.x are kept under ``meta.paper_meta``; the optimizer state is dropped. Every other key
-and every weight is kept as it is (the aLRP R-CNN classifier keeps its ``num_classes`` outputs: it
-has no background column).
+RankingBBoxHead, RankingATSSHead, RankingPAAHead, RankingFCNMaskHead, RankingYOLACTHead and
+RankingYOLACTProtonet have its heads' layers and names; its R-CNN classifiers have no background
+column, as ours; its Mask R-CNN's mask head is mmdet's FCNMaskHead, whose keys mmdet 3 keeps). Of the aLRP Loss paper's: FoveaBox's
+classifier and regressor are named ``conv_cls`` / ``conv_reg`` in mmdet 3 (``fovea_cls`` /
+``fovea_reg`` in 2.1); the paper's aLRP RetinaNet head on ATSS's targets is our
+``aLRPATSSHead``, whose ``retina_cls`` / ``retina_reg`` are ``atss_cls`` / ``atss_reg``; the
+aLRP heads get their self-balance buffers (``<head>.loss_cls.self_balance.*``), which the paper
+kept outside the state dict (SB at its initial value: it only weighs training losses,
+prediction does not use it). Of both: ``meta.CLASSES`` becomes ``meta.dataset_meta.classes``,
+the other meta fields of mmdet 2.x are kept under ``meta.paper_meta``; the optimizer state is
+dropped. Every other key and every weight is kept as it is (the aLRP R-CNN classifier keeps its
+``num_classes`` outputs: it has no background column).
 
 IN is read with torch's weights-only unpickler (no code of the file runs); a global outside
 the types torch and :mod:`mmdet_alrp.engine.checkpoint` allow makes it refuse, naming the
@@ -78,6 +79,8 @@ PAPER_HEAD_TYPES = {
     'RankBasedATSSHead': 'RankingATSSHead',
     'RankBasedPAAHead': 'RankingPAAHead',
     'RankSortYOLACTHead': 'RankingYOLACTHead',
+    'FCNMaskHead': 'FCNMaskHead',
+    'RankBasedFCNMaskHead': 'RankingFCNMaskHead',
 }
 SELF_BALANCE = 'loss_cls.self_balance.'
 MAX_KEYS_SHOWN = 8
@@ -176,11 +179,14 @@ def paper_head_types(paper_config: str) -> List[str]:
 
 
 def config_head_types(model_cfg: dict) -> List[str]:
-    """The head types of our model config (RPN, R-CNN box heads of every stage, dense head)."""
+    """The head types of our model config (RPN, R-CNN box heads of every stage, mask head, dense
+    head)."""
     heads = [model_cfg[key] for key in ('rpn_head', 'bbox_head') if model_cfg.get(key)]
     if model_cfg.get('roi_head'):
         bbox_head = model_cfg['roi_head']['bbox_head']
         heads += bbox_head if isinstance(bbox_head, list) else [bbox_head]
+        if model_cfg['roi_head'].get('mask_head'):
+            heads.append(model_cfg['roi_head']['mask_head'])
     return sorted({head['type'] for head in heads})
 
 

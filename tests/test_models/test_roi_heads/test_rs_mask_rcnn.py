@@ -2,6 +2,7 @@
 RankingFCNMaskHead, all with RankSortLoss) on one generated shapes image: losses, prediction, and
 a loss that falls."""
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,50 @@ def test_demo_config_trains_on_a_shapes_image(batch):
     log_vars = detector.train_step(batch, optim_wrapper)
     assert all(torch.isfinite(v).all() for v in log_vars.values())
     assert {'loss_mask', 'dice_error', 'loss_rank', 'loss_rpn_rank'} <= set(log_vars)
+
+
+#: LVIS v1's number of classes (the LVIS row's classifier and mask channels)
+LVIS_CLASSES = 1203
+
+
+def test_lvis_class_count_trains_a_step(batch):
+    """With 1203 classes (the shapes relabelled to classes spread up to the last, 1202), a
+    training step gives finite losses and a gradient to every parameter; the mask logits get a
+    gradient in the channels of the ground-truth classes only (the Dice loss reads the channel
+    of each positive's class), and prediction labels stay within the 1203 classes."""
+    cfg = tiny_mask_rcnn()
+    cfg['roi_head']['bbox_head']['num_classes'] = LVIS_CLASSES
+    cfg['roi_head']['mask_head']['num_classes'] = LVIS_CLASSES
+    torch.manual_seed(0)
+    detector = MODELS.build(ConfigDict(cfg))
+    head = detector.roi_head
+    assert (head.bbox_head.fc_cls.out_features, head.bbox_head.fc_reg.out_features) == (
+        LVIS_CLASSES,
+        4 * LVIS_CLASSES,
+    )
+    assert head.mask_head.conv_logits.out_channels == LVIS_CLASSES
+
+    relabelled = copy.deepcopy(batch)
+    new_labels = torch.tensor([0, 300, 777, 1100, LVIS_CLASSES - 1])
+    for sample in relabelled['data_samples']:
+        sample.gt_instances.labels = new_labels[sample.gt_instances.labels]
+    classes = set(relabelled['data_samples'][0].gt_instances.labels.tolist())
+    data = detector.data_preprocessor(relabelled, True)
+    losses = detector.forward(**data, mode='loss')
+    assert all(torch.isfinite(v).all() for v in losses.values())
+    assert losses['loss_mask'].item() > 0
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    for name, param in detector.named_parameters():
+        assert param.grad is not None, name
+    rows_with_grad = head.mask_head.conv_logits.weight.grad.flatten(1).abs().sum(1).nonzero()
+    assert set(rows_with_grad.flatten().tolist()) == classes
+
+    detector.eval()
+    with torch.no_grad():
+        (result,) = detector.forward(
+            **detector.data_preprocessor(relabelled, False), mode='predict'
+        )
+    pred = result.pred_instances
+    assert 0 < len(pred) <= 20
+    assert ((pred.labels >= 0) & (pred.labels < LVIS_CLASSES)).all()
+    assert pred.masks.shape == (len(pred), SIZE, SIZE)
