@@ -170,7 +170,13 @@ def test_model_trains_one_step_and_predicts(name):
         check_built_rs_model(model, RS_ROWS[name]['recipe'])
 
     num_classes = box_head_cfg(cfg.model).num_classes
-    data = demo_mm_inputs(2, (3, IMAGE_SIZE, IMAGE_SIZE), num_items=[3, 2], num_classes=num_classes)
+    data = demo_mm_inputs(
+        2,
+        (3, IMAGE_SIZE, IMAGE_SIZE),
+        num_items=[3, 2],
+        num_classes=num_classes,
+        with_mask=getattr(model, 'with_mask', False),
+    )
     optim_wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
     head = model.roi_head.bbox_head if hasattr(model, 'roi_head') else model.bbox_head
     cls_weight = [p for n, p in head.named_parameters() if 'cls' in n and n.endswith('weight')][-1]
