@@ -38,8 +38,9 @@ class RankSortRoIHead(RankingRoIHead):
     """The RoI head of RS Mask R-CNN (Oksuz et al., ICCV 2021): a :class:`RankingBBoxHead`
     with :class:`RankSortLoss` and a :class:`RankingFCNMaskHead`.
 
-    Training: the batch's ground truth is checked as :class:`RankingRoIHead` checks it, every image's proposals are assigned and sampled (a ``KeepAllSampler`` keeps them
-    all), the box head's loss is computed on all RoIs of the batch, then the mask head's on at
+    Training: the batch's ground truth is checked as :class:`RankingRoIHead` checks it, every
+    image's proposals are assigned and sampled (a ``KeepAllSampler`` keeps them all), the box
+    head's loss is computed on all RoIs of the batch, then the mask head's on at
     most ``max_train_masks`` positive RoIs of the batch: all of them if there are no more, else
     that many drawn at random over the batch (each positive equally likely, any image). Each
     mask's weight is the detached highest class score (sigmoid) of its own RoI's classification
