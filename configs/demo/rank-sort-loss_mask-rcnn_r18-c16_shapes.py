@@ -8,6 +8,7 @@
 # balanced to the R-CNN's ranking loss; fully connected layers of 256 (1024 on COCO), mask
 # head convolutions of 32 channels (256) and 300 proposals an image (1000) for the CPU.
 # Every detection is kept (score threshold 0), as in the other demo configs.
+# Not part of `make demo-compare`: no results in configs/demo/metafile.yml.
 # Measured (one run each, seed 0, one torch thread beside one loader worker of a 2-core machine,
 # the 200 val images evaluated once at the end, about 30 s; this config evaluates every 4
 # epochs): 12 epochs, 17.2 minutes in all: box AP 0.746, mask

@@ -20,12 +20,23 @@ from matplotlib.patches import Rectangle
 CURVE_PANELS = (
     ('training loss (sum of the loss terms)', 'iteration', 'linear', [('loss', '-', '')]),
     (
-        'aLRP Loss parts',
+        'ranking loss parts (aLRP Loss; RS Loss)',
         'iteration',
         'linear',
-        [('alrp_cls', '-', 'classification'), ('alrp_loc', '--', 'localisation')],
+        [
+            ('alrp_cls', '-', 'classification'),
+            ('alrp_loc', '--', 'localisation'),
+            ('loss_rank', '-', 'ranking'),
+            ('loss_sort', ':', 'sorting'),
+            ('giou_error', '--', 'GIoU error (before SB)'),
+        ],
     ),
-    ('self-balance weight SB', 'iteration', 'log', [('sb_weight', '-', '')]),
+    (
+        'self-balance weight SB (aLRP Loss: its state; RS Loss: of the iteration)',
+        'iteration',
+        'log',
+        [('sb_weight', '-', '')],
+    ),
     (
         'COCO AP on the val set',
         'epoch',
@@ -68,8 +79,10 @@ def read_scalars(run_dir: str) -> Tuple[List[dict], List[dict]]:
 
 def plot_training_curves(runs: Dict[str, str], out_file: str) -> str:
     """Training curves of one or more runs, overlaid, one colour a run (see
-    :data:`CURVE_PANELS`): the total loss, aLRP Loss's classification and localisation parts,
-    the SB weight and AP / AP50 of every evaluation. A panel no run has data for says so.
+    :data:`CURVE_PANELS`): the total loss; the parts of a ranking loss (aLRP Loss's
+    classification and localisation, RS Loss's ranking, sorting and GIoU error); the SB weight
+    (aLRP Loss's, or RS Loss's of each iteration); AP / AP50 of every evaluation. A panel no run
+    has data for says so.
 
     Args:
         runs (dict[str, str]): run name -> its work directory.

@@ -12,11 +12,13 @@ from mmengine.config import Config
 from mmdet.registry import TASK_UTILS
 from mmdet.structures.bbox import bbox_overlaps
 from mmdet_alrp.demo.training_report import (
+    CURVE_PANELS,
     format_table,
     plot_predictions,
     plot_training_curves,
     read_scalars,
 )
+from mmdet_alrp.models.losses import RankSortLoss
 from tests.tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -121,13 +123,55 @@ def test_demo_models_differ_only_in_head_loss(demo):
     for config_file, _ in demo.MODELS.values():
         cfg = Config.fromfile(osp.join(demo.CONFIG_DIR, config_file)).to_dict()
         head = cfg['model'].pop('bbox_head')
-        for key in ('type', 'loss_cls', 'loss_bbox', 'self_balance'):
+        for key in ('type', 'loss_cls', 'loss_bbox', 'self_balance', 'reg_decoded_bbox'):
             head.pop(key, None)
         cfg['model']['bbox_head'] = head
         hooks = cfg.pop('custom_hooks', [])
         assert hooks == ([dict(type='SelfBalanceHook', period=16)] if 'alrp' in config_file else [])
         shared.append(cfg)
-    assert shared[0] == shared[1] == shared[2]
+    assert len(shared) == 4 and all(cfg == shared[0] for cfg in shared)
+
+
+def test_rs_loss_model_regresses_decoded_boxes_with_its_loss(demo):
+    cfg = Config.fromfile(osp.join(demo.CONFIG_DIR, demo.MODELS['RS Loss'][0]))
+    head = cfg.model.bbox_head
+    assert head.type == 'RankingRetinaHead' and head.loss_cls == dict(type='RankSortLoss')
+    assert head.loss_bbox is None and head.reg_decoded_bbox is True
+    assert 'custom_hooks' not in cfg  # RS balances itself every iteration, without a hook
+
+
+@pytest.mark.parametrize(
+    'argv, names',
+    [
+        ([], ['aLRP Loss']),
+        (['--compare'], ['aLRP Loss', 'Focal Loss', 'AP Loss', 'RS Loss']),
+        (['--models', 'rs_loss'], ['RS Loss']),
+        (['--models', 'ap_loss', 'rs_loss', 'ap_loss'], ['AP Loss', 'RS Loss']),
+    ],
+)
+def test_models_selected_by_the_command_line(demo, argv, names):
+    assert demo.selected_models(demo.parse_args(argv)) == names
+
+
+@pytest.mark.parametrize('argv', [['--models', 'rs'], ['--compare', '--models', 'rs_loss']])
+def test_unknown_or_conflicting_model_selection_is_refused(demo, argv):
+    with pytest.raises(SystemExit):
+        demo.parse_args(argv)
+
+
+def test_quick_rs_loss_demo_logs_its_parts(demo, tmp_path):
+    work_dir = tmp_path / 'demo'
+    table = demo.main(['--quick', '--models', 'rs_loss', '--work-dir', str(work_dir)])
+    assert list(table) == ['RS Loss']
+    assert 0 <= table['RS Loss']['AP'] <= 1
+    train, _ = read_scalars(str(work_dir / 'rs_loss'))
+    assert len(train) == 2
+    for r in train:
+        # balanced every iteration: the box loss's value is the ranking loss's
+        assert r['loss_bbox'] == pytest.approx(r['loss_rank'] + r['loss_sort'], rel=1e-4)
+        assert r['loss'] == pytest.approx(2 * r['loss_bbox'], rel=1e-4)
+        assert 0 < r['loss_rank'] <= 1 and 0 <= r['loss_sort'] <= 1
+        assert r['sb_weight'] > 0 and 0 < r['giou_error'] <= 2
 
 
 def test_demo_anchors_match_every_object_size_and_position(demo):
@@ -152,6 +196,18 @@ def test_demo_anchors_match_every_object_size_and_position(demo):
         assert best.min() >= 0.48, f'{side} px boxes: best anchor IoU {best.min():.3f}'
 
 
+def test_curves_plot_the_parts_rank_sort_loss_logs():
+    """The curve panels name the keys RankSortLoss returns (but the box loss, whose value is
+    the ranking loss's, and the counts), and aLRP Loss's parts."""
+    loss = RankSortLoss()
+    logits = torch.tensor([[2.0, -1.0], [0.5, 0.0], [-1.0, 1.0]])
+    labels = torch.tensor([[1, 0], [0, 0], [0, 1]])
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 20.0, 20.0]])
+    logged = set(loss(logits, labels, boxes, boxes + 1.0)) - {'loss_bbox', 'mean_iou', 'num_pos'}
+    plotted = {key for _, _, _, series in CURVE_PANELS for key, _, _ in series}
+    assert logged <= plotted and {'alrp_cls', 'alrp_loc'} <= plotted
+
+
 def test_training_curves_overlay_runs_and_read_the_latest_log(tmp_path):
     write_scalars(
         str(tmp_path / 'a'),
@@ -161,10 +217,15 @@ def test_training_curves_overlay_runs_and_read_the_latest_log(tmp_path):
         ],
     )
     write_scalars(str(tmp_path / 'b'), [dict(loss=2.0, loss_cls=1.5, step=1)])
+    write_scalars(
+        str(tmp_path / 'c'),
+        [dict(loss=1.2, loss_rank=0.4, loss_sort=0.2, giou_error=0.3, sb_weight=2.0, step=1)],
+    )
     train, val = read_scalars(str(tmp_path / 'a'))
     assert [r['step'] for r in train] == [1] and val[0]['coco/bbox_mAP'] == 0.2
     out = plot_training_curves(
-        {'A': str(tmp_path / 'a'), 'B': str(tmp_path / 'b')}, str(tmp_path / 'plots' / 'curves.png')
+        {name: str(tmp_path / name.lower()) for name in 'ABC'},
+        str(tmp_path / 'plots' / 'curves.png'),
     )
     assert_png(out)
     with pytest.raises(FileNotFoundError):

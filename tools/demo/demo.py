@@ -1,7 +1,8 @@
 """The demo: aLRP Loss trains a detector on the built-in synthetic shapes, on a CPU, in minutes.
 
     python tools/demo/demo.py              # aLRP Loss RetinaNet (make demo)
-    python tools/demo/demo.py --compare    # aLRP Loss, Focal Loss and AP Loss (make demo-compare)
+    python tools/demo/demo.py --compare    # aLRP, Focal, AP and RS Loss (make demo-compare)
+    python tools/demo/demo.py --models rs_loss focal_loss   # these models only
     python tools/demo/demo.py --epochs 12 --work-dir work_dirs/demo_short
     python tools/demo/demo.py --quick      # a few iterations on a few images: a smoke test
 
@@ -12,7 +13,7 @@ and keeps its checkpoint. Writes to the work directory (work_dirs/demo):
 
     <model>/                  the Runner's work directory: config, logs, vis_data/scalars.json,
                               the last checkpoint
-    training_curves.png       loss, aLRP Loss's parts, the SB weight, AP per evaluation
+    training_curves.png       loss, the parts of aLRP / RS Loss, the SB weight, AP per evaluation
     predictions.png           detections on a few val images beside their ground truth, each
                               class above its oLRP-optimal score threshold
     metrics.json              the final table
@@ -26,7 +27,7 @@ import json
 import os
 import os.path as osp
 import time
-from typing import Dict
+from typing import Dict, List
 
 import mmcv
 import numpy as np
@@ -51,7 +52,10 @@ MODELS = {
     'aLRP Loss': ('alrp-loss_retinanet_r18-c16_shapes.py', 'alrp_loss'),
     'Focal Loss': ('focal-loss_retinanet_r18-c16_shapes.py', 'focal_loss'),
     'AP Loss': ('ap-loss_retinanet_r18-c16_shapes.py', 'ap_loss'),
+    'RS Loss': ('rank-sort-loss_retinanet_r18-c16_shapes.py', 'rs_loss'),
 }
+#: Run directory name -> model name, the values of ``--models``.
+RUN_NAMES = {run_name: name for name, (_, run_name) in MODELS.items()}
 #: Table columns -> the metric logged by CocoLRPMetric.
 METRICS = {
     'AP': 'coco/bbox_mAP',
@@ -69,10 +73,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Train and evaluate aLRP Loss on the built-in synthetic shapes, with plots'
     )
-    parser.add_argument(
+    models = parser.add_mutually_exclusive_group()
+    models.add_argument(
         '--compare',
         action='store_true',
-        help='also train Focal Loss and AP Loss, with the same budget',
+        help='also train Focal Loss, AP Loss and RS Loss, with the same budget',
+    )
+    models.add_argument(
+        '--models',
+        nargs='+',
+        choices=list(RUN_NAMES),
+        help='train these models only, by run directory name (default: alrp_loss)',
     )
     parser.add_argument('--epochs', type=int, help="training epochs (default: the configs')")
     parser.add_argument(
@@ -110,6 +121,16 @@ def parse_args(argv=None) -> argparse.Namespace:
             else osp.join(ROOT, 'data', 'synthetic_shapes')
         )
     return args
+
+
+def selected_models(args: argparse.Namespace) -> List[str]:
+    """The names (keys of :data:`MODELS`) of the models to train: every one with ``--compare``,
+    those of ``--models`` in their order (each once), else the first."""
+    if args.compare:
+        return list(MODELS)
+    if args.models:
+        return [RUN_NAMES[run_name] for run_name in dict.fromkeys(args.models)]
+    return list(MODELS)[:1]
 
 
 def demo_config(
@@ -247,7 +268,7 @@ def main(argv=None) -> Dict[str, dict]:
         args.data_root, num_train=num_train, num_val=num_val, image_size=image_size
     )
     data_root = paths['data_root']
-    names = list(MODELS) if args.compare else list(MODELS)[:1]
+    names = selected_models(args)
     work_dir = osp.abspath(args.work_dir)
     results, run_dirs = {}, {}
     for name in names:
