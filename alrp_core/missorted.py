@@ -134,11 +134,6 @@ class MissortedPairs:
         self.kernel = kernel
         if kernel is None:
             self._build_levels()
-        else:
-            ones = torch.ones_like(scores).unsqueeze(1)
-            self.count_lower = torch.cat(
-                [self._level_sums(ones, 1)[..., 0], self.by_iou.below(ones).T]
-            )
 
     def _build_levels(self) -> None:
         """The wavelet matrix of the torch-op sums: its levels and ``count_lower``."""
@@ -233,10 +228,18 @@ class MissortedPairs:
     def among_lower(self, weights: Tensor) -> Tensor:
         """``sum_{k: y_k < y_i} v_k H(s_k - s_i)`` for v = 1 and the weights w (shape (P, C)) of
         the positives: shape (P, 1 + C), float64."""
-        at = self._level_sums(self._columns(weights), 1)
         width = weights.shape[1]
-        sums = torch.cat([at[..., 1 : 1 + width], self.by_iou.below(weights).unsqueeze(0)])
-        return self._windows(self.count_lower, sums, at)
+        if self.kernel is None:
+            at = self._level_sums(self._columns(weights), 1)
+            sums = torch.cat([at[..., 1 : 1 + width], self.by_iou.below(weights).unsqueeze(0)])
+            return self._windows(self.count_lower, sums, at)
+        # One sweep: the sums of 1 and of the columns below lo_i, hi_i and P.
+        ones = torch.ones_like(self.scores).unsqueeze(1)
+        counts = torch.cat([self.counts, torch.full_like(self.counts[:1], self.num)])
+        at = self.kernel(
+            torch.cat([ones, self._columns(weights)], 1), self.by_iou.ranks, counts, False
+        )
+        return self._windows(at[..., 0], at[..., 2 : 2 + width], at[:2, :, 1:])
 
     def spread_to_lower(self, errors: Tensor) -> Tensor:
         """``sum_{i: y_i > y_k} c_i H(s_k - s_i)`` for every positive k, shape (P, ), for
