@@ -26,16 +26,23 @@ So a sum over ``{k among the first c in score order: r_k < r_i}`` is, summed ove
 a difference of prefix sums of the level's zero-bit weights at the two ends of the range (and
 ``r_k > r_k'`` likewise with the one bits). Every level is a few torch ops on P-sized tensors
 (cumsums, gathers, one scatter), ``ceil(log2 P)`` levels; no searchsorted, no sort but one of
-the window points and one of the IoUs, no host synchronisation.
+the window points and one of the IoUs, no host synchronisation. The C++ CPU op computes the
+same sums in one sweep over the positives in score order with a Fenwick tree over the IoU ranks
+(``kernel``; the wavelet matrix is its reference).
 
 Sums run in float64 on the scores as given (the caller shifts them to its lowest positive), so
 that the linear part's moments are differences of prefix sums of bounded terms.
 """
 
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
+
+#: ``kernel(columns, ranks, counts, above)``: shape (R, P, n), float64, for columns (P, n),
+#: float64, the IoU ranks (P, ) and counts (R, P), int64: at [q, i] the sum of ``columns[k]``
+#: over ``k < counts[q, i]`` with ``ranks[k] < ranks[i]`` (``above``: ``>``).
+DominanceSums = Callable[[Tensor, Tensor, Tensor, bool], Tensor]
 
 #: Elements of a CPU op under which torch runs it on the calling thread (at::internal::GRAIN_SIZE).
 _GRAIN = 32768
@@ -101,6 +108,9 @@ class MissortedPairs:
         counts (Tensor, optional): shape (2, P), int64, lo and hi of :func:`window_counts`, where
             the caller has them (for delta > 0 a count of ``s_k < s_i - delta`` does as well as
             ``<=``: H(-delta) = 0 = the linear part there).
+        kernel (DominanceSums, optional): a kernel of the dominance sums (the C++ op's
+            ``dominance_sums``, ``alrp_core.backends.Backend.dominance_sums``); None: the
+            wavelet matrix of torch ops, its reference.
 
     Every per-positive tensor taken or returned is in the order of ``scores``. The tensors of
     one op hold at most a few P elements (3P indices, P x 3 sums): below torch's grain for
@@ -108,7 +118,12 @@ class MissortedPairs:
     """
 
     def __init__(
-        self, scores: Tensor, ious: Tensor, delta: float, counts: Optional[Tensor] = None
+        self,
+        scores: Tensor,
+        ious: Tensor,
+        delta: float,
+        counts: Optional[Tensor] = None,
+        kernel: Optional[DominanceSums] = None,
     ) -> None:
         self.scores, self.delta = scores, float(delta)
         num = scores.numel()
@@ -116,7 +131,13 @@ class MissortedPairs:
         #: lo and hi of every positive, shape (2, P), int64.
         self.counts = torch.stack(window_counts(scores, self.delta)) if counts is None else counts
         self.by_iou = IoUOrder(ious)
-        ranks = self.by_iou.ranks
+        self.kernel = kernel
+        if kernel is None:
+            self._build_levels()
+
+    def _build_levels(self) -> None:
+        """The wavelet matrix of the torch-op sums: its levels and ``count_lower``."""
+        num, scores, ranks = self.num, self.scores, self.by_iou.ranks
         # The prefix sums of the zero (one) bits of level j in level order are those of the
         # first (last) positions of level j + 1: a range [a, b) of level j maps to [z(a), z(b))
         # among its zero bits and [Z + a - z(a), Z + b - z(b)) among its one bits, z counting
@@ -175,8 +196,11 @@ class MissortedPairs:
         return above + (inside * offset + inside_moments) / (2 * self.delta)
 
     def _level_sums(self, columns: Tensor, which: int) -> Tensor:
-        """Sums of ``columns`` (shape (P, n)) over the ranges of every level (``which``: 1 the
-        ranges below each positive's rank, 2 above), shape (2, P, n): at lo and hi."""
+        """Sums of ``columns`` (shape (P, n)) over the positives below lo_i and hi_i in score
+        order whose rank is below each positive's (``which`` 1) or above it (2), shape (2, P,
+        n): by the kernel, else over the ranges of every level."""
+        if self.kernel is not None:
+            return self.kernel(columns, self.by_iou.ranks, self.counts.contiguous(), which == 2)
         width, num = columns.shape[1], self.num
         prefix = columns.new_zeros(num + 1, width)
         # The three rows at once where that stays below the grain, else one by one.
@@ -204,10 +228,18 @@ class MissortedPairs:
     def among_lower(self, weights: Tensor) -> Tensor:
         """``sum_{k: y_k < y_i} v_k H(s_k - s_i)`` for v = 1 and the weights w (shape (P, C)) of
         the positives: shape (P, 1 + C), float64."""
-        at = self._level_sums(self._columns(weights), 1)
         width = weights.shape[1]
-        sums = torch.cat([at[..., 1 : 1 + width], self.by_iou.below(weights).unsqueeze(0)])
-        return self._windows(self.count_lower, sums, at)
+        if self.kernel is None:
+            at = self._level_sums(self._columns(weights), 1)
+            sums = torch.cat([at[..., 1 : 1 + width], self.by_iou.below(weights).unsqueeze(0)])
+            return self._windows(self.count_lower, sums, at)
+        # One sweep: the sums of 1 and of the columns below lo_i, hi_i and P.
+        ones = torch.ones_like(self.scores).unsqueeze(1)
+        counts = torch.cat([self.counts, torch.full_like(self.counts[:1], self.num)])
+        at = self.kernel(
+            torch.cat([ones, self._columns(weights)], 1), self.by_iou.ranks, counts, False
+        )
+        return self._windows(at[..., 0], at[..., 2 : 2 + width], at[:2, :, 1:])
 
     def spread_to_lower(self, errors: Tensor) -> Tensor:
         """``sum_{i: y_i > y_k} c_i H(s_k - s_i)`` for every positive k, shape (P, ), for

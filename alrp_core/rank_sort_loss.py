@@ -38,7 +38,8 @@ def rs_loss(
     l_S*(i))`` and every positive k ``m_ik (l_S(i) - l_S*(i)) / sum_k m_ik`` (carried by
     ``loss_sort``), so that a weight on either part scales its own update. Ignored logits get 0.
     The negatives go through the passes of the ranking core; the sums among positives
-    restricted by IoU through ``alrp_core.missorted``, in O(P log P).
+    restricted by IoU through ``alrp_core.missorted``, in O(P log P) (the backend's kernel where
+    it has one).
 
     Args:
         logits (Tensor): any shape, M logits of the batch. float16/bfloat16 inputs and calls
@@ -89,7 +90,9 @@ def _rank_and_sort(batch, eps: float) -> Tuple[Tensor, Tensor, 'RankSortGradient
     ious = batch.ious.index_select(0, ascending)
     # For delta > 0 the intervals' counts of centres below s_i -/+ delta are the windows.
     counts = intervals.centres_below if batch.delta > 0 else None
-    pairs = MissortedPairs(intervals.centres, ious, batch.delta, counts)
+    pairs = MissortedPairs(
+        intervals.centres, ious, batch.delta, counts, batch.backend.dominance_sums
+    )
     complement = (1 - ious).unsqueeze(1)
     # Sums of H, then of H (1 - y); each over every positive and over those below y_i.
     (rank_pos, missorted), (current, current_missorted) = torch.stack(

@@ -84,6 +84,9 @@ class Backend(abc.ABC):
 
     #: The value of the ``backend`` option that selects these kernels.
     name: str
+    #: A kernel of the IoU-restricted sums among the positives (``alrp_core.missorted``'s
+    #: ``DominanceSums``), or None: the torch ops of ``alrp_core.missorted``.
+    dominance_sums: Optional[Callable[[Tensor, Tensor, Tensor, bool], Tensor]] = None
 
     @abc.abstractmethod
     def scan(self, scores: Tensor, labels: Tensor, delta: float, options: RankingOptions) -> Scan:

@@ -37,6 +37,8 @@ class CppOp(Backend):
 
     name = 'cpp'
     op = op
+    #: The positives' dominance sums in one sweep with a Fenwick tree (``alrp_core.missorted``).
+    dominance_sums = staticmethod(op.dominance_sums)
 
     def scan(self, scores: Tensor, labels: Tensor, delta: float, options: RankingOptions) -> Scan:
         """Device-side stats [finite, label min, label max, P]."""

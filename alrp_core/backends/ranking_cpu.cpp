@@ -600,6 +600,59 @@ at::Tensor gradient(const at::Tensor& scores, Selection selection, double origin
   return grad;
 }
 
+// Sums of the rows of columns (P x n, float64) over dominated positives, for the IoU-restricted
+// sums of alrp_core.missorted: out[q][i] = sum of columns[k] over k < counts[q][i] with
+// ranks[k] < ranks[i] (above: ranks[k] > ranks[i]). One sweep over k in order with a Fenwick
+// tree over the ranks (reversed for above, so that both are prefix sums, with no difference of
+// totals); the queries are answered when the sweep reaches their count (a counting sort of the
+// counts). O((P + Q) log P) for Q = counts.numel() queries, on the calling thread.
+at::Tensor dominance_sums(const at::Tensor& columns, const at::Tensor& ranks,
+                          const at::Tensor& counts, bool above) {
+  TORCH_CHECK(columns.device().is_cpu() && columns.dim() == 2 && columns.is_contiguous() &&
+                  columns.scalar_type() == at::kDouble,
+              "ranking_cpu: columns must be a contiguous 2-D float64 CPU tensor");
+  const int64_t num = columns.size(0), width = columns.size(1);
+  check_vector(ranks, "ranks", num, at::kLong);
+  TORCH_CHECK(counts.device().is_cpu() && counts.dim() == 2 && counts.size(1) == num &&
+                  counts.is_contiguous() && counts.scalar_type() == at::kLong,
+              "ranking_cpu: counts must be a contiguous (rows, ", num, ") int64 CPU tensor");
+  const int64_t queries = counts.numel();
+  const int64_t* rank = ranks.data_ptr<int64_t>();
+  const int64_t* count = counts.data_ptr<int64_t>();
+  for (int64_t i = 0; i < num; ++i)
+    TORCH_CHECK(rank[i] >= 0 && rank[i] < num, "ranking_cpu: ranks must lie in [0, ", num, ")");
+  // Queries by count: start[c] .. start[c + 1] of the list.
+  std::vector<int64_t> start(num + 2, 0), list(queries);
+  for (int64_t q = 0; q < queries; ++q) {
+    TORCH_CHECK(count[q] >= 0 && count[q] <= num, "ranking_cpu: counts must lie in [0, ", num,
+                "]");
+    ++start[count[q] + 1];
+  }
+  for (int64_t c = 0; c <= num; ++c) start[c + 1] += start[c];
+  {
+    std::vector<int64_t> next(start.begin(), start.end() - 1);
+    for (int64_t q = 0; q < queries; ++q) list[next[count[q]]++] = q;
+  }
+  // key(k) in 1 .. num: ranks below (above) rank[i] are the keys below key(i).
+  auto key = [&](int64_t k) { return above ? num - rank[k] : rank[k] + 1; };
+  std::vector<double> tree((num + 1) * width, 0.0);
+  const double* col = columns.data_ptr<double>();
+  at::Tensor out = at::zeros({counts.size(0), num, width}, columns.options());
+  double* o = out.data_ptr<double>();
+  for (int64_t c = 0; c <= num; ++c) {
+    for (int64_t e = start[c]; e < start[c + 1]; ++e) {
+      const int64_t q = list[e];
+      double* sum = o + q * width;
+      for (int64_t t = key(q % num) - 1; t > 0; t -= t & -t)
+        for (int64_t w = 0; w < width; ++w) sum[w] += tree[t * width + w];
+    }
+    if (c == num) break;
+    for (int64_t t = key(c); t <= num; t += t & -t)
+      for (int64_t w = 0; w < width; ++w) tree[t * width + w] += col[c * width + w];
+  }
+  return out;
+}
+
 // Turns the AVX2 scan on (where the CPU has it) or off; returns whether it was on (for tests).
 bool set_avx2(bool on) {
   const bool was = use_avx2;
@@ -612,6 +665,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("scan", &scan, "validity stats, positive indices, key bytes, each chunk's largest key");
   mod.def("histogram", &histogram, "per-interval sums over the negatives, the binned ones");
   mod.def("gradient", &gradient, "the error-driven gradient on every logit");
+  mod.def("dominance_sums", &dominance_sums, "sums over the positives below a count and a rank");
   mod.def("set_avx2", &set_avx2, "the AVX2 scan on or off (where the CPU has it); was it on");
   mod.attr("CHUNK") = kChunk;
   mod.attr("LEVELS_PER_UNIT") = kLevelsPerUnit;

@@ -6,9 +6,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alrp_core import backends
 from alrp_core.missorted import IoUOrder, MissortedPairs, window_counts
 
 from .rs_oracle import step
+
+CPP = backends.load('cpp')
+#: The kernels of the sums: the torch ops (None) and the C++ op's where it is built.
+KERNELS = [None] + ([CPP.dominance_sums] if CPP is not None else [])
 
 
 @st.composite
@@ -44,15 +49,16 @@ def dense_sums(scores, ious, weights, errors, delta):
     return rel @ columns, lower @ columns, lower.T @ errors
 
 
+@pytest.mark.parametrize('kernel', KERNELS, ids=lambda k: 'torch' if k is None else 'cpp')
 @settings(max_examples=150, deadline=None)
 @given(case=positives())
-def test_sums_equal_the_dense_ones(case):
+def test_sums_equal_the_dense_ones(case, kernel):
     scores, ious, weights, errors, delta = case
     counts = None
     if delta > 0 and len(scores) % 2:  # a caller's counts: below s_i - delta, as good as <=
         below = np.searchsorted(scores, np.stack([scores - delta, scores + delta]), 'left')
         counts = torch.from_numpy(below)
-    pairs = MissortedPairs(torch.from_numpy(scores), torch.from_numpy(ious), delta, counts)
+    pairs = MissortedPairs(torch.from_numpy(scores), torch.from_numpy(ious), delta, counts, kernel)
     want_all, want_lower, want_spread = dense_sums(scores, ious, weights, errors, delta)
     scale = 1 + np.abs(scores).max() / max(delta, 1e-3)
     tol = dict(rtol=1e-9, atol=1e-10 * len(scores) * scale)
@@ -107,3 +113,36 @@ def test_no_pair_with_equal_ious(num):
     pairs = MissortedPairs(scores, torch.full((num,), 0.7, dtype=torch.float64), 0.5)
     assert not pairs.among_lower(torch.ones(num, 1, dtype=torch.float64)).any()
     assert not pairs.spread_to_lower(torch.ones(num, dtype=torch.float64)).any()
+
+
+@pytest.mark.skipif(CPP is None, reason='the C++ op is not built')
+@pytest.mark.parametrize('above', [False, True])
+def test_the_kernel_sums_over_dominated_positives(above):
+    # Against a loop over every pair, with tied ranks and counts 0 and P.
+    gen = torch.Generator().manual_seed(3)
+    num = 300
+    columns = torch.randn(num, 3, generator=gen, dtype=torch.float64)
+    ranks = torch.randint(0, 40, (num,), generator=gen)
+    counts = torch.randint(0, num + 1, (2, num), generator=gen)
+    counts[0, :5], counts[1, :5] = 0, num
+    got = CPP.dominance_sums(columns, ranks, counts, above)
+    dominated = ranks[None, :] > ranks[:, None] if above else ranks[None, :] < ranks[:, None]
+    for row in range(2):
+        before = torch.arange(num)[None, :] < counts[row][:, None]  # [i, k]: k < counts[i]
+        want = (dominated & before).double() @ columns
+        torch.testing.assert_close(got[row], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(CPP is None, reason='the C++ op is not built')
+@pytest.mark.parametrize(
+    'ranks, counts, message',
+    [
+        (torch.tensor([0, 3, 1]), torch.zeros(1, 3, dtype=torch.long), r'ranks must lie in'),
+        (torch.tensor([0, 1, 1]), torch.tensor([[0, 4, 1]]), r'counts must lie in \[0, 3\]'),
+        (torch.tensor([0, 1, 1]), torch.zeros(1, 2, dtype=torch.long), 'counts must be'),
+        (torch.tensor([0, 1]), torch.zeros(1, 3, dtype=torch.long), 'ranks must be'),
+    ],
+)
+def test_the_kernel_names_bad_input(ranks, counts, message):
+    with pytest.raises(RuntimeError, match=message):
+        CPP.dominance_sums(torch.zeros(3, 2, dtype=torch.float64), ranks, counts, False)

@@ -5,6 +5,7 @@ import statistics
 
 import pytest
 import torch
+from mmengine.registry import init_default_scope
 
 from tests.tool_loader import load_tool
 
@@ -28,6 +29,33 @@ def test_tiny_run_prints_its_figures_and_ratio(bench, capsys):
     for name, values in times.items():
         assert f'{name:22} {statistics.median(values):>9.3f}' in out
     assert 'PASS' not in out and 'FAIL' not in out  # the target is a GPU one
+
+
+def test_rs_atss_run_prints_its_verdict_on_the_cpu(bench, capsys):
+    argv = ['--device', 'cpu', '--model', 'rs-atss', '--case', '1x64x96', '--iters', '1']
+    results = bench.main(argv + ['--warmup', '0'])
+    out = capsys.readouterr().out
+
+    times = results[0]['times']
+    assert list(times) == [bench.ATSS, bench.RS_ATSS]
+    ratio = times[bench.RS_ATSS][0] / times[bench.ATSS][0]
+    assert results[0]['ratio'] == pytest.approx(ratio)
+    verdict = 'PASS' if ratio <= 1.05 else 'FAIL'
+    want = f'batch 1 at 64 x 96: RS-ATSS / ATSS = {ratio:.3f} (medians)  {verdict} (target <= 1.05)'
+    assert want in out
+
+
+def test_rs_atss_against_mmdet_atss(bench):
+    init_default_scope('mmdet')
+    models = bench.build_models('cpu', 'rs-atss')
+    atss, rs_atss = (models[name].bbox_head for name in (bench.ATSS, bench.RS_ATSS))
+    assert type(atss).__name__ == 'ATSSHead' and type(rs_atss).__name__ == 'RankingATSSHead'
+    assert type(atss.loss_centerness).__name__ == 'CrossEntropyLoss'
+    assert type(atss.loss_bbox).__name__ == 'GIoULoss'
+    assert type(rs_atss.loss_cls).__name__ == 'RankSortLoss'
+    assert models[bench.ATSS].backbone.depth == models[bench.RS_ATSS].backbone.depth == 50
+    # mmdet's ATSS has one anchor a location, the RS paper's RS-ATSS three.
+    assert (atss.num_base_priors, rs_atss.num_base_priors) == (1, 3)
 
 
 def test_batch_fits_a_non_square_image(bench):

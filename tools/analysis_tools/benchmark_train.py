@@ -1,18 +1,23 @@
-"""Seconds per training iteration of aLRP Loss RetinaNet against mmdet's Focal Loss RetinaNet.
+"""Seconds per training iteration of a ranking-loss detector against mmdet's own on the same input.
 
-Both detectors are built from mmdet's ``retinanet_r50_fpn_1x_coco.py`` (ResNet-50 FPN, 80
-classes, no pretrained weights), the aLRP one with :class:`aLRPRetinaHead` and aLRP Loss swapped
-in. Each iteration is a full ``train_step`` (data preprocessing, forward, targets, loss, backward
-and an SGD step) on the same random images with a few random boxes each. For every case the two
-models alternate iteration by iteration in the same process, after warm-up iterations of each.
+Two comparisons (``--model``): ``alrp-retinanet``, aLRP Loss RetinaNet against Focal Loss
+RetinaNet, both from mmdet's ``retinanet_r50_fpn_1x_coco.py`` (the aLRP one with
+:class:`aLRPRetinaHead` and aLRP Loss swapped in); ``rs-atss``, RS-ATSS
+(``configs/rank_sort_loss/rank-sort-loss_atss_r50_fpn_4xb4-1x_coco.py``: RankingATSSHead with
+Rank & Sort Loss, no centerness) against mmdet's ATSS (``atss_r50_fpn_1x_coco.py``: Focal Loss,
+GIoU Loss and centerness). ResNet-50 FPN, 80 classes, no pretrained weights. Each iteration is a
+full ``train_step`` (data preprocessing, forward, targets, loss, backward and an SGD step) on the
+same random images with a few random boxes each. For every case the two models alternate
+iteration by iteration in the same process, after warm-up iterations of each.
 
     python tools/analysis_tools/benchmark_train.py                # CPU: batch 2 at 512 x 512
     python tools/analysis_tools/benchmark_train.py --device cuda  # batch 8 at 512, 4 at 800 x 1333
-    python tools/analysis_tools/benchmark_train.py --case 1x96x128 --iters 1 --warmup 0  # any cases
+    python tools/analysis_tools/benchmark_train.py --model rs-atss --case 1x256x256 --iters 5
 
-Prints per case the median, mean and min seconds per iteration of each model, the ratio
-aLRP / Focal of the medians and, on CUDA, each model's allocator peak and the PASS / FAIL of the
-target ratio (aLRP Loss RetinaNet's iteration at most 1.05 times Focal Loss RetinaNet's).
+Prints per case the median, mean and min seconds per iteration of each model, the ratio ours /
+mmdet's of the medians and, on CUDA, each model's allocator peak, with the PASS / FAIL of the
+target ratio where the issue sets one (ours at most 1.05 times mmdet's: aLRP Loss RetinaNet on
+a GPU, RS-ATSS on the CPU and on a GPU).
 """
 
 import argparse
@@ -20,7 +25,7 @@ import copy
 import os.path as osp
 import statistics
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, NamedTuple, Tuple
 
 import torch
 from mmengine.config import Config
@@ -33,15 +38,38 @@ import mmdet_alrp  # noqa: F401  (registers the aLRP modules)
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 
-#: mmdet's RetinaNet config, shipped in the mmdet package (``mmdet::retinanet/...`` in configs).
-BASE_CONFIG = osp.join(
-    get_installed_path('mmdet'), '.mim', 'configs', 'retinanet', 'retinanet_r50_fpn_1x_coco.py'
+#: mmdet's configs, shipped in the mmdet package (``mmdet::retinanet/...`` in configs).
+MMDET_CONFIGS = osp.join(get_installed_path('mmdet'), '.mim', 'configs')
+BASE_CONFIG = osp.join(MMDET_CONFIGS, 'retinanet', 'retinanet_r50_fpn_1x_coco.py')
+ATSS_CONFIG = osp.join(MMDET_CONFIGS, 'atss', 'atss_r50_fpn_1x_coco.py')
+RS_ATSS_CONFIG = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+    'configs',
+    'rank_sort_loss',
+    'rank-sort-loss_atss_r50_fpn_4xb4-1x_coco.py',
 )
 FOCAL, ALRP = 'Focal Loss RetinaNet', 'aLRP Loss RetinaNet'
+ATSS, RS_ATSS = 'ATSS', 'RS-ATSS'
 #: The cases of the issue: (batch, height, width) per device.
 DEFAULT_CASES = {'cpu': [(2, 512, 512)], 'cuda': [(8, 512, 512), (4, 800, 1333)]}
-#: The target on a GPU: aLRP Loss RetinaNet's iteration / Focal Loss RetinaNet's.
-CUDA_TARGET_RATIO = 1.05
+#: The target: our detector's iteration / mmdet's, at most.
+TARGET_RATIO = 1.05
+
+
+class Comparison(NamedTuple):
+    """One ``--model``: mmdet's detector and ours (names as printed), the ratio's label, and
+    the devices on which the issue sets the target ratio."""
+
+    baseline: str
+    ours: str
+    label: str
+    target_devices: Tuple[str, ...]
+
+
+COMPARISONS = {
+    'alrp-retinanet': Comparison(FOCAL, ALRP, 'aLRP / Focal', ('cuda',)),
+    'rs-atss': Comparison(ATSS, RS_ATSS, 'RS-ATSS / ATSS', ('cpu', 'cuda')),
+}
 
 Case = Tuple[int, int, int]
 
@@ -62,17 +90,30 @@ def parse_case(text: str) -> Case:
     return batch, height, width
 
 
-def build_models(device: str) -> Dict[str, torch.nn.Module]:
-    """The Focal Loss RetinaNet of mmdet's config and the same detector with aLRP Loss."""
-    cfg = Config.fromfile(BASE_CONFIG)
-    cfg.model.backbone.init_cfg = None
-    focal, alrp = cfg.model, copy.deepcopy(cfg.model)
-    alrp.bbox_head.pop('loss_bbox')
-    alrp.bbox_head.type = 'aLRPRetinaHead'
-    alrp.bbox_head.loss_cls = dict(type='aLRPLoss')
+def model_configs(model: str) -> Tuple[Config, Config]:
+    """The model configs of mmdet's detector and ours for ``--model`` (no pretrained weights)."""
+    if model == 'alrp-retinanet':
+        baseline = Config.fromfile(BASE_CONFIG).model
+        ours = copy.deepcopy(baseline)
+        ours.bbox_head.pop('loss_bbox')
+        ours.bbox_head.type = 'aLRPRetinaHead'
+        ours.bbox_head.loss_cls = dict(type='aLRPLoss')
+    else:
+        baseline = Config.fromfile(ATSS_CONFIG).model
+        ours = Config.fromfile(RS_ATSS_CONFIG).model
+    for cfg in (baseline, ours):
+        cfg.backbone.init_cfg = None
+    return baseline, ours
+
+
+def build_models(device: str, model: str = 'alrp-retinanet') -> Dict[str, torch.nn.Module]:
+    """mmdet's detector and ours of ``--model`` ('alrp-retinanet': mmdet's Focal Loss RetinaNet
+    and the same detector with aLRP Loss; 'rs-atss': mmdet's ATSS and RS-ATSS), in that
+    order."""
+    names = COMPARISONS[model]
     return {
-        name: MODELS.build(model_cfg).to(device).train()
-        for name, model_cfg in ((FOCAL, focal), (ALRP, alrp))
+        name: MODELS.build(cfg).to(device).train()
+        for name, cfg in zip((names.baseline, names.ours), model_configs(model))
     }
 
 
@@ -119,11 +160,12 @@ def time_step(model: torch.nn.Module, data: dict, optim: OptimWrapper, device: s
 def run_case(
     models: Dict[str, torch.nn.Module], case: Case, iters: int, warmup: int, device: str
 ) -> dict:
-    """Times both models on one batch; returns ``times`` (seconds per iteration, by model),
-    ``ratio`` (aLRP / Focal of the medians) and, on CUDA, ``peak_mib`` (allocator peak of a
-    training iteration, by model)."""
+    """Times both models (mmdet's first, ours second) on one batch; returns ``times`` (seconds
+    per iteration, by model), ``ratio`` (ours / mmdet's of the medians) and, on CUDA,
+    ``peak_mib`` (allocator peak of a training iteration, by model)."""
     batch, height, width = case
-    data = make_batch(batch, height, width, models[ALRP].bbox_head.num_classes)
+    baseline, ours = models
+    data = make_batch(batch, height, width, models[ours].bbox_head.num_classes)
     optims = {name: make_optim(model) for name, model in models.items()}
     peak_mib = {}
     for name, model in models.items():
@@ -141,14 +183,16 @@ def run_case(
     result = dict(
         case=case,
         times=times,
-        ratio=statistics.median(times[ALRP]) / statistics.median(times[FOCAL]),
+        ratio=statistics.median(times[ours]) / statistics.median(times[baseline]),
     )
     if device == 'cuda':
         result['peak_mib'] = peak_mib
     return result
 
 
-def print_report(results: List[dict], device: str, iters: int) -> None:
+def print_report(
+    results: List[dict], device: str, iters: int, names: Comparison = COMPARISONS['alrp-retinanet']
+) -> None:
     where = (
         torch.cuda.get_device_name()
         if device == 'cuda'
@@ -179,11 +223,11 @@ def print_report(results: List[dict], device: str, iters: int) -> None:
     for result in results:
         batch, height, width = result['case']
         line = (
-            f'batch {batch} at {height} x {width}: aLRP / Focal = {result["ratio"]:.3f} (medians)'
+            f'batch {batch} at {height} x {width}: {names.label} = {result["ratio"]:.3f} (medians)'
         )
-        if device == 'cuda':
-            verdict = 'PASS' if result['ratio'] <= CUDA_TARGET_RATIO else 'FAIL'
-            line += f'  {verdict} (target <= {CUDA_TARGET_RATIO})'
+        if device in names.target_devices:
+            verdict = 'PASS' if result['ratio'] <= TARGET_RATIO else 'FAIL'
+            line += f'  {verdict} (target <= {TARGET_RATIO})'
         print(line)
 
 
@@ -191,6 +235,12 @@ def main(argv=None) -> List[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--device', choices=('cpu', 'cuda'), default='cuda' if torch.cuda.is_available() else 'cpu'
+    )
+    parser.add_argument(
+        '--model',
+        choices=sorted(COMPARISONS),
+        default='alrp-retinanet',
+        help="the comparison: aLRP Loss RetinaNet vs mmdet's RetinaNet, or RS-ATSS vs mmdet's ATSS",
     )
     parser.add_argument(
         '--case',
@@ -217,9 +267,9 @@ def main(argv=None) -> List[dict]:
 
     init_default_scope('mmdet')
     torch.manual_seed(0)
-    models = build_models(args.device)
+    models = build_models(args.device, args.model)
     results = [run_case(models, case, args.iters, args.warmup, args.device) for case in cases]
-    print_report(results, args.device, args.iters)
+    print_report(results, args.device, args.iters, COMPARISONS[args.model])
     return results
 
 
