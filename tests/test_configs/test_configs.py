@@ -179,12 +179,13 @@ def test_model_trains_one_step_and_predicts(name):
         check_built_rs_model(model, RS_ROWS[name]['recipe'])
 
     num_classes = box_head_cfg(cfg.model).num_classes
+    with_mask = has_mask_head(cfg.model)
     data = demo_mm_inputs(
         2,
         (3, IMAGE_SIZE, IMAGE_SIZE),
         num_items=[3, 2],
         num_classes=num_classes,
-        with_mask=has_mask_head(cfg.model),
+        with_mask=with_mask,
     )
     optim_wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
     if hasattr(model, 'roi_head'):

@@ -7,16 +7,16 @@ MMDetection 3 with no missing or unexpected key.
 What changes: the Rank & Sort Loss paper's models keep every key (our RankingRPNHead,
 RankingBBoxHead, RankingATSSHead, RankingPAAHead, RankingFCNMaskHead, RankingYOLACTHead and
 RankingYOLACTProtonet have its heads' layers and names; its R-CNN classifiers have no background
-column, as ours; its Mask R-CNN's mask head is mmdet's FCNMaskHead, whose keys mmdet 3 keeps). Of the aLRP Loss paper's: FoveaBox's
-classifier and regressor are named ``conv_cls`` / ``conv_reg`` in mmdet 3 (``fovea_cls`` /
-``fovea_reg`` in 2.1); the paper's aLRP RetinaNet head on ATSS's targets is our
-``aLRPATSSHead``, whose ``retina_cls`` / ``retina_reg`` are ``atss_cls`` / ``atss_reg``; the
-aLRP heads get their self-balance buffers (``<head>.loss_cls.self_balance.*``), which the paper
-kept outside the state dict (SB at its initial value: it only weighs training losses,
-prediction does not use it). Of both: ``meta.CLASSES`` becomes ``meta.dataset_meta.classes``,
-the other meta fields of mmdet 2.x are kept under ``meta.paper_meta``; the optimizer state is
-dropped. Every other key and every weight is kept as it is (the aLRP R-CNN classifier keeps its
-``num_classes`` outputs: it has no background column).
+column, as ours; its Mask R-CNN's mask head is mmdet's FCNMaskHead, whose keys mmdet 3 keeps). Of
+the aLRP Loss paper's: FoveaBox's classifier and regressor are named ``conv_cls`` / ``conv_reg`` in
+mmdet 3 (``fovea_cls`` / ``fovea_reg`` in 2.1); the paper's aLRP RetinaNet head on ATSS's targets is
+our ``aLRPATSSHead``, whose ``retina_cls`` / ``retina_reg`` are ``atss_cls`` / ``atss_reg``; the
+aLRP heads get their self-balance buffers (``<head>.loss_cls.self_balance.*``), which the paper kept
+outside the state dict (SB at its initial value: it only weighs training losses, prediction does not
+use it). Of both: ``meta.CLASSES`` becomes ``meta.dataset_meta.classes``, the other meta fields of
+mmdet 2.x are kept under ``meta.paper_meta``; the optimizer state is dropped. Every other key and
+every weight is kept as it is (the aLRP R-CNN classifier keeps its ``num_classes`` outputs: it has
+no background column).
 
 IN is read with torch's weights-only unpickler (no code of the file runs); a global outside
 the types torch and :mod:`mmdet_alrp.engine.checkpoint` allow makes it refuse, naming the
