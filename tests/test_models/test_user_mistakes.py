@@ -15,7 +15,7 @@ from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 from torch import nn
 
-from alrp_core import alrp_loss, ap_loss
+from alrp_core import alrp_loss, ap_loss, rs_loss
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmdet_alrp.engine.hooks import SelfBalanceHook
@@ -182,10 +182,15 @@ def ranking_losses(weight):
     labels = torch.zeros(20, 3, dtype=torch.int8)
     labels[[1, 5, 9, 13], [0, 1, 2, 0]] = 1
     errors = torch.tensor([0.1, 0.3, 0.2, 0.5]) * weight
-    return {'ap': ap_loss(logits, labels), 'alrp': sum(alrp_loss(logits, labels, errors))}
+    ious = 1 - errors
+    return {
+        'ap': ap_loss(logits, labels),
+        'alrp': sum(alrp_loss(logits, labels, errors)),
+        'rs': sum(rs_loss(logits, labels, ious)),
+    }
 
 
-@pytest.mark.parametrize('name', ['ap', 'alrp'])
+@pytest.mark.parametrize('name', ['ap', 'alrp', 'rs'])
 def test_second_differentiation_is_refused(name):
     """Cause 5: the first-order gradient with create_graph=True keeps its value; a gradient
     penalty through it raises instead of adding nothing."""
