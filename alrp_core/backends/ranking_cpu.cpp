@@ -448,18 +448,23 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
   at::Tensor counts = at::empty({chunks}, scores.options().dtype(at::kInt));
   at::Tensor entries =
       at::empty({m}, scores.options().dtype(dummy <= 65535 ? at::kShort : at::kInt));
-  // The histogram is summed per part of the logits (parts of whole chunks, their number fixed by
-  // M and n alone, at most kParts and about 8 MB of partial sums), then over the parts in order.
+  // The dense chunks are summed per part of the logits (parts of whole chunks, their number
+  // fixed by M and n alone, at most kParts and about 8 MB of partial sums; a part's partial
+  // histogram is made when it bins its first dense chunk), then over the parts in order; the
+  // binned negatives of the sparse chunks after them, chunk by chunk in order, from the entries.
   const int64_t max_parts = std::max<int64_t>(1, std::min<int64_t>(kParts, (8 << 20) / (bins * 16)));
   const int64_t parts = std::max<int64_t>(1, std::min(chunks, max_parts));
   const int64_t part_chunks = (chunks + parts - 1) / parts;
   // partial[p][k] = (count, moment) of part p, interleaved: one bin, one cache line; then the
   // dummy bin's pair, which takes what is not binned in a dense chunk.
   const int64_t stride = 2 * (bins + 1);
-  std::vector<double> partial(static_cast<size_t>(parts * stride), 0.0);
+  std::vector<std::vector<double>> partial(parts);
   const uint8_t* key = keys.data_ptr<uint8_t>();
   const uint8_t* top = chunk_max.data_ptr<uint8_t>();
   int32_t* count_of = counts.data_ptr<int32_t>();
+  at::Tensor hist = at::zeros({2, bins + 1}, scores.options().dtype(at::kDouble));
+  double* count = hist.data_ptr<double>();
+  double* moment = count + bins + 1;
   dispatch_scores(scores, [&](auto s_tag) {
     using S = decltype(s_tag);
     dispatch_index(entries, [&](auto i_tag) {
@@ -475,7 +480,6 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
       at::parallel_for(0, parts, grain, [&](int64_t p0, int64_t p1) {
         std::vector<uint16_t> candidates(kChunk);
         for (int64_t p = p0; p < p1; ++p) {
-          double* h = partial.data() + p * stride;
           const int64_t c1 = std::min(chunks, (p + 1) * part_chunks);
           for (int64_t c = p * part_chunks; c < c1; ++c) {
             const int64_t j0 = c * kChunk, len = std::min(m, j0 + kChunk) - j0;
@@ -489,6 +493,8 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
             // Dense: every logit's interval, without a branch on the key; what is not binned
             // goes to the dummy's pair (dropped).
             auto bin_densely = [&]() {
+              if (partial[p].empty()) partial[p].assign(static_cast<size_t>(stride), 0.0);
+              double* h = partial[p].data();
               for (int64_t i = 0; i < len; ++i) {
                 const double x = static_cast<double>(cs[i]) - origin;
                 const int64_t k = ck[i] >= lowest ? bin_of(x) : -1;
@@ -509,34 +515,37 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
               bin_densely();
               continue;
             }
-            int32_t count = 0;
+            int32_t binned = 0;
             for (int64_t e = 0; e < found; ++e) {
               const uint16_t i = candidates[e];
-              const double x = static_cast<double>(cs[i]) - origin;
-              const int64_t k = bin_of(x);
+              const int64_t k = bin_of(static_cast<double>(cs[i]) - origin);
               if (k < 0) continue;
-              h[2 * k] += 1.0;
-              h[2 * k + 1] += x;
-              out[2 * count] = static_cast<I>(i);
-              out[2 * count + 1] = static_cast<I>(k);
-              ++count;
+              out[2 * binned] = static_cast<I>(i);
+              out[2 * binned + 1] = static_cast<I>(k);
+              ++binned;
             }
-            count_of[c] = count;
+            count_of[c] = binned;
           }
         }
       });
+      for (const std::vector<double>& h : partial) {
+        if (h.empty()) continue;
+        for (int64_t k = 0; k < bins; ++k) {
+          count[k] += h[2 * k];
+          moment[k] += h[2 * k + 1];
+        }
+      }
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t j0 = c * kChunk;
+        const I* entry = entry_of + j0;
+        for (int32_t e = 0; e < count_of[c]; ++e) {
+          const int64_t k = entry[2 * e + 1];
+          count[k] += 1.0;
+          moment[k] += static_cast<double>(s[j0 + entry[2 * e]]) - origin;
+        }
+      }
     });
   });
-  at::Tensor hist = at::zeros({2, bins + 1}, scores.options().dtype(at::kDouble));
-  double* count = hist.data_ptr<double>();
-  double* moment = count + bins + 1;
-  for (int64_t p = 0; p < parts; ++p) {
-    const double* h = partial.data() + p * stride;
-    for (int64_t k = 0; k < bins; ++k) {
-      count[k] += h[2 * k];
-      moment[k] += h[2 * k + 1];
-    }
-  }
   return {hist, Selection{counts, entries}};
 }
 
