@@ -23,7 +23,8 @@ sums are differences of prefix sums of bounded terms.
 
 The P-sized steps (a few hundred small ops, whose dispatch is most of their cost) work in the
 positives' ascending order, in which the centres c_i, lo_i = c_i - delta and hi_i = c_i + delta
-all ascend. One stable sort of the three ascending runs (lo, hi, centres) gives the boundaries
+all ascend. One stable sort of the three ascending runs (lo, hi, centres; the backend's
+``argsort``, a radix sort in the C++ op) gives the boundaries
 and, through its inverse permutation, every count: k_lo(i) and k_hi(i), the boundaries <= lo_i
 and <= hi_i (a prefix count of boundaries taken at the end of each run of equal values), and the
 centres < lo_i and < hi_i (a prefix count of centres, which the stable sort puts after equal
@@ -41,10 +42,12 @@ below, and a step or two within the cell finish it (a binary search where a cell
 boundaries).
 """
 
-from typing import Tuple
+from typing import Callable, Tuple
 
 import torch
 from torch import Tensor
+
+from .backends import stable_argsort
 
 #: Grid cells per interval boundary of the kernels' constant-time interval lookup.
 GRID_CELLS_PER_BOUND = 4
@@ -68,6 +71,8 @@ class ScoreIntervals:
             ``sorted_centres[j]`` is the centre of positive ``ascending[j]``.
         delta (float): half width of the linear part of H; 0 for the hard step H(x) = [x >= 0]
             (then lo_i = hi_i = c_i, and a score equal to c_i lies at or above both).
+        argsort (Callable): the stable ascending order of a float64 tensor
+            (``alrp_core.backends.Backend.argsort``). Defaults to the torch sort.
 
     Interval indices run over 0 .. 2P; index 2P + 1 is a dummy bin that is always empty. The
     per-positive tensors that the methods take and return are in index order; inside, they
@@ -83,7 +88,13 @@ class ScoreIntervals:
             ``< lo_i`` (row 0) and ``< hi_i`` (row 1).
     """
 
-    def __init__(self, sorted_centres: Tensor, ascending: Tensor, delta: float) -> None:
+    def __init__(
+        self,
+        sorted_centres: Tensor,
+        ascending: Tensor,
+        delta: float,
+        argsort: Callable[[Tensor], Tensor] = stable_argsort,
+    ) -> None:
         self.delta = float(delta)
         #: H(0), the relation of a positive to itself: 1/2, or 1 for the hard step.
         self.self_term = 1.0 if self.delta == 0 else 0.5
@@ -97,7 +108,8 @@ class ScoreIntervals:
             [sorted_centres - self.delta, sorted_centres + self.delta, sorted_centres]
         )
         self.lo = points[0]
-        values, order = torch.sort(points.view(-1), stable=True)
+        order = argsort(points.view(-1))
+        values = points.view(-1).index_select(0, order)
         is_bound = order < 2 * num_pos
         bounds_so_far = torch.cumsum(is_bound, 0)
         # The boundaries <= a value: bounds_so_far at the end of its run of equal values (the

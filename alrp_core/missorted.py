@@ -39,6 +39,8 @@ from typing import Callable, List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from .backends import stable_argsort
+
 #: ``kernel(columns, ranks, counts, above)``: shape (R, P, n), float64, for columns (P, n),
 #: float64, the IoU ranks (P, ) and counts (R, P), int64: at [q, i] the sum of ``columns[k]``
 #: over ``k < counts[q, i]`` with ``ranks[k] < ranks[i]`` (``above``: ``>``).
@@ -55,13 +57,16 @@ class IoUOrder:
 
     Args:
         ious (Tensor): shape (P, ), the IoU targets.
+        argsort (Callable): the stable ascending order of a tensor
+            (``alrp_core.backends.Backend.argsort``). Defaults to the torch sort.
 
     Attributes:
         ranks (Tensor): shape (P, ), int64, the dense rank of every positive (order of ``ious``).
     """
 
-    def __init__(self, ious: Tensor) -> None:
-        ordered, self.order = torch.sort(ious)
+    def __init__(self, ious: Tensor, argsort: Callable[[Tensor], Tensor] = stable_argsort) -> None:
+        self.order = argsort(ious)
+        ordered = ious.index_select(0, self.order)
         new = torch.zeros_like(ordered, dtype=torch.int64)
         new[1:] = ordered[1:] != ordered[:-1]
         index = torch.arange(ious.numel(), device=ious.device)
@@ -82,7 +87,9 @@ class IoUOrder:
         return self._back(prefix.index_select(0, self.run_starts))
 
 
-def window_counts(scores: Tensor, delta: float) -> Tuple[Tensor, Tensor]:
+def window_counts(
+    scores: Tensor, delta: float, argsort: Callable[[Tensor], Tensor] = stable_argsort
+) -> Tuple[Tensor, Tensor]:
     """For ascending ``scores`` s (shape (P, )): ``lo_i``, the number of scores ``<= s_i -
     delta``, and ``hi_i``, of scores ``< s_i + delta`` (int64). One stable sort of the three
     ascending runs s + delta, s, s - delta, which puts equal values in that order, so that the
@@ -90,7 +97,7 @@ def window_counts(scores: Tensor, delta: float) -> Tuple[Tensor, Tensor]:
     searchsorted of so few elements costs more in CPU threads than the search)."""
     num = scores.numel()
     points = torch.cat([scores + delta, scores, scores - delta])
-    order = torch.sort(points, stable=True).indices
+    order = argsort(points)
     is_score = (order >= num) & (order < 2 * num)
     scores_before = torch.cumsum(is_score, 0) - is_score.long()
     counts = torch.empty_like(scores_before).scatter_(0, order, scores_before)
@@ -111,6 +118,8 @@ class MissortedPairs:
         kernel (DominanceSums, optional): a kernel of the dominance sums (the C++ op's
             ``dominance_sums``, ``alrp_core.backends.Backend.dominance_sums``); None: the
             wavelet matrix of torch ops, its reference.
+        argsort (Callable): the stable ascending order of a tensor
+            (``alrp_core.backends.Backend.argsort``). Defaults to the torch sort.
 
     Every per-positive tensor taken or returned is in the order of ``scores``. The tensors of
     one op hold at most a few P elements (3P indices, P x 3 sums): below torch's grain for
@@ -124,13 +133,16 @@ class MissortedPairs:
         delta: float,
         counts: Optional[Tensor] = None,
         kernel: Optional[DominanceSums] = None,
+        argsort: Callable[[Tensor], Tensor] = stable_argsort,
     ) -> None:
         self.scores, self.delta = scores, float(delta)
         num = scores.numel()
         self.num = num
         #: lo and hi of every positive, shape (2, P), int64.
-        self.counts = torch.stack(window_counts(scores, self.delta)) if counts is None else counts
-        self.by_iou = IoUOrder(ious)
+        if counts is None:
+            counts = torch.stack(window_counts(scores, self.delta, argsort))
+        self.counts = counts
+        self.by_iou = IoUOrder(ious, argsort)
         self.kernel = kernel
         if kernel is None:
             self._build_levels()

@@ -80,10 +80,11 @@ def _rank_and_sort(batch, eps: float) -> Tuple[Tensor, Tensor, 'RankSortGradient
     """The two losses (0-dim, float64) and the gradient of a batch with P >= 1."""
     num_pos = batch.num_pos
     pos = batch.scores.detach().index_select(0, batch.pos_index)
-    ascending = torch.sort(pos, stable=True).indices
+    argsort = batch.backend.argsort
+    ascending = argsort(pos)
     sorted_pos = pos.index_select(0, ascending).to(torch.float64)
     origin = sorted_pos[0]  # the lowest positive
-    intervals = ScoreIntervals(sorted_pos - origin, ascending, batch.delta)
+    intervals = ScoreIntervals(sorted_pos - origin, ascending, batch.delta, argsort)
     negatives = NegativeRelations(batch, intervals, origin)
     # Everything below in ascending score order.
     fp = negatives.false_positives.index_select(0, ascending)
@@ -91,7 +92,7 @@ def _rank_and_sort(batch, eps: float) -> Tuple[Tensor, Tensor, 'RankSortGradient
     # For delta > 0 the intervals' counts of centres below s_i -/+ delta are the windows.
     counts = intervals.centres_below if batch.delta > 0 else None
     pairs = MissortedPairs(
-        intervals.centres, ious, batch.delta, counts, batch.backend.dominance_sums
+        intervals.centres, ious, batch.delta, counts, batch.backend.dominance_sums, argsort
     )
     complement = (1 - ious).unsqueeze(1)
     # Sums of H, then of H (1 - y); each over every positive and over those below y_i.

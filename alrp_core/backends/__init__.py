@@ -79,14 +79,24 @@ class Scan(NamedTuple):
     decode: Callable[[List[float]], ScanResult]
 
 
+def stable_argsort(values: Tensor) -> Tensor:
+    """The stable ascending order of ``values`` (shape (n, ), finite), int64: the indices of
+    ``torch.sort(values, stable=True)`` (-0.0 and 0.0 tie)."""
+    return torch.sort(values, stable=True).indices
+
+
 class Backend(abc.ABC):
-    """The three passes over the M logits (see the module's docstring)."""
+    """The three passes over the M logits (see the module's docstring) and kernels of the
+    P-sized steps."""
 
     #: The value of the ``backend`` option that selects these kernels.
     name: str
     #: A kernel of the IoU-restricted sums among the positives (``alrp_core.missorted``'s
     #: ``DominanceSums``), or None: the torch ops of ``alrp_core.missorted``.
     dominance_sums: Optional[Callable[[Tensor, Tensor, Tensor, bool], Tensor]] = None
+    #: The sorts of P-sized tensors (the positives' scores, their window points, their IoUs):
+    #: :func:`stable_argsort`'s result, for contiguous float32 or float64 values.
+    argsort: Callable[[Tensor], Tensor] = staticmethod(stable_argsort)
 
     @abc.abstractmethod
     def scan(self, scores: Tensor, labels: Tensor, delta: float, options: RankingOptions) -> Scan:

@@ -39,6 +39,8 @@ class CppOp(Backend):
     op = op
     #: The positives' dominance sums in one sweep with a Fenwick tree (``alrp_core.missorted``).
     dominance_sums = staticmethod(op.dominance_sums)
+    #: A radix sort, O(P), where torch's sort of a few thousand values costs O(P log P).
+    argsort = staticmethod(op.argsort)
 
     def scan(self, scores: Tensor, labels: Tensor, delta: float, options: RankingOptions) -> Scan:
         """Device-side stats [finite, label min, label max, P]."""

@@ -609,6 +609,60 @@ at::Tensor gradient(const at::Tensor& scores, Selection selection, double origin
   return grad;
 }
 
+// The stable ascending order of n finite values, written to out: an LSD radix sort of their
+// order-preserving unsigned images U (a byte a pass; a pass is skipped where every image has the
+// same byte), stable like every pass. -0.0 becomes 0.0 first, so that they tie.
+template <typename U, typename S>
+void radix_argsort(const S* values, int64_t n, int64_t* out) {
+  constexpr int kBytes = sizeof(U);
+  constexpr U kSign = U{1} << (8 * kBytes - 1);
+  std::vector<U> key(n), next_key(n);
+  std::vector<int32_t> index(n), next_index(n);
+  std::vector<int64_t> counts(kBytes * 256, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const S x = values[i] + static_cast<S>(0);
+    U u;
+    std::memcpy(&u, &x, sizeof u);
+    u = (u & kSign) ? ~u : (u | kSign);
+    key[i] = u;
+    index[i] = static_cast<int32_t>(i);
+    for (int b = 0; b < kBytes; ++b) ++counts[b * 256 + ((u >> (8 * b)) & 255)];
+  }
+  for (int b = 0; b < kBytes && n > 0; ++b) {
+    int64_t* count = counts.data() + b * 256;
+    if (count[(key[0] >> (8 * b)) & 255] == n) continue;
+    int64_t start = 0;  // the counts become each byte's first position
+    for (int d = 0; d < 256; ++d) {
+      const int64_t here = count[d];
+      count[d] = start;
+      start += here;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t to = count[(key[i] >> (8 * b)) & 255]++;
+      next_key[to] = key[i];
+      next_index[to] = index[i];
+    }
+    key.swap(next_key);
+    index.swap(next_index);
+  }
+  std::copy(index.begin(), index.end(), out);
+}
+
+// The stable ascending order of values (1-D, float32 or float64, finite), int64: the indices of
+// torch.sort(values, stable=True) (-0.0 and 0.0 tie), in O(n) on the calling thread.
+at::Tensor argsort(const at::Tensor& values) {
+  check_vector(values, "values", values.numel());
+  TORCH_CHECK(values.numel() < std::numeric_limits<int32_t>::max(),
+              "ranking_cpu: argsort takes fewer than 2^31 values");
+  at::Tensor order = at::empty({values.numel()}, values.options().dtype(at::kLong));
+  dispatch_scores(values, [&](auto s_tag) {
+    using S = decltype(s_tag);
+    using U = std::conditional_t<sizeof(S) == 4, uint32_t, uint64_t>;
+    radix_argsort<U>(values.data_ptr<S>(), values.numel(), order.data_ptr<int64_t>());
+  });
+  return order;
+}
+
 // Sums of the rows of columns (P x n, float64) over dominated positives, for the IoU-restricted
 // sums of alrp_core.missorted: out[q][i] = sum of columns[k] over k < counts[q][i] with
 // ranks[k] < ranks[i] (above: ranks[k] > ranks[i]). One sweep over k in order with a Fenwick
@@ -674,6 +728,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("scan", &scan, "validity stats, positive indices, key bytes, each chunk's largest key");
   mod.def("histogram", &histogram, "per-interval sums over the negatives, the binned ones");
   mod.def("gradient", &gradient, "the error-driven gradient on every logit");
+  mod.def("argsort", &argsort, "the stable ascending order of float32 or float64 values");
   mod.def("dominance_sums", &dominance_sums, "sums over the positives below a count and a rank");
   mod.def("set_avx2", &set_avx2, "the AVX2 scan on or off (where the CPU has it); was it on");
   mod.attr("CHUNK") = kChunk;

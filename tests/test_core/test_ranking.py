@@ -257,10 +257,16 @@ def test_tensor_checks_name_the_argument(args, per_positive, match):
         check_ranking_tensors(*args, **per_positive)
 
 
-def test_cpp_op_does_not_depend_on_the_thread_count():
+@pytest.mark.parametrize('late', [False, True])
+def test_cpp_op_does_not_depend_on_the_thread_count(late):
     if 'cpp' not in backends.available_backends(CPU):
         pytest.skip('the C++ op is not built in this environment')
     scores, targets = random_batch(300000, 5)
+    if late:  # the positives high: few negatives in reach, every chunk sparse
+        positive = targets == 1
+        scores[positive] = 8 + torch.rand(
+            int(positive.sum()), generator=torch.Generator().manual_seed(1)
+        )
     previous = torch.get_num_threads()
     outputs = []
     try:
@@ -271,6 +277,25 @@ def test_cpp_op_does_not_depend_on_the_thread_count():
     finally:
         torch.set_num_threads(previous)
     assert torch.equal(outputs[0][0], outputs[1][0]) and torch.equal(outputs[0][1], outputs[1][1])
+
+
+@pytest.mark.skipif('cpp' not in backends.available_backends(CPU), reason='no C++ op built')
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_cpp_argsort_equals_the_stable_torch_sort(dtype):
+    gen = torch.Generator().manual_seed(5)
+    runs = torch.sort(torch.rand(3, 500, generator=gen)).values
+    cases = [
+        torch.randn(9000, generator=gen) * 1e3,
+        runs.view(-1),  # ascending runs, as ScoreIntervals sorts them
+        torch.randint(-3, 4, (4000,), generator=gen).float(),  # ties
+        torch.tensor([0.0, -0.0, 1.0, -1.0, -0.0, 0.0, 1e-40, -1e-40, 3e38, -3e38]),
+        torch.zeros(0),
+        torch.ones(1),
+    ]
+    for values in cases:
+        values = values.to(dtype)
+        got = backends.load('cpp').argsort(values)
+        assert torch.equal(got, backends.stable_argsort(values))
 
 
 def test_the_build_provides_the_kernels():
