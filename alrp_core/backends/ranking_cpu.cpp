@@ -45,6 +45,8 @@
 
 namespace {
 
+// argsort merges up to this many ascending runs; more, it sorts by radix.
+constexpr int64_t kMergedRuns = 4;
 // Chunk-local offsets fit 16 bits.
 constexpr int64_t kChunk = 1 << 15;
 // Chunks per thread at least: a small batch runs on the calling thread (waking the others costs
@@ -609,9 +611,11 @@ at::Tensor gradient(const at::Tensor& scores, Selection selection, double origin
   return grad;
 }
 
-// The stable ascending order of n finite values, written to out: an LSD radix sort of their
-// order-preserving unsigned images U (a byte a pass; a pass is skipped where every image has the
-// same byte), stable like every pass. -0.0 becomes 0.0 first, so that they tie.
+// The stable ascending order of n finite values, written to out, from their order-preserving
+// unsigned images U (-0.0 becomes 0.0 first, so that they tie): where the values are at most
+// kMergedRuns ascending runs (the positives' window points are three), stable merges of the runs
+// in order; otherwise an LSD radix sort, a byte a pass (a pass is skipped where every image has
+// the same byte), stable like every pass.
 template <typename U, typename S>
 void radix_argsort(const S* values, int64_t n, int64_t* out) {
   constexpr int kBytes = sizeof(U);
@@ -627,6 +631,18 @@ void radix_argsort(const S* values, int64_t n, int64_t* out) {
     key[i] = u;
     index[i] = static_cast<int32_t>(i);
     for (int b = 0; b < kBytes; ++b) ++counts[b * 256 + ((u >> (8 * b)) & 255)];
+  }
+  std::vector<int64_t> run_ends;
+  for (int64_t i = 1; i < n && static_cast<int64_t>(run_ends.size()) < kMergedRuns; ++i)
+    if (key[i] < key[i - 1]) run_ends.push_back(i);
+  if (static_cast<int64_t>(run_ends.size()) < kMergedRuns) {
+    run_ends.push_back(n);
+    auto by_key = [&](int32_t a, int32_t b) { return key[a] < key[b]; };
+    for (size_t r = 1; r < run_ends.size(); ++r)
+      std::inplace_merge(index.begin(), index.begin() + run_ends[r - 1],
+                         index.begin() + run_ends[r], by_key);
+    std::copy(index.begin(), index.end(), out);
+    return;
   }
   for (int b = 0; b < kBytes && n > 0; ++b) {
     int64_t* count = counts.data() + b * 256;
@@ -663,6 +679,29 @@ at::Tensor argsort(const at::Tensor& values) {
   return order;
 }
 
+// The sweep of dominance_sums over k = 0 .. num - 1 for rows of W columns (W = 0: width, known
+// at run time only): the queries list[start[c]] .. list[start[c + 1] - 1] (output rows) are
+// answered before row c enters the Fenwick tree at its key, each at its query_key.
+template <int W>
+void dominance_sweep(const double* col, int64_t width_, int64_t num, const int64_t* start,
+                     const int64_t* list, const int64_t* query_key, const int64_t* key,
+                     double* out) {
+  const int64_t width = W > 0 ? W : width_;
+  std::vector<double> tree((num + 1) * width, 0.0);
+  double* tr = tree.data();
+  for (int64_t c = 0; c <= num; ++c) {
+    for (int64_t e = start[c]; e < start[c + 1]; ++e) {
+      double* sum = out + list[e] * width;
+      for (int64_t t = query_key[e] - 1; t > 0; t -= t & -t)
+        for (int64_t w = 0; w < width; ++w) sum[w] += tr[t * width + w];
+    }
+    if (c == num) break;
+    const double* row = col + c * width;
+    for (int64_t t = key[c]; t <= num; t += t & -t)
+      for (int64_t w = 0; w < width; ++w) tr[t * width + w] += row[w];
+  }
+}
+
 // Sums of the rows of columns (P x n, float64) over dominated positives, for the IoU-restricted
 // sums of alrp_core.missorted: out[q][i] = sum of columns[k] over k < counts[q][i] with
 // ranks[k] < ranks[i] (above: ranks[k] > ranks[i]). One sweep over k in order with a Fenwick
@@ -679,13 +718,17 @@ at::Tensor dominance_sums(const at::Tensor& columns, const at::Tensor& ranks,
   TORCH_CHECK(counts.device().is_cpu() && counts.dim() == 2 && counts.size(1) == num &&
                   counts.is_contiguous() && counts.scalar_type() == at::kLong,
               "ranking_cpu: counts must be a contiguous (rows, ", num, ") int64 CPU tensor");
-  const int64_t queries = counts.numel();
+  const int64_t rows = counts.size(0), queries = counts.numel();
   const int64_t* rank = ranks.data_ptr<int64_t>();
   const int64_t* count = counts.data_ptr<int64_t>();
-  for (int64_t i = 0; i < num; ++i)
+  // key[k] in 1 .. num: ranks below (above) rank[i] are the keys below key[i].
+  std::vector<int64_t> key(num);
+  for (int64_t i = 0; i < num; ++i) {
     TORCH_CHECK(rank[i] >= 0 && rank[i] < num, "ranking_cpu: ranks must lie in [0, ", num, ")");
-  // Queries by count: start[c] .. start[c + 1] of the list.
-  std::vector<int64_t> start(num + 2, 0), list(queries);
+    key[i] = above ? num - rank[i] : rank[i] + 1;
+  }
+  // Queries by count: start[c] .. start[c + 1] of the list, with their keys.
+  std::vector<int64_t> start(num + 2, 0), list(queries), query_key(queries);
   for (int64_t q = 0; q < queries; ++q) {
     TORCH_CHECK(count[q] >= 0 && count[q] <= num, "ranking_cpu: counts must lie in [0, ", num,
                 "]");
@@ -694,24 +737,25 @@ at::Tensor dominance_sums(const at::Tensor& columns, const at::Tensor& ranks,
   for (int64_t c = 0; c <= num; ++c) start[c + 1] += start[c];
   {
     std::vector<int64_t> next(start.begin(), start.end() - 1);
-    for (int64_t q = 0; q < queries; ++q) list[next[count[q]]++] = q;
+    for (int64_t r = 0, q = 0; r < rows; ++r)
+      for (int64_t i = 0; i < num; ++i, ++q) {
+        const int64_t e = next[count[q]]++;
+        list[e] = q;
+        query_key[e] = key[i];
+      }
   }
-  // key(k) in 1 .. num: ranks below (above) rank[i] are the keys below key(i).
-  auto key = [&](int64_t k) { return above ? num - rank[k] : rank[k] + 1; };
-  std::vector<double> tree((num + 1) * width, 0.0);
+  at::Tensor out = at::zeros({rows, num, width}, columns.options());
   const double* col = columns.data_ptr<double>();
-  at::Tensor out = at::zeros({counts.size(0), num, width}, columns.options());
-  double* o = out.data_ptr<double>();
-  for (int64_t c = 0; c <= num; ++c) {
-    for (int64_t e = start[c]; e < start[c + 1]; ++e) {
-      const int64_t q = list[e];
-      double* sum = o + q * width;
-      for (int64_t t = key(q % num) - 1; t > 0; t -= t & -t)
-        for (int64_t w = 0; w < width; ++w) sum[w] += tree[t * width + w];
-    }
-    if (c == num) break;
-    for (int64_t t = key(c); t <= num; t += t & -t)
-      for (int64_t w = 0; w < width; ++w) tree[t * width + w] += col[c * width + w];
+  auto sweep = [&](auto w_tag) {
+    dominance_sweep<decltype(w_tag)::value>(col, width, num, start.data(), list.data(),
+                                            query_key.data(), key.data(),
+                                            out.data_ptr<double>());
+  };
+  // The widths of alrp_core.missorted's sums, unrolled.
+  switch (width) {
+    case 2: sweep(std::integral_constant<int, 2>{}); break;
+    case 4: sweep(std::integral_constant<int, 4>{}); break;
+    default: sweep(std::integral_constant<int, 0>{});
   }
   return out;
 }
