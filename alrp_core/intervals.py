@@ -23,8 +23,7 @@ sums are differences of prefix sums of bounded terms.
 
 The P-sized steps (a few hundred small ops, whose dispatch is most of their cost) work in the
 positives' ascending order, in which the centres c_i, lo_i = c_i - delta and hi_i = c_i + delta
-all ascend. One stable sort of the three ascending runs (lo, hi, centres; the backend's
-``argsort``, a radix sort in the C++ op) gives the boundaries
+all ascend. One stable sort of the three ascending runs (lo, hi, centres) gives the boundaries
 and, through its inverse permutation, every count: k_lo(i) and k_hi(i), the boundaries <= lo_i
 and <= hi_i (a prefix count of boundaries taken at the end of each run of equal values), and the
 centres < lo_i and < hi_i (a prefix count of centres, which the stable sort puts after equal
@@ -34,7 +33,8 @@ k_hi; rank+ and the error-weighted ranks (together) from the centres' prefix sum
 below lo_i and hi_i; the spread A, B from the positives' prefix sums at the number of k_lo (k_hi)
 <= k. These steps use sorts, prefix sums, gathers and integer scatters only (no searchsorted on
 these few elements, whose CPU threads cost more than the search; no bincount, nonzero or float
-atomics: no synchronisation on CUDA).
+atomics: no synchronisation on CUDA). The C++ op finds the boundaries and counts in one walk
+over the three runs instead (:func:`window_geometry` is its reference).
 
 The kernels find a score's interval in constant time (:meth:`ScoreIntervals.grid`): a uniform
 grid over the span of the boundaries holds, per cell, the number of boundaries in the cells
@@ -42,7 +42,7 @@ below, and a step or two within the cell finish it (a binary search where a cell
 boundaries).
 """
 
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -61,6 +61,40 @@ def bin_counts(idx: Tensor, num_bins: int) -> Tensor:
     )
 
 
+#: ``geometry(sorted_centres, delta)``: :func:`window_geometry`'s result.
+WindowGeometry = Callable[[Tensor, float], Tuple[Tensor, Tensor, Tensor]]
+
+
+def window_geometry(sorted_centres: Tensor, delta: float) -> Tuple[Tensor, Tensor, Tensor]:
+    """The boundaries of the positives' windows and the counts of :class:`ScoreIntervals`, from
+    their ascending shifted centres c (shape (P, ), float64): the 2P boundaries ``c_i -/+
+    delta`` in ascending order (float64); the number of boundaries ``<= lo_i``, then ``<=
+    hi_i``, shape (2P, ); the number of centres ``< lo_i`` (row 0) and ``< hi_i`` (row 1),
+    shape (2, P) (both int64). The torch ops: one stable sort of three ascending runs."""
+    num_pos = sorted_centres.numel()
+    # Rows lo, hi, centres: three ascending runs, which one stable sort merges.
+    points = torch.stack([sorted_centres - delta, sorted_centres + delta, sorted_centres])
+    order = stable_argsort(points.view(-1))
+    values = points.view(-1).index_select(0, order)
+    is_bound = order < 2 * num_pos
+    bounds_so_far = torch.cumsum(is_bound, 0)
+    # The boundaries <= a value: bounds_so_far at the end of its run of equal values (the last
+    # value, the highest centre + delta, differs from the first, -delta, unless all are equal:
+    # delta = 0 and tied positives, where every value has all 2P at or below it).
+    run_end = values != values.roll(-1)
+    at_or_below = torch.where(run_end, bounds_so_far, 2 * num_pos).flip(0)
+    at_or_below = torch.cummin(at_or_below, 0).values.flip(0)
+    # The centres before a position: at equal values they come after the boundaries (stable
+    # sort, centres last), so for a boundary these are the centres below it.
+    centres_before = torch.arange(3 * num_pos, device=order.device) - bounds_so_far + is_bound
+    by_point = order.new_empty(3, 3 * num_pos).scatter_(
+        1, order.expand(3, -1), torch.stack([at_or_below, centres_before, bounds_so_far - 1])
+    )
+    bound_counts, below, bound_rank = by_point[:, : 2 * num_pos]
+    bounds = values.new_empty(2 * num_pos).scatter_(0, bound_rank, points[:2].reshape(-1))
+    return bounds, bound_counts, below.view(2, num_pos)
+
+
 class ScoreIntervals:
     """The 2P + 1 score intervals cut by the positives' points ``s_i -/+ delta``.
 
@@ -71,8 +105,8 @@ class ScoreIntervals:
             ``sorted_centres[j]`` is the centre of positive ``ascending[j]``.
         delta (float): half width of the linear part of H; 0 for the hard step H(x) = [x >= 0]
             (then lo_i = hi_i = c_i, and a score equal to c_i lies at or above both).
-        argsort (Callable): the stable ascending order of a float64 tensor
-            (``alrp_core.backends.Backend.argsort``). Defaults to the torch sort.
+        geometry (WindowGeometry, optional): a kernel of :func:`window_geometry` (the C++
+            op's, ``alrp_core.backends.Backend.window_geometry``); None: that function.
 
     Interval indices run over 0 .. 2P; index 2P + 1 is a dummy bin that is always empty. The
     per-positive tensors that the methods take and return are in index order; inside, they
@@ -93,7 +127,7 @@ class ScoreIntervals:
         sorted_centres: Tensor,
         ascending: Tensor,
         delta: float,
-        argsort: Callable[[Tensor], Tensor] = stable_argsort,
+        geometry: Optional['WindowGeometry'] = None,
     ) -> None:
         self.delta = float(delta)
         #: H(0), the relation of a positive to itself: 1/2, or 1 for the hard step.
@@ -103,32 +137,11 @@ class ScoreIntervals:
         num_pos = sorted_centres.numel()
         self.dummy = 2 * num_pos + 1
         self.num_bins = 2 * num_pos + 2
-        # Rows lo, hi, centres: three ascending runs, which one stable sort merges.
-        points = torch.stack(
-            [sorted_centres - self.delta, sorted_centres + self.delta, sorted_centres]
-        )
-        self.lo = points[0]
-        order = argsort(points.view(-1))
-        values = points.view(-1).index_select(0, order)
-        is_bound = order < 2 * num_pos
-        bounds_so_far = torch.cumsum(is_bound, 0)
-        # The boundaries <= a value: bounds_so_far at the end of its run of equal values (the
-        # last value, the highest centre + delta, differs from the first, -delta, unless all are
-        # equal: delta = 0 and tied positives, where every value has all 2P at or below it).
-        run_end = values != values.roll(-1)
-        at_or_below = torch.where(run_end, bounds_so_far, 2 * num_pos).flip(0)
-        at_or_below = torch.cummin(at_or_below, 0).values.flip(0)
-        # The centres before a position: at equal values they come after the boundaries (stable
-        # sort, centres last), so for a boundary these are the centres below it.
-        centres_before = torch.arange(3 * num_pos, device=order.device) - bounds_so_far + is_bound
-        by_point = order.new_empty(3, 3 * num_pos).scatter_(
-            1, order.expand(3, -1), torch.stack([at_or_below, centres_before, bounds_so_far - 1])
-        )
-        bound_counts, below, bound_rank = by_point[:, : 2 * num_pos]
+        self.lo = sorted_centres - self.delta
+        geometry = window_geometry if geometry is None else geometry
+        self.bounds, bound_counts, self.centres_below = geometry(sorted_centres, self.delta)
         self.k_lo, self.k_hi = bound_counts.view(2, num_pos)
         self._window = bound_counts  # k_lo then k_hi
-        self.centres_below = below.view(2, num_pos)
-        self.bounds = values.new_empty(2 * num_pos).scatter_(0, bound_rank, points[:2].reshape(-1))
 
     def _ascending(self, values: Tensor) -> Tensor:
         """Per-positive values (shape (..., P)) from index order into ascending order, float64."""

@@ -84,7 +84,8 @@ def _rank_and_sort(batch, eps: float) -> Tuple[Tensor, Tensor, 'RankSortGradient
     ascending = argsort(pos)
     sorted_pos = pos.index_select(0, ascending).to(torch.float64)
     origin = sorted_pos[0]  # the lowest positive
-    intervals = ScoreIntervals(sorted_pos - origin, ascending, batch.delta, argsort)
+    geometry = batch.backend.window_geometry
+    intervals = ScoreIntervals(sorted_pos - origin, ascending, batch.delta, geometry)
     negatives = NegativeRelations(batch, intervals, origin)
     # Everything below in ascending score order.
     fp = negatives.false_positives.index_select(0, ascending)

@@ -94,7 +94,11 @@ class Backend(abc.ABC):
     #: A kernel of the IoU-restricted sums among the positives (``alrp_core.missorted``'s
     #: ``DominanceSums``), or None: the torch ops of ``alrp_core.missorted``.
     dominance_sums: Optional[Callable[[Tensor, Tensor, Tensor, bool], Tensor]] = None
-    #: The sorts of P-sized tensors (the positives' scores, their window points, their IoUs):
+    #: A kernel of the boundaries and counts of the positives' windows (``alrp_core.intervals``'s
+    #: ``WindowGeometry``), or None: the torch ops of ``alrp_core.intervals.window_geometry``.
+    window_geometry: Optional[Callable[[Tensor, float], Tuple[Tensor, Tensor, Tensor]]] = None
+    #: The sorts of P-sized tensors (the positives' scores, their IoUs, their window points for
+    #: delta = 0 in ``alrp_core.missorted``):
     #: :func:`stable_argsort`'s result, for contiguous float32 or float64 values.
     argsort: Callable[[Tensor], Tensor] = staticmethod(stable_argsort)
 

@@ -39,6 +39,8 @@ class CppOp(Backend):
     op = op
     #: The positives' dominance sums in one sweep with a Fenwick tree (``alrp_core.missorted``).
     dominance_sums = staticmethod(op.dominance_sums)
+    #: The windows' boundaries and counts in one walk over their three ascending runs.
+    window_geometry = staticmethod(op.window_geometry)
     #: A radix sort, O(P), where torch's sort of a few thousand values costs O(P log P).
     argsort = staticmethod(op.argsort)
 

@@ -702,6 +702,40 @@ void dominance_sweep(const double* col, int64_t width_, int64_t num, const int64
   }
 }
 
+// The boundaries and counts of the positives' windows (alrp_core/intervals.py, window_geometry,
+// the reference) from their ascending shifted centres c (float64) and delta: the 2P boundaries
+// lo_i = c_i - delta and hi_i = c_i + delta in ascending order, the number of boundaries <= lo_i
+// and then <= hi_i (shape (2P, )), and the number of centres < lo_i (row 0) and < hi_i (row 1).
+// As lo, hi and c ascend, every count is a pointer that only moves on: one walk, O(P).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> window_geometry(const at::Tensor& centres,
+                                                               double delta) {
+  const int64_t num = centres.numel();
+  check_vector(centres, "centres", num, at::kDouble);
+  const double* c = centres.data_ptr<double>();
+  std::vector<double> lo(num), hi(num);
+  for (int64_t i = 0; i < num; ++i) {
+    lo[i] = c[i] - delta;
+    hi[i] = c[i] + delta;
+  }
+  at::Tensor bounds = at::empty({2 * num}, centres.options());
+  at::Tensor bound_counts = at::empty({2 * num}, centres.options().dtype(at::kLong));
+  at::Tensor below = at::empty({2, num}, centres.options().dtype(at::kLong));
+  std::merge(lo.begin(), lo.end(), hi.begin(), hi.end(), bounds.data_ptr<double>());
+  int64_t* count = bound_counts.data_ptr<int64_t>();
+  int64_t* centres_below = below.data_ptr<int64_t>();
+  for (const std::vector<double>* side : {&lo, &hi}) {
+    int64_t lo_at_or_below = 0, hi_at_or_below = 0, centres_under = 0;
+    for (const double x : *side) {
+      while (lo_at_or_below < num && lo[lo_at_or_below] <= x) ++lo_at_or_below;
+      while (hi_at_or_below < num && hi[hi_at_or_below] <= x) ++hi_at_or_below;
+      while (centres_under < num && c[centres_under] < x) ++centres_under;
+      *count++ = lo_at_or_below + hi_at_or_below;
+      *centres_below++ = centres_under;
+    }
+  }
+  return {bounds, bound_counts, below};
+}
+
 // Sums of the rows of columns (P x n, float64) over dominated positives, for the IoU-restricted
 // sums of alrp_core.missorted: out[q][i] = sum of columns[k] over k < counts[q][i] with
 // ranks[k] < ranks[i] (above: ranks[k] > ranks[i]). One sweep over k in order with a Fenwick
@@ -772,6 +806,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("scan", &scan, "validity stats, positive indices, key bytes, each chunk's largest key");
   mod.def("histogram", &histogram, "per-interval sums over the negatives, the binned ones");
   mod.def("gradient", &gradient, "the error-driven gradient on every logit");
+  mod.def("window_geometry", &window_geometry, "the boundaries and counts of the windows");
   mod.def("argsort", &argsort, "the stable ascending order of float32 or float64 values");
   mod.def("dominance_sums", &dominance_sums, "sums over the positives below a count and a rank");
   mod.def("set_avx2", &set_avx2, "the AVX2 scan on or off (where the CPU has it); was it on");

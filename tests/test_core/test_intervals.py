@@ -3,11 +3,13 @@ and the dense float64 relations of the oracle, on ties: equal positives, positiv
 2 * delta apart (hi_i == lo_k), boundaries on centres."""
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alrp_core.intervals import ScoreIntervals, bin_counts
+from alrp_core import backends
+from alrp_core.intervals import ScoreIntervals, bin_counts, window_geometry
 
 from .oracle import smoothed_step
 
@@ -109,6 +111,18 @@ def test_sums_match_the_dense_relations(case):
     np.testing.assert_allclose(
         iv.relation_sums(hist).numpy(), ref, rtol=1e-12, atol=1e-12 * v.sum() * span
     )
+
+
+@pytest.mark.skipif(backends.load('cpp') is None, reason='the C++ op is not built')
+@settings(max_examples=200, deadline=None)
+@given(tied_centres(), st.booleans())
+def test_the_cpp_geometry_equals_the_torch_ops(case, hard_step):
+    centres, delta, _ = case
+    delta = 0.0 if hard_step else delta
+    sorted_centres = torch.sort(centres).values
+    got = backends.load('cpp').window_geometry(sorted_centres, delta)
+    for value, want in zip(got, window_geometry(sorted_centres, delta)):
+        assert value.dtype == want.dtype and torch.equal(value, want)
 
 
 def test_bin_counts():
