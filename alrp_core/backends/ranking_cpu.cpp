@@ -679,6 +679,24 @@ at::Tensor argsort(const at::Tensor& values) {
   return order;
 }
 
+// sum[w] += tree[t * width + w] for the Fenwick nodes t of the prefix before key t + 1, and
+// tree[t * width + w] += row[w] for those from key t on: with restrict pointers, so that the sums
+// stay in registers for a compile-time width W (W = 0: width).
+template <int W>
+inline void fenwick_prefix(double* __restrict__ sum, const double* __restrict__ tree, int64_t t,
+                           int64_t width) {
+  if (W > 0) width = W;
+  for (; t > 0; t -= t & -t)
+    for (int64_t w = 0; w < width; ++w) sum[w] += tree[t * width + w];
+}
+template <int W>
+inline void fenwick_add(double* __restrict__ tree, const double* __restrict__ row, int64_t t,
+                        int64_t num, int64_t width) {
+  if (W > 0) width = W;
+  for (; t <= num; t += t & -t)
+    for (int64_t w = 0; w < width; ++w) tree[t * width + w] += row[w];
+}
+
 // The sweep of dominance_sums over k = 0 .. num - 1 for rows of W columns (W = 0: width, known
 // at run time only): the queries list[start[c]] .. list[start[c + 1] - 1] (output rows) are
 // answered before row c enters the Fenwick tree at its key, each at its query_key.
@@ -690,15 +708,10 @@ void dominance_sweep(const double* col, int64_t width_, int64_t num, const int64
   std::vector<double> tree((num + 1) * width, 0.0);
   double* tr = tree.data();
   for (int64_t c = 0; c <= num; ++c) {
-    for (int64_t e = start[c]; e < start[c + 1]; ++e) {
-      double* sum = out + list[e] * width;
-      for (int64_t t = query_key[e] - 1; t > 0; t -= t & -t)
-        for (int64_t w = 0; w < width; ++w) sum[w] += tr[t * width + w];
-    }
+    for (int64_t e = start[c]; e < start[c + 1]; ++e)
+      fenwick_prefix<W>(out + list[e] * width, tr, query_key[e] - 1, width);
     if (c == num) break;
-    const double* row = col + c * width;
-    for (int64_t t = key[c]; t <= num; t += t & -t)
-      for (int64_t w = 0; w < width; ++w) tr[t * width + w] += row[w];
+    fenwick_add<W>(tr, col + c * width, key[c], num, width);
   }
 }
 
