@@ -36,7 +36,8 @@ these few elements, whose CPU threads cost more than the search; no bincount, no
 atomics: no synchronisation on CUDA). The C++ op finds the boundaries and counts in one walk
 over the three runs instead (:func:`window_geometry` is its reference).
 
-The kernels find a score's interval in constant time (:meth:`ScoreIntervals.grid`): a uniform
+The kernels find a score's interval in constant time (the Triton kernels from
+:meth:`ScoreIntervals.grid`, the C++ op from the same grid, which it builds itself): a uniform
 grid over the span of the boundaries holds, per cell, the number of boundaries in the cells
 below, and a step or two within the cell finish it (a binary search where a cell holds many
 boundaries).
@@ -49,7 +50,8 @@ from torch import Tensor
 
 from .backends import stable_argsort
 
-#: Grid cells per interval boundary of the kernels' constant-time interval lookup.
+#: Grid cells per interval boundary of the Triton kernels' constant-time interval lookup (the
+#: C++ op's kGridCellsPerBound is its own).
 GRID_CELLS_PER_BOUND = 4
 
 
@@ -152,12 +154,12 @@ class ScoreIntervals:
         return torch.empty_like(values).scatter_(-1, self.ascending.expand_as(values), values)
 
     def grid(self) -> Tuple[Tensor, Tensor]:
-        """The kernels' constant-time lookup: ``cells`` equal cells over [bounds[0], bounds[-1]];
-        a shifted score x >= bounds[0] is in cell ``c = int((x - bounds[0]) * inv_width)``
-        (clamped to ``cells``), computed alike for the boundaries and the scores, so that
-        ``table[c] <= interval(x) <= table[c + 1]``, where ``table[c]`` counts the boundaries in
-        cells below c. Returns ``inv_width`` (shape (1, ), float64) and ``table`` (shape
-        (cells + 2, ), int32)."""
+        """The Triton kernels' constant-time lookup: ``cells`` equal cells over [bounds[0],
+        bounds[-1]]; a shifted score x >= bounds[0] is in cell ``c = int((x - bounds[0]) *
+        inv_width)`` (clamped to ``cells``), computed alike for the boundaries and the scores, so
+        that ``table[c] <= interval(x) <= table[c + 1]``, where ``table[c]`` counts the
+        boundaries in cells below c. Returns ``inv_width`` (shape (1, ), float64) and ``table``
+        (shape (cells + 2, ), int32)."""
         n = self.bounds.numel()
         cells = GRID_CELLS_PER_BOUND * n
         first = self.bounds[:1]

@@ -16,9 +16,10 @@ The backends: a C++ CPU op (``cpp``, ``backends/cpp.py`` over ``ranking_cpu.cpp`
 ``setup.py``), Triton kernels for CUDA (``triton``, ``backends/triton.py``) and torch ops
 (``torch``, ``backends/torch_ops.py``), the reference and fallback. 'auto' takes the C++ op on a
 CPU where it is built and :data:`CUDA_AUTO` on CUDA. The kernels find a score's interval in
-constant time (``ScoreIntervals.grid``); the scan leaves one key byte per logit: 0 positive,
-1 ignored, and for a negative 2 + a coarse level of its score (8 levels per unit, clamped to
-[-16, 15.75]; never lower for a higher score), so the later passes never read the labels again.
+constant time (a uniform grid, ``ScoreIntervals.grid``); the scan leaves one key byte per logit:
+0 positive, 1 ignored, and for a negative 2 + a coarse level of its score (8 levels per unit,
+clamped to [-16, 15.75]; never lower for a higher score), so the later passes never read the
+labels again.
 Nothing adds float64 atomically into a few histogram bins: the CPU op sums per chunk, Triton adds
 integers (counts, fixed-point moments) into 64 partial histograms, the CUDA torch ops sort; so
 the results are deterministic and alike on CPU and CUDA. The scores stay in their own dtype.

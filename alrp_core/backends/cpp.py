@@ -59,15 +59,12 @@ class CppOp(Backend):
         """The selection: per chunk of ``op.CHUNK`` logits, the count of its binned negatives
         (-1 for a dense chunk), and the entries (offset and interval pairs, or every logit's
         interval)."""
-        inv_width, table = intervals.grid()
-        # The op takes floats (CPU reads, no device synchronisation).
+        # The op takes floats (CPU reads, no device synchronisation) and builds its own grid.
         return op.histogram(
             batch.scores.detach(),
             batch.scan.state,
             float(origin),
             intervals.bounds,
-            float(inv_width),
-            table,
             batch.filter_negatives,
         )
 

@@ -54,6 +54,8 @@ constexpr int64_t kChunk = 1 << 15;
 constexpr int64_t kGrain = 8;
 // Partial histograms at most (see histogram()).
 constexpr int64_t kParts = 32;
+// Grid cells per interval boundary of the constant-time interval lookup.
+constexpr int64_t kGridCellsPerBound = 4;
 // Up to this many boundaries in a grid cell are stepped over without a branch; more, a binary
 // search.
 constexpr int kLinearSteps = 2;
@@ -284,26 +286,34 @@ RunScan scan_run_best(const S* s, const L* t, uint8_t* key, int64_t len, int64_t
 }
 
 // The interval index of a shifted score x >= bounds[0]: the number of boundaries <= x. A uniform
-// grid of `cells` cells starts at bounds[0]; x is in cell c = int((x - bounds[0]) * inv_width),
-// clamped to cells, the same formula that put the boundaries in their cells (intervals.py,
-// ScoreIntervals.grid), so that table[c] <= index(x) <= table[c + 1]: a step or two between.
+// grid of `cells` = kGridCellsPerBound * n cells spans [bounds[0], bounds[n - 1]] (as
+// intervals.py's ScoreIntervals.grid does for the Triton kernels); x is in cell c = int((x -
+// bounds[0]) * inv_width), clamped to cells, the same formula that puts the boundaries in their
+// cells, so that table[c] <= index(x) <= table[c + 1], table[c] counting the boundaries in the
+// cells below c: a step or two between.
 struct Intervals {
   std::vector<double> bounds;  // the n boundaries, then +inf
-  int64_t n;
-  const int32_t* table;
-  int64_t cells;
+  int64_t n, cells;
+  std::vector<int32_t> table;
   double first, last, inv_width;
 
-  Intervals(const at::Tensor& bounds_t, double inv_width_, const at::Tensor& table_t)
+  explicit Intervals(const at::Tensor& bounds_t)
       : bounds(bounds_t.data_ptr<double>(), bounds_t.data_ptr<double>() + bounds_t.numel()),
-        n(bounds_t.numel()), table(table_t.data_ptr<int32_t>()), cells(table_t.numel() - 2),
-        first(bounds[0]), last(bounds[n - 1]), inv_width(inv_width_) {
+        n(bounds_t.numel()), cells(kGridCellsPerBound * n), table(cells + 2, 0),
+        first(bounds[0]), last(bounds[n - 1]) {
+    // The boundaries span 0 only for delta = 0 with all positives tied: any width will do.
+    inv_width = static_cast<double>(cells) / (last > first ? last - first : 1.0);
+    for (int64_t k = 0; k < n; ++k)
+      ++table[std::min(std::max<int64_t>(cell(bounds[k]), 0), cells) + 1];
+    for (int64_t c = 1; c < cells + 2; ++c) table[c] += table[c - 1];
     bounds.push_back(std::numeric_limits<double>::infinity());
   }
 
+  inline int64_t cell(double x) const { return static_cast<int64_t>((x - first) * inv_width); }
+
   inline int64_t locate(double x) const {
     if (x >= last) return n;
-    const int64_t c = std::min(static_cast<int64_t>((x - first) * inv_width), cells);
+    const int64_t c = std::min(cell(x), cells);
     int64_t k = table[c];
     const int64_t end = table[c + 1];
     const double* b = bounds.data();
@@ -315,11 +325,9 @@ struct Intervals {
   }
 };
 
-void check_intervals(const at::Tensor& bounds, const at::Tensor& table) {
+void check_bounds(const at::Tensor& bounds) {
   TORCH_CHECK(bounds.scalar_type() == at::kDouble && bounds.is_contiguous() && bounds.numel() >= 2,
               "ranking_cpu: bounds must be contiguous float64 with >= 2 entries");
-  TORCH_CHECK(table.scalar_type() == at::kInt && table.is_contiguous() && table.numel() >= 3,
-              "ranking_cpu: table must be contiguous int32 with >= 3 entries");
 }
 
 // The number of j in [0, len) with key[j] >= lowest; 16 keys at a time where SSE2 is there.
@@ -435,7 +443,6 @@ using Selection = std::tuple<at::Tensor, at::Tensor>;
 std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
                                             std::tuple<at::Tensor, at::Tensor> scan_state,
                                             double origin, const at::Tensor& bounds,
-                                            double inv_width, const at::Tensor& table,
                                             bool skip_irrelevant) {
   const at::Tensor& keys = std::get<0>(scan_state);
   const at::Tensor& chunk_max = std::get<1>(scan_state);
@@ -443,8 +450,8 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
   check_vector(scores, "scores", m);
   check_vector(keys, "keys", m, at::kByte);
   check_vector(chunk_max, "chunk_max", chunks, at::kByte);
-  check_intervals(bounds, table);
-  const Intervals iv(bounds, inv_width, table);
+  check_bounds(bounds);
+  const Intervals iv(bounds);
   const int64_t bins = iv.n + 1, dummy = iv.n + 1;
   const uint8_t lowest = skip_irrelevant ? lowest_key_from(origin + iv.first) : kLowestNegative;
   at::Tensor counts = at::empty({chunks}, scores.options().dtype(at::kInt));
