@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <tuple>
 #include <type_traits>
 #include <vector>
@@ -309,6 +310,13 @@ struct Intervals {
     bounds.push_back(std::numeric_limits<double>::infinity());
   }
 
+  // The interval of a negative's shifted score x, or -1 where it is not binned: below bounds[0]
+  // with skip_irrelevant (else interval 0).
+  inline int64_t bin(double x, bool skip_irrelevant) const {
+    if (x >= first) return locate(x);
+    return skip_irrelevant ? -1 : 0;
+  }
+
   inline int64_t cell(double x) const { return static_cast<int64_t>((x - first) * inv_width); }
 
   inline int64_t locate(double x) const {
@@ -458,8 +466,8 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
   at::Tensor entries =
       at::empty({m}, scores.options().dtype(dummy <= 65535 ? at::kShort : at::kInt));
   // The dense chunks are summed per part of the logits (parts of whole chunks, their number
-  // fixed by M and n alone, at most kParts and about 8 MB of partial sums; a part's partial
-  // histogram is made when it bins its first dense chunk), then over the parts in order; the
+  // fixed by M and n alone, at most kParts and about 8 MB of partial sums, made when the first
+  // dense chunk is binned), then over the parts in order; the
   // binned negatives of the sparse chunks after them, chunk by chunk in order, from the entries.
   const int64_t max_parts = std::max<int64_t>(1, std::min<int64_t>(kParts, (8 << 20) / (bins * 16)));
   const int64_t parts = std::max<int64_t>(1, std::min(chunks, max_parts));
@@ -467,7 +475,8 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
   // partial[p][k] = (count, moment) of part p, interleaved: one bin, one cache line; then the
   // dummy bin's pair, which takes what is not binned in a dense chunk.
   const int64_t stride = 2 * (bins + 1);
-  std::vector<std::vector<double>> partial(parts);
+  std::vector<double> partial;
+  std::once_flag partial_made;
   const uint8_t* key = keys.data_ptr<uint8_t>();
   const uint8_t* top = chunk_max.data_ptr<uint8_t>();
   int32_t* count_of = counts.data_ptr<int32_t>();
@@ -480,15 +489,11 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
       using I = decltype(i_tag);
       const S* s = scores.data_ptr<S>();
       I* entry_of = reinterpret_cast<I*>(entries.data_ptr());
-      // The interval of a binned negative's shifted score, or -1 where it is not binned.
-      auto bin_of = [&](double x) -> int64_t {
-        if (x >= iv.first) return iv.locate(x);
-        return skip_irrelevant ? -1 : 0;
-      };
       const int64_t grain = std::max<int64_t>(1, (kGrain + part_chunks - 1) / part_chunks);
       at::parallel_for(0, parts, grain, [&](int64_t p0, int64_t p1) {
         std::vector<uint16_t> candidates(kChunk);
         for (int64_t p = p0; p < p1; ++p) {
+          double* h = nullptr;  // the part's pairs, from its first dense chunk on
           const int64_t c1 = std::min(chunks, (p + 1) * part_chunks);
           for (int64_t c = p * part_chunks; c < c1; ++c) {
             const int64_t j0 = c * kChunk, len = std::min(m, j0 + kChunk) - j0;
@@ -502,11 +507,15 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
             // Dense: every logit's interval, without a branch on the key; what is not binned
             // goes to the dummy's pair (dropped).
             auto bin_densely = [&]() {
-              if (partial[p].empty()) partial[p].assign(static_cast<size_t>(stride), 0.0);
-              double* h = partial[p].data();
+              if (!h) {
+                std::call_once(partial_made, [&] {
+                  partial.assign(static_cast<size_t>(parts * stride), 0.0);
+                });
+                h = partial.data() + p * stride;
+              }
               for (int64_t i = 0; i < len; ++i) {
                 const double x = static_cast<double>(cs[i]) - origin;
-                const int64_t k = ck[i] >= lowest ? bin_of(x) : -1;
+                const int64_t k = ck[i] >= lowest ? iv.bin(x, skip_irrelevant) : -1;
                 const int64_t b = k < 0 ? dummy : k;
                 h[2 * b] += 1.0;
                 h[2 * b + 1] += x;
@@ -527,7 +536,7 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
             int32_t binned = 0;
             for (int64_t e = 0; e < found; ++e) {
               const uint16_t i = candidates[e];
-              const int64_t k = bin_of(static_cast<double>(cs[i]) - origin);
+              const int64_t k = iv.bin(static_cast<double>(cs[i]) - origin, skip_irrelevant);
               if (k < 0) continue;
               out[2 * binned] = static_cast<I>(i);
               out[2 * binned + 1] = static_cast<I>(k);
@@ -537,8 +546,8 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
           }
         }
       });
-      for (const std::vector<double>& h : partial) {
-        if (h.empty()) continue;
+      for (int64_t p = 0; p < parts && !partial.empty(); ++p) {
+        const double* h = partial.data() + p * stride;
         for (int64_t k = 0; k < bins; ++k) {
           count[k] += h[2 * k];
           moment[k] += h[2 * k + 1];
