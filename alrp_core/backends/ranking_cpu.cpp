@@ -3,8 +3,9 @@
 // kernels are tested against).
 //
 // Three passes over the M logits, each split into fixed chunks of kChunk logits run on torch's
-// intra-op threads; partial results (per chunk, or per part of chunks for the histogram) are
-// combined in order, so that the results do not depend on the number of threads:
+// intra-op threads; partial results (per chunk, or per part of chunks for the histogram's dense
+// chunks, its sparse chunks summed after the pass) are combined in order, so that the results do
+// not depend on the number of threads:
 //   scan       validity checks, the positives' count and indices, one key byte per logit (0
 //              positive, 1 ignored, 2 + a coarse level of the score for a negative: at least as
 //              high for a higher score) and each chunk's largest key, in one read of the scores
@@ -22,6 +23,9 @@
 // negative whose key is below the threshold's key, without reading its score, and every chunk
 // whose largest key is, without reading anything of it. Late in training that leaves the
 // histogram about a byte per logit to read and the gradient a zero fill and a few stores.
+// Besides, kernels of the P-sized steps, on the calling thread: argsort (the positives' scores
+// and IoUs), window_geometry (the boundaries and counts of their windows) and dominance_sums
+// (the IoU-restricted sums of alrp_core/missorted.py).
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
@@ -467,8 +471,8 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
       at::empty({m}, scores.options().dtype(dummy <= 65535 ? at::kShort : at::kInt));
   // The dense chunks are summed per part of the logits (parts of whole chunks, their number
   // fixed by M and n alone, at most kParts and about 8 MB of partial sums, made when the first
-  // dense chunk is binned), then over the parts in order; the
-  // binned negatives of the sparse chunks after them, chunk by chunk in order, from the entries.
+  // dense chunk is binned), then over the parts in order; the binned negatives of the sparse
+  // chunks after them, chunk by chunk in order, from the entries.
   const int64_t max_parts = std::max<int64_t>(1, std::min<int64_t>(kParts, (8 << 20) / (bins * 16)));
   const int64_t parts = std::max<int64_t>(1, std::min(chunks, max_parts));
   const int64_t part_chunks = (chunks + parts - 1) / parts;
@@ -477,6 +481,9 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
   const int64_t stride = 2 * (bins + 1);
   std::vector<double> partial;
   std::once_flag partial_made;
+  // The shifted scores of each part's sparse binned negatives, in order (read in order after the
+  // pass, where their scores would be read again at random).
+  std::vector<std::vector<double>> sparse_x(parts);
   const uint8_t* key = keys.data_ptr<uint8_t>();
   const uint8_t* top = chunk_max.data_ptr<uint8_t>();
   int32_t* count_of = counts.data_ptr<int32_t>();
@@ -536,8 +543,10 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
             int32_t binned = 0;
             for (int64_t e = 0; e < found; ++e) {
               const uint16_t i = candidates[e];
-              const int64_t k = iv.bin(static_cast<double>(cs[i]) - origin, skip_irrelevant);
+              const double x = static_cast<double>(cs[i]) - origin;
+              const int64_t k = iv.bin(x, skip_irrelevant);
               if (k < 0) continue;
+              sparse_x[p].push_back(x);
               out[2 * binned] = static_cast<I>(i);
               out[2 * binned + 1] = static_cast<I>(k);
               ++binned;
@@ -553,13 +562,15 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
           moment[k] += h[2 * k + 1];
         }
       }
-      for (int64_t c = 0; c < chunks; ++c) {
-        const int64_t j0 = c * kChunk;
-        const I* entry = entry_of + j0;
-        for (int32_t e = 0; e < count_of[c]; ++e) {
-          const int64_t k = entry[2 * e + 1];
-          count[k] += 1.0;
-          moment[k] += static_cast<double>(s[j0 + entry[2 * e]]) - origin;
+      for (int64_t p = 0; p < parts; ++p) {
+        const double* x = sparse_x[p].data();
+        for (int64_t c = p * part_chunks; c < std::min(chunks, (p + 1) * part_chunks); ++c) {
+          const I* entry = entry_of + c * kChunk;
+          for (int32_t e = 0; e < count_of[c]; ++e) {
+            const int64_t k = entry[2 * e + 1];
+            count[k] += 1.0;
+            moment[k] += *x++;
+          }
         }
       }
     });
