@@ -69,8 +69,13 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
-# 1 GPU x 8 images
-train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
+# 1 GPU x 8 images; batches of one orientation (of the images before resizing), as the paper's
+# grouped sampler makes them
+train_dataloader = dict(
+    batch_size=8,
+    batch_sampler=dict(_delete_=True, type='AspectRatioBatchSampler'),
+    dataset=dict(pipeline=train_pipeline),
+)
 
 max_epochs = 55
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=5)

@@ -21,6 +21,7 @@ These tables are the aLRP Loss paper's, :data:`ALRP_PAPER`; another paper's reco
 """
 
 import copy
+import dataclasses
 import inspect
 import math
 import re
@@ -40,6 +41,7 @@ TYPE_NAMES = {
     'aLRPLossShared2FCBBoxHead': 'aLRPBBoxHead',
     'step': 'MultiStepLR',
     'linear': 'LinearLR',
+    'CosineAnnealing': 'CosineAnnealingLR',
 }
 RANKING_HEADS = (
     'APLossRetinaHead',
@@ -422,8 +424,9 @@ RULES: List[Rule] = [
 class Paper:
     """The tables of one paper's record: its fields without counterpart, its deliberate
     differences (pattern -> (our path, our value, reason); ``{head}`` in our path is the head of
-    the field, ``\\1`` a group of the pattern), when a deliberate entry applies, and its rules
-    (the first whose pattern matches a field holds it)."""
+    the field, ``\\1`` a group of the pattern; our path None: the field's rule reads ours, which
+    must be our value), when a deliberate entry applies, and its rules (the first whose pattern
+    matches a field holds it)."""
 
     no_counterpart: Dict[str, Any]
     deliberate: Dict[str, Tuple[str, Any, str]]
@@ -578,14 +581,23 @@ def check_of(recipe: dict, field: str, paper: Paper = ALRP_PAPER) -> Check:
     reason = _no_counterpart(recipe, field, paper)
     if reason is not None:
         return Check(field, reason=reason)
-    value = recipe[field]
     for pattern, (path, ours, reason) in paper.deliberate.items():
         match = re.fullmatch(pattern, field)
         when = paper.deliberate_when.get(pattern)
         if match and (when is None or when(recipe, field)):
+            if path is None:
+                return dataclasses.replace(
+                    _rule_check(recipe, field, paper), expected=ours, reason=reason
+                )
             head = 'model.' + match.group(1) if match.groups() and match.group(1) else ''
             path = match.expand(path.format(head=head))
             return Check(field, expected=ours, paths=[path], reason=reason)
+    return _rule_check(recipe, field, paper)
+
+
+def _rule_check(recipe: dict, field: str, paper: Paper) -> Check:
+    """How the first of ``paper``'s rules that applies to ``field`` holds it."""
+    value = recipe[field]
     for rule in paper.rules:
         match = re.fullmatch(rule.pattern, field)
         if match and (rule.when is None or rule.when(recipe, field)):
@@ -616,7 +628,7 @@ def mismatches(
     found = []
     for field in fields if fields is not None else recipe:
         check = check_of(recipe, field, paper)
-        if check.reason is not None and not check.paths:
+        if check.reason is not None and not check.paths and check.compute is None:
             continue
         try:
             values = (

@@ -31,6 +31,9 @@ RS_TYPE_NAMES = {
     'RankBasedStandardRoIHead': 'StandardRoIHead',
     'RankBasedCascadeRoIHead': 'CascadeRoIHead',
     'RankBasedFCNMaskHead': 'RankingFCNMaskHead',
+    'RankSortYOLACT': 'YOLACT',
+    'RankSortYOLACTHead': 'RankingYOLACTHead',
+    'RankSortYOLACTProtonet': 'RankingYOLACTProtonet',
     'step': 'MultiStepLR',
     'linear': 'LinearLR',
 }
@@ -50,13 +53,25 @@ INERT_LOSS_CLS = (
     'classifier sigmoid, checked as loss_cls.use_sigmoid); our loss_cls is the RankSortLoss '
     '(checked as rank_loss_type)'
 )
-#: How the RS Mask R-CNN trains its mask head, in the words of the recipe file, by the types of
-#: our RoI head and mask head (test_rs_mask_rcnn.py and test_ranking_fcn_mask_head.py prove ours)
+#: How the RS Mask R-CNN and RS-YOLACT train their mask heads, by the types of the head whose
+#: scores weigh the masks (our RoI head, our YOLACT box head) and of our mask head: whether their
+#: DiceLoss activates (the FCN head passes logits, the protonet probabilities) and the loss in
+#: the words of the recipe file (test_rs_mask_rcnn.py, test_ranking_fcn_mask_head.py and
+#: test_ranking_yolact_protonet.py prove ours)
 MASK_LOSS = {
     ('RankSortRoIHead', 'RankingFCNMaskHead'): (
+        True,
         "1 - Dice of each positive's 28 x 28 mask, weighted by the detached score of its box as "
         'the box loss is, normalised by the sum of the weights, self-balanced every iteration '
-        "to the value of the R-CNN's loss_rank + loss_sort"
+        "to the value of the R-CNN's loss_rank + loss_sort",
+    ),
+    ('RankingYOLACTHead', 'RankingYOLACTProtonet'): (
+        False,
+        "1 - Dice of each positive anchor's mask (the sigmoid of the prototypes times its "
+        'coefficients, zero outside its ground-truth box) against its ground-truth mask at the '
+        "prototypes' size, weighted by the detached score of its box as the box loss is, "
+        'normalised by the sum of the weights, self-balanced every iteration to the value of the '
+        "box head's loss_rank + loss_sort",
     ),
 }
 
@@ -137,23 +152,26 @@ def _wrapped_data_file(cfg: dict, name: str, match: 're.Match') -> str:
 
 
 def _mask_loss(cfg: dict, name: str, match: 're.Match') -> str:
-    """MASK_LOSS of our heads, where their Dice loss is the sigmoid Dice of squares with the
-    mask head's loss weight 1."""
-    heads = (
-        resolve(cfg, 'model.roi_head.type'),
-        resolve(cfg, 'model.roi_head.mask_head.type'),
-    )
-    dice = resolve(cfg, 'model.roi_head.mask_head.loss_mask')
+    """MASK_LOSS of our heads (``model.<group 1>``: the R-CNN's or YOLACT's mask head), where
+    their Dice loss is the sigmoid Dice of squares, activating as MASK_LOSS says, with the loss
+    weight 1."""
+    mask_head = f'model.{match.group(1)}'
+    owner = 'model.roi_head' if mask_head.startswith('model.roi_head.') else 'model.bbox_head'
+    heads = (resolve(cfg, f'{owner}.type'), resolve(cfg, f'{mask_head}.type'))
+    if heads not in MASK_LOSS:
+        return f'not known for {heads}'
+    activate, loss = MASK_LOSS[heads]
+    dice = resolve(cfg, f'{mask_head}.loss_mask')
     dice_of_squares = dice.get('type') == 'DiceLoss' and all(
-        resolve(cfg, f'model.roi_head.mask_head.loss_mask.{key}') == value
+        resolve(cfg, f'{mask_head}.loss_mask.{key}') == value
         for key, value in (
             ('use_sigmoid', True),
-            ('activate', True),
+            ('activate', activate),
             ('naive_dice', False),
             ('loss_weight', 1.0),
         )
     )
-    return MASK_LOSS.get(heads) if dice_of_squares else f'not the Dice of squares: {dice}'
+    return loss if dice_of_squares else f'not the Dice of squares: {dice}'
 
 
 def _share_roi_extractor(cfg: dict, name: str, match: 're.Match') -> bool:
@@ -163,11 +181,12 @@ def _share_roi_extractor(cfg: dict, name: str, match: 're.Match') -> bool:
 
 
 def _dice_eps(cfg: dict, name: str, match: 're.Match'):
-    """What our Dice loss adds to its denominator: DiceLoss (naive_dice=False) adds its eps to
-    each of the two sums."""
-    if resolve(cfg, 'model.roi_head.mask_head.loss_mask.naive_dice'):
+    """What the Dice loss of ``model.<group 1>`` adds to its denominator: DiceLoss
+    (naive_dice=False) adds its eps to each of the two sums."""
+    loss_mask = f'model.{match.group(1)}.loss_mask'
+    if resolve(cfg, f'{loss_mask}.naive_dice'):
         return None
-    return 2 * resolve(cfg, 'model.roi_head.mask_head.loss_mask.eps')
+    return 2 * resolve(cfg, f'{loss_mask}.eps')
 
 
 def _built_bbox_head(cfg: dict, name: str, match: 're.Match'):
@@ -177,6 +196,15 @@ def _built_bbox_head(cfg: dict, name: str, match: 're.Match'):
     if index is not None:
         head_cfg = head_cfg[int(index)]
     return getattr(MODELS.build(copy.deepcopy(head_cfg)), attribute)
+
+
+def _min_lr_ratio(cfg: dict, name: str, match: 're.Match') -> float:
+    """The ratio to the lr at which our cosine annealing ends: its eta_min_ratio, else its
+    eta_min (mmengine reads None as 0) over the optimizer's lr."""
+    cosine = resolve(cfg, 'param_scheduler[type=CosineAnnealingLR]')
+    if cosine.get('eta_min_ratio') is not None:
+        return cosine['eta_min_ratio']
+    return (cosine.get('eta_min') or 0.0) / resolve(cfg, 'optim_wrapper.optimizer.lr')
 
 
 def _box_loss(cfg: dict, name: str, match: 're.Match') -> str:
@@ -200,12 +228,12 @@ def _has_quality_branch(cfg: dict, name: str, match: 're.Match') -> bool:
 RS_NO_COUNTERPART: Dict[str, Any] = {
     r'model\.neck\.extra_convs_on_inputs': (
         'deprecated in mmdet 2.x and gone in mmdet 3; it changes nothing in these rows: '
-        'add_extra_convs is False (P6 by max-pool) or the string "on_output", which overrides '
-        'it (checked as model.neck.add_extra_convs)'
+        'add_extra_convs is False (P6 by max-pool) or a string ("on_output", "on_input"), which '
+        'overrides it (checked as model.neck.add_extra_convs)'
     ),
     r'model\.' + HEADS + r'\.loss_cls\.(type|loss_weight|use_mask|reduction|class_weight)': (
         lambda recipe, path: (
-            recipe[path.rsplit('.', 2)[0] + '.type'].startswith('RankBased')
+            recipe[path.rsplit('.', 2)[0] + '.type'].startswith(('RankBased', 'RankSort'))
             and recipe[path.rsplit('.', 1)[0] + '.type'] == 'CrossEntropyLoss'
         ),
         INERT_LOSS_CLS,
@@ -246,6 +274,14 @@ RS_NO_COUNTERPART: Dict[str, Any] = {
         "mmdet 3's Resize and RandomChoiceResize have no ratio_range; the fork leaves it None"
     ),
     r'data\.(train|test)_pipeline\.(DefaultFormatBundle|ImageToTensor|Collect)\..*': FORMATTING,
+    r'train_cfg\.neg_pos_ratio': (
+        "the paper's YOLACT head never reads it (its use_ohem only picks the PseudoSampler, "
+        'see model.bbox_head.use_ohem); ours mines no negatives either and takes none'
+    ),
+    r'schedule\.img_size': (
+        "a variable of the paper's YOLACT config from which it writes its scales and its "
+        "anchors' strides and centres (checked there)"
+    ),
     r'schedule\.workflow': (
         "MMEngine's runner has no workflow: training is EpochBasedTrainLoop, with ValLoop every "
         "val_interval epochs (the fork's [('train', 1)] and evaluation interval, checked as "
@@ -265,12 +301,39 @@ RS_DELIBERATE: Dict[str, Tuple[str, Any, str]] = {
         '{head}.reg_decoded_bbox',
         True,
         'where the fork has False: it decodes the deltas and the encoded targets for the loss '
-        '(its RPN around a unit box at the origin, with its own delta2bbox; its ATSS head around '
-        'the anchors), ours decodes the deltas around the anchors and takes the gt boxes '
-        'themselves as targets. Decoding an encoded target gives its gt box back (the log-ratio '
-        'clip of 16/1000, code.*.decode_wh_ratio_clip, acts only beyond a 62-fold size ratio '
-        'of box to anchor), and IoU and GIoU do not change under the per-axis scaling and shift '
-        "between the RPN's two frames, so targets and losses are the same",
+        '(its RPN and YOLACT head around a unit box at the origin, with their own delta2bbox; '
+        'its ATSS head around the anchors), ours decodes the deltas around the anchors and takes '
+        'the gt boxes themselves as targets. Decoding an encoded target gives its gt box back '
+        '(the log-ratio clip of 16/1000, code.*.decode_wh_ratio_clip, acts only beyond a '
+        '62-fold size ratio of box to anchor), and IoU and GIoU do not change under the '
+        'per-axis scaling and shift between the two frames of the RPN and YOLACT head, so '
+        'targets and losses are the same',
+    ),
+    r'model\.bbox_head\.use_ohem': (
+        'model.bbox_head.use_ohem',
+        False,
+        "the paper's YOLACT head sets use_ohem only to take the PseudoSampler: it mines no hard "
+        "negatives (neg_pos_ratio is never read); mmdet 3's YOLACTHead would mine them with "
+        'use_ohem, so ours is False with the PseudoSampler of train_cfg (checked as '
+        'code.bbox_head.sampler): every anchor enters the ranking, as in the paper',
+    ),
+    r'model\.mask_head\.max_masks_to_train': (
+        'model.mask_head.max_masks_to_train',
+        None,
+        "the paper's protonet stores its config's 100 and never reads it: it trains the mask of "
+        'every positive, as ours does with None',
+    ),
+    r'schedule\.checkpoint_config\.interval': (
+        'default_hooks.checkpoint.interval',
+        1,
+        'where the paper saves a checkpoint every 5 epochs: ours every epoch, the last 3 kept '
+        '(checkpoints do not change the training)',
+    ),
+    r'schedule\.num_gpus': (
+        None,
+        1,
+        "where the paper's code states no GPU count for the row: 1 GPU x the 8 images a GPU of "
+        "its config (checked as schedule.images_per_gpu), with the paper's lr 0.006",
     ),
 }
 
@@ -319,8 +382,21 @@ _RULES: List[Rule] = [
     Rule(r'schedule\.evaluation\.interval', ['train_cfg.val_interval']),
     Rule(r'model\.roi_head\.share_roi_extractor', compute=_share_roi_extractor),
     Rule(r'code\.roi_head\.max_masks_per_batch', ['model.roi_head.max_train_masks']),
-    Rule(r'code\.roi_head\.mask_head\.mask_loss', compute=_mask_loss),
-    Rule(r'code\.roi_head\.mask_head\.dice_eps', compute=_dice_eps),
+    Rule(r'code\.((?:roi_head\.)?mask_head)\.mask_loss', compute=_mask_loss),
+    Rule(r'code\.((?:roi_head\.)?mask_head)\.dice_eps', compute=_dice_eps),
+    Rule(r'code\.mask_head\.mask_thr', ['model.test_cfg.mask_thr']),
+    Rule(r'code\.mask_head\.segm_branch', ['model.mask_head.with_seg_branch']),
+    Rule(r'schedule\.lr_config\.min_lr_ratio', compute=_min_lr_ratio),
+    Rule(
+        r'schedule\.total_epochs',
+        [
+            'train_cfg.max_epochs',
+            'param_scheduler[type=CosineAnnealingLR].T_max',
+            'param_scheduler[type=CosineAnnealingLR].end',
+        ],
+        when=lambda recipe, field: recipe['schedule.lr_config.policy'] == 'CosineAnnealing',
+    ),
+    Rule(r'schedule\.cudnn_benchmark', ['env_cfg.cudnn_benchmark']),
     Rule(r'data\.(val|test)\.type', [r'\1_dataloader.dataset.type']),
     Rule(r'data\.train\.(type|oversample_thr)', [r'train_dataloader.dataset.\1']),
     Rule(r'data\.train\.dataset\.type', ['train_dataloader.dataset.dataset.type']),
@@ -367,6 +443,8 @@ RS_RULES: List[Rule] = [
 
 RS_DELIBERATE_WHEN = {
     r'model\.(rpn_head|bbox_head)\.reg_decoded_bbox': lambda recipe, path: recipe[path] is False,
+    r'schedule\.checkpoint_config\.interval': lambda recipe, path: recipe[path] != 1,
+    r'schedule\.num_gpus': lambda recipe, path: recipe[path] is None,
 }
 
 #: The Rank & Sort Loss paper's record (configs/rs_paper_recipes.json)

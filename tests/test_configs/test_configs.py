@@ -126,7 +126,7 @@ pytestmark = pytest.mark.usefixtures('mmdet_scope_quiet_logs', 'carafe_on_cpu')
 
 
 def test_configs_are_discovered():
-    assert len(CONFIGS) >= len(ROWS) == 14 + 14
+    assert len(CONFIGS) >= len(ROWS) == 14 + 15
 
 
 @pytest.mark.parametrize('name', sorted(ROWS))
@@ -292,9 +292,9 @@ def check_built_model(model, recipe: dict) -> None:
 
 
 def check_built_rs_model(model, recipe: dict) -> None:
-    """The built model has the RS paper's heads with a RankSortLoss each, its priors, classifier
-    and mask widths (those of its checkpoints: no background column, no centerness or IoU
-    branch) and backbone."""
+    """The built model has the RS paper's heads with a RankSortLoss each, its priors, classifier,
+    coefficient and mask widths (those of its checkpoints: no background column, no centerness
+    or IoU branch, no semantic segmentation branch) and backbone."""
     if 'model.roi_head.mask_head.type' in recipe:
         num_classes = recipe['model.roi_head.mask_head.num_classes']
         assert type(model.roi_head).__name__ == 'RankSortRoIHead'
@@ -325,12 +325,27 @@ def check_built_rs_model(model, recipe: dict) -> None:
         assert type(head).__name__ == rs_type(recipe['model.bbox_head.type'], recipe)
         anchors = priors_per_location(recipe, 'bbox_head')
         assert head.prior_generator.num_base_priors == [anchors] * 5
-        assert (head.atss_cls.out_channels, head.atss_reg.out_channels) == (
-            anchors * 80,
-            anchors * 4,
-        )
-        assert not hasattr(head, 'atss_centerness')
-        assert all(conv.with_norm for conv in [*head.cls_convs, *head.reg_convs])
+        num_classes = recipe['model.bbox_head.num_classes']
+        if 'model.mask_head.type' in recipe:
+            protos = recipe['model.mask_head.num_protos']
+            assert protos == recipe['model.bbox_head.num_protos']
+            assert (head.conv_cls.out_channels, head.conv_reg.out_channels) == (
+                anchors * num_classes,
+                anchors * 4,
+            )
+            assert head.conv_coeff.out_channels == anchors * protos
+            assert len(head.head_convs) == recipe['model.bbox_head.num_head_convs']
+            protonet = model.mask_head
+            assert type(protonet).__name__ == rs_type(recipe['model.mask_head.type'], recipe)
+            assert protonet.protonet[-2].out_channels == protos
+            assert protonet.segm_branch is None
+        else:
+            assert (head.atss_cls.out_channels, head.atss_reg.out_channels) == (
+                anchors * num_classes,
+                anchors * 4,
+            )
+            assert not hasattr(head, 'atss_centerness')
+            assert all(conv.with_norm for conv in [*head.cls_convs, *head.reg_convs])
     assert all(type(head.loss_cls).__name__ == 'RankSortLoss' for head in heads)
     assert not [m for m in model.modules() if isinstance(m, SelfBalance)]
     assert type(model.neck).__name__ == recipe['model.neck.type']

@@ -4,10 +4,10 @@ the key names and shapes follow the fork's modules (ResNet or ResNeXt with mmcv'
 ModulatedDeformConv2dPack of 4 deform groups, FPN or FPN_CARAFE of ConvModules and CARAFEPacks,
 its RPN, its R-CNN box head of one sigmoid logit a class (80 on COCO, 1203 on LVIS), Mask
 R-CNN's FCNMaskHead (4 convs, a deconvolution, a 1x1 conv of a channel a class), its ATSS / PAA
-head of GroupNorm towers without a centerness or IoU branch), the meta holds what the fork's
-tools/train.py and mmcv 1.2's runner write, and the file is saved in torch's zip format. The
-building blocks are those of the aLRP Loss paper's layout (paper_checkpoints.py), which the two
-papers' modules share.
+head of GroupNorm towers without a centerness or IoU branch, its YOLACT head and protonet),
+the meta holds what the fork's tools/train.py and mmcv 1.2's runner write, and the file is saved
+in torch's zip format. The building blocks are those of the aLRP Loss paper's layout
+(paper_checkpoints.py), which the two papers' modules share.
 """
 
 from collections import OrderedDict
@@ -81,6 +81,22 @@ def atss_head(anchors: int) -> Shapes:
     return shapes
 
 
+def yolact_heads(anchors: int, num_protos: int) -> Shapes:
+    """The fork's RankSortYOLACTHead (one shared 3x3 conv, conv_cls of one sigmoid logit a class
+    and anchor, conv_reg, conv_coeff of a coefficient a prototype and anchor) and
+    RankSortYOLACTProtonet (four 3x3 convs of 256 channels, the second upsampling, and a 1x1
+    conv of a channel a prototype, each after a ReLU or upsampling in its Sequential)."""
+    shapes: Shapes = {}
+    _conv('bbox_head.head_convs.0.conv', 256, 256, 3, shapes)
+    _conv('bbox_head.conv_cls', anchors * NUM_CLASSES, 256, 3, shapes)
+    _conv('bbox_head.conv_reg', anchors * 4, 256, 3, shapes)
+    _conv('bbox_head.conv_coeff', anchors * num_protos, 256, 3, shapes)
+    for i in (0, 2, 4, 8):
+        _conv(f'mask_head.protonet.{i}', 256, 256, 3, shapes)
+    _conv('mask_head.protonet.10', num_protos, 256, 1, shapes)
+    return shapes
+
+
 def fcn_mask_head(num_classes: int) -> Shapes:
     """mmdet 2.8's FCNMaskHead: 4 ConvModules of 3x3 (256 channels), a 2x deconvolution
     (ConvTranspose2d weights are (in, out, k, k)) and a 1x1 conv of a logit channel a class."""
@@ -106,11 +122,17 @@ def rs_paper_shapes(recipe: dict) -> Shapes:
         ),
     )
     if 'model.rpn_head.type' not in recipe:
-        shapes.update(prefixed('neck.', fpn_p3_p7()))
+        neck = fpn_p3_p7()
         anchors = recipe['model.bbox_head.anchor_generator.scales_per_octave'] * len(
             recipe['model.bbox_head.anchor_generator.ratios']
         )
-        shapes.update(prefixed('bbox_head.', atss_head(anchors)))
+        if 'model.mask_head.type' in recipe:
+            neck['fpn_convs.3.conv.weight'] = (256, 2048, 3, 3)  # YOLACT's P6: on C5
+            shapes.update(prefixed('neck.', neck))
+            shapes.update(yolact_heads(anchors, recipe['model.mask_head.num_protos']))
+        else:
+            shapes.update(prefixed('neck.', neck))
+            shapes.update(prefixed('bbox_head.', atss_head(anchors)))
         return shapes
     carafe = recipe['model.neck.type'] == 'FPN_CARAFE'
     shapes.update(prefixed('neck.', fpn_carafe() if carafe else fpn(single_stage=False)))
@@ -152,6 +174,7 @@ def rs_paper_meta(recipe: dict, paper_config: str) -> Dict[str, object]:
             'model.roi_head.bbox_head[0].type',
             'model.roi_head.mask_head.type',
             'model.bbox_head.type',
+            'model.mask_head.type',
         )
         if key in recipe
     ]
