@@ -142,7 +142,8 @@ def plot_predictions(
 ) -> str:
     """A grid of images: one column per image, its ground truth in the first row, each model's
     detections (as given: filter them first) in the next rows; boxes with their class (and
-    score), and masks where given, filled with their class's colour (:func:`overlay_masks`).
+    score), and masks where given, filled with their class's colour (:func:`overlay_masks`)
+    over the image in grey (the mean of its channels).
 
     Args:
         samples (list[dict]): per image, ``image`` (H, W, 3) uint8 RGB, ``gt_bboxes`` (N, 4)
@@ -170,7 +171,9 @@ def plot_predictions(
         for ax, title, (bboxes, scores, labels, *masks) in zip(column, rows, drawn):
             image = sample['image']
             if masks:
-                image = overlay_masks(image, masks[0], labels, palette)
+                # over the image in grey, so that colour marks the masks alone
+                grey = np.rint(image.mean(axis=-1, keepdims=True)).astype(np.uint8)
+                image = overlay_masks(grey.repeat(3, axis=-1), masks[0], labels, palette)
             # pixel (i, j) covers [j, j + 1] x [i, i + 1], as in the boxes' coordinates
             ax.imshow(image, extent=(0, image.shape[1], image.shape[0], 0))
             ax.set_title(title, fontsize='small')
