@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install lint test demo demo-compare bench test-core-oldest-torch gpu-check
+.PHONY: install lint test demo demo-compare demo-segm bench test-core-oldest-torch gpu-check
 
 install:
 	@bash tools/install/install.sh
@@ -22,6 +22,9 @@ demo: install
 
 demo-compare: install
 	$(PY) tools/demo/demo.py --compare
+
+demo-segm: install
+	$(PY) tools/demo/demo.py --segm
 
 bench: install
 	$(PY) tools/analysis_tools/benchmark_loss.py

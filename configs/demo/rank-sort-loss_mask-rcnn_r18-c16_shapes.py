@@ -8,13 +8,12 @@
 # balanced to the R-CNN's ranking loss; fully connected layers of 256 (1024 on COCO), mask
 # head convolutions of 32 channels (256) and 300 proposals an image (1000) for the CPU.
 # Every detection is kept (score threshold 0), as in the other demo configs.
-# Not part of `make demo-compare`: no results in configs/demo/metafile.yml.
-# Measured (one run each, seed 0, one torch thread beside one loader worker of a 2-core machine,
-# the 200 val images evaluated once at the end, about 30 s; this config evaluates every 4
-# epochs): 12 epochs, 17.2 minutes in all: box AP 0.746, mask
-# AP 0.692, box oLRP 0.349, mask oLRP 0.396; 6 epochs (cosine over 6), 8.9 minutes: box AP
-# 0.554, mask AP 0.480. A training step of 16 images takes 1.1 to 1.4 s; past the first epochs a
-# batch has over 200 positive RoIs, so the mask cap draws.
+# `make demo-segm` (tools/demo/demo.py --segm) trains and evaluates it; docs/demo.md has the run.
+# Measured (`make demo-segm`, 2026-12-06, seed 0, one torch thread beside one loader worker of a
+# 2-core AMD EPYC VM shared with other jobs, load average 4 to 8): box AP 0.744, AP50 0.935,
+# AP75 0.895, oLRP 0.354; mask AP 0.689, AP50 0.923, AP75 0.788, oLRP 0.399; 39.0 minutes in
+# all with half the CPU (19.6 CPU minutes). A training step of 16 images takes 1.1 to 1.4 s on a
+# quiet core; past the first epochs a batch has over 200 positive RoIs, so the mask cap draws.
 _base_ = ['./_base_/shapes_instance.py', 'mmdet::_base_/default_runtime.py']
 
 max_epochs = 12

@@ -1,5 +1,5 @@
-"""Pictures and a table of training runs: MMEngine's logged scalars as curves, detections beside
-the ground truth, final metrics side by side.
+"""Pictures and a table of training runs: MMEngine's logged scalars as curves, detections (boxes,
+and masks where given) beside the ground truth, final metrics side by side.
 
 Figures are drawn on :class:`matplotlib.figure.Figure` objects and saved with the Agg canvas, so
 no display and no pyplot state are involved.
@@ -41,7 +41,11 @@ CURVE_PANELS = (
         'COCO AP on the val set',
         'epoch',
         'linear',
-        [('coco/bbox_mAP', '-o', 'AP'), ('coco/bbox_mAP_50', '--s', 'AP50')],
+        [
+            ('coco/bbox_mAP', '-o', 'AP'),
+            ('coco/bbox_mAP_50', '--s', 'AP50'),
+            ('coco/segm_mAP', ':^', 'mask AP'),
+        ],
     ),
 )
 
@@ -137,12 +141,16 @@ def plot_predictions(
     caption: str = '',
 ) -> str:
     """A grid of images: one column per image, its ground truth in the first row, each model's
-    detections (as given: filter them first) in the next rows.
+    detections (as given: filter them first) in the next rows; boxes with their class (and
+    score), and masks where given, filled with their class's colour (:func:`overlay_masks`)
+    over the image in grey (the mean of its channels).
 
     Args:
         samples (list[dict]): per image, ``image`` (H, W, 3) uint8 RGB, ``gt_bboxes`` (N, 4)
-            x1y1x2y2, ``gt_labels`` (N, ) and ``predictions``, a dict of model name ->
-            ``(bboxes (K, 4), scores (K, ), labels (K, ))``. Every image has the same models.
+            x1y1x2y2, ``gt_labels`` (N, ), optionally ``gt_masks`` (N, H, W) bool, and
+            ``predictions``, a dict of model name -> ``(bboxes (K, 4), scores (K, ), labels
+            (K, ))`` or ``(bboxes, scores, labels, masks (K, H, W))``. Every image has the same
+            models.
         class_names (list[str]): name of every label.
         palette (list[tuple]): RGB colour (0-255) of every label.
         out_file (str): path of the PNG.
@@ -156,10 +164,18 @@ def plot_predictions(
     fig.suptitle(caption, fontsize='medium')
     axes = fig.subplots(len(rows), len(samples), squeeze=False)
     for column, sample in zip(axes.T, samples):
-        boxes = [(sample['gt_bboxes'], None, sample['gt_labels'])]
-        boxes += [sample['predictions'][name] for name in rows[1:]]
-        for ax, title, (bboxes, scores, labels) in zip(column, rows, boxes):
-            ax.imshow(sample['image'])
+        truth = (sample['gt_bboxes'], None, sample['gt_labels'])
+        if 'gt_masks' in sample:
+            truth += (sample['gt_masks'],)
+        drawn = [truth] + [sample['predictions'][name] for name in rows[1:]]
+        for ax, title, (bboxes, scores, labels, *masks) in zip(column, rows, drawn):
+            image = sample['image']
+            if masks:
+                # over the image in grey, so that colour marks the masks alone
+                grey = np.rint(image.mean(axis=-1, keepdims=True)).astype(np.uint8)
+                image = overlay_masks(grey.repeat(3, axis=-1), masks[0], labels, palette)
+            # pixel (i, j) covers [j, j + 1] x [i, i + 1], as in the boxes' coordinates
+            ax.imshow(image, extent=(0, image.shape[1], image.shape[0], 0))
             ax.set_title(title, fontsize='small')
             ax.set_axis_off()
             for index, (box, label) in enumerate(zip(np.asarray(bboxes), np.asarray(labels))):
@@ -181,6 +197,47 @@ def plot_predictions(
                     bbox=dict(facecolor=colour, alpha=0.7, pad=0.5, linewidth=0),
                 )
     return _save(fig, out_file)
+
+
+def overlay_masks(
+    image: np.ndarray,
+    masks: np.ndarray,
+    labels: Sequence[int],
+    palette: Sequence[Sequence[int]],
+    alpha: float = 0.6,
+) -> np.ndarray:
+    """The image with every mask's pixels blended towards its class's colour, in order (a later
+    mask over an earlier one): ``(1 - alpha) * pixel + alpha * colour``, rounded.
+
+    Args:
+        image (np.ndarray): (H, W, 3) uint8 RGB.
+        masks (np.ndarray): (K, H, W) bool.
+        labels (list[int]): (K, ) the masks' classes.
+        palette (list[tuple]): RGB colour (0-255) of every label.
+        alpha (float): opacity of the colour, in [0, 1]. Defaults to 0.6.
+
+    Returns:
+        np.ndarray: a new (H, W, 3) uint8 RGB image.
+
+    Raises:
+        ValueError: the masks are not (K, H, W) of the image's size, one label a mask, or
+            ``alpha`` is outside [0, 1].
+    """
+    masks = np.asarray(masks, dtype=bool)
+    if masks.ndim != 3 or masks.shape[1:] != image.shape[:2]:
+        raise ValueError(
+            f'masks must be (K, {image.shape[0]}, {image.shape[1]}) like the image, '
+            f'got {masks.shape}'
+        )
+    if len(labels) != len(masks):
+        raise ValueError(f'{len(masks)} masks but {len(labels)} labels')
+    if not 0 <= alpha <= 1:
+        raise ValueError(f'alpha must be in [0, 1], got {alpha}')
+    blended = image.astype(np.float64)
+    for mask, label in zip(masks, labels):
+        colour = np.asarray(palette[int(label)], dtype=np.float64)
+        blended[mask] = (1 - alpha) * blended[mask] + alpha * colour
+    return np.rint(blended).astype(np.uint8)
 
 
 def format_table(rows: Dict[str, Dict[str, float]], columns: Sequence[str]) -> str:

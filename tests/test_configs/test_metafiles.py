@@ -8,6 +8,7 @@ import itertools
 import json
 import re
 from pathlib import Path
+from typing import Optional, Sequence
 
 import modelindex
 import pytest
@@ -156,34 +157,40 @@ def test_entries_have_results_or_say_why_they_have_none(folder):
             ), model['Config']
 
 
-def readme_demo_results() -> dict:
-    """{config: (AP, oLRP)} of the `make demo-compare` table of docs/demo.md."""
+def demo_table(start: str, columns: Sequence[Optional[str]]) -> dict:
+    """{config: {(dataset, metric): value in percent}} of the docs/demo.md table after ``start``:
+    a row is the model, one number a column (named by ``columns``; None: not a metafile metric),
+    the minutes, then the config."""
     text = (ROOT / 'docs' / 'demo.md').read_text()
-    table = text[text.index('`make demo-compare` (') :]
+    table = text[text.index(start) :]
+    numbers = r' \| '.join([r'([\d.]+)'] * (len(columns) + 1))
     found = {}
     for line in table.splitlines():
-        match = re.match(
-            r'\| [\w ]+ \| ([\d.]+) \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| [\d.]+ \| '
-            r'`(configs/demo/[^`]+)` \|',
-            line,
-        )
+        match = re.match(rf'\| [\w -]+ \| {numbers} \| `(configs/demo/[^`]+)` \|', line)
         if match:
-            found[match.group(3)] = (float(match.group(1)), float(match.group(2)))
+            found[match.groups()[-1]] = {
+                ('synthetic shapes', name): pytest.approx(100 * float(value))
+                for name, value in zip(columns, match.groups())
+                if name is not None
+            }
         elif found:
             break
     return found
 
 
 def test_demo_entries_carry_the_results_the_readme_measured():
-    measured = readme_demo_results()
+    """The demo entries with results are the rows of docs/demo.md's `make demo-compare` table
+    (box AP and oLRP) and `make demo-segm` table (box and mask AP and oLRP)."""
+    box = ['box AP', None, None, 'box oLRP']
+    measured = {
+        **demo_table('`make demo-compare` (', box),
+        **demo_table('`make demo-segm` (', box + ['mask AP', None, None, 'mask oLRP']),
+    }
     demo = [model for folder, model in entries() if folder == 'configs/demo' and 'Results' in model]
     assert sorted(measured) == sorted(model['Config'] for model in demo)
+    assert len(measured) == 5
     for model in demo:
-        ap, olrp = measured[model['Config']]
-        assert results_of(model) == {
-            ('synthetic shapes', 'box AP'): pytest.approx(100 * ap),
-            ('synthetic shapes', 'box oLRP'): pytest.approx(100 * olrp),
-        }
+        assert results_of(model) == measured[model['Config']], model['Name']
 
 
 def readme_table_rows(text: str) -> list:

@@ -3,17 +3,21 @@
 import json
 import os
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
 import torch
+from matplotlib.image import imread
 from mmengine.config import Config
+from pycocotools import mask as mask_utils
 
 from mmdet.registry import TASK_UTILS
 from mmdet.structures.bbox import bbox_overlaps
 from mmdet_alrp.demo.training_report import (
     CURVE_PANELS,
     format_table,
+    overlay_masks,
     plot_predictions,
     plot_training_curves,
     read_scalars,
@@ -267,3 +271,167 @@ def test_olrp_thresholds_by_label(demo, tmp_path):
     assert demo.olrp_thresholds(str(tmp_path)).tolist() == [0.25, float('inf')]
     with pytest.raises(FileNotFoundError, match='olrp_thresholds.json'):
         demo.olrp_thresholds(str(tmp_path / 'no_run'))
+
+
+def test_olrp_thresholds_of_the_masks(demo, tmp_path):
+    log_dir = tmp_path / '20240101_000000'
+    log_dir.mkdir()
+    content = dict(
+        classes=[dict(label=0, threshold=0.5)],
+        segm_classes=[dict(label=1, threshold=0.75), dict(label=0, threshold=None)],
+    )
+    (log_dir / 'olrp_thresholds.json').write_text(json.dumps(content))
+    assert demo.olrp_thresholds(str(tmp_path), 'segm').tolist() == [float('inf'), 0.75]
+    assert demo.olrp_thresholds(str(tmp_path)).tolist() == [0.5]
+    content.pop('segm_classes')
+    (log_dir / 'olrp_thresholds.json').write_text(json.dumps(content))
+    with pytest.raises(KeyError, match='no segm thresholds'):
+        demo.olrp_thresholds(str(tmp_path), 'segm')
+
+
+def test_segm_mode_trains_the_mask_model_in_its_own_work_dir(demo):
+    args = demo.parse_args(['--segm'])
+    assert demo.selected_models(args) == ['RS Mask R-CNN']
+    assert args.work_dir == osp.join(ROOT, 'work_dirs', 'demo_segm')
+    assert demo.parse_args([]).work_dir == osp.join(ROOT, 'work_dirs', 'demo')
+    cfg = Config.fromfile(osp.join(demo.CONFIG_DIR, demo.SEGM_MODELS['RS Mask R-CNN'][0]))
+    assert cfg.model.type == 'MaskRCNN' and cfg.val_evaluator.metric == ['bbox', 'segm']
+    with pytest.raises(SystemExit):
+        demo.parse_args(['--segm', '--compare'])
+
+
+def test_make_demo_segm_installs_then_runs_the_segm_demo():
+    with open(osp.join(ROOT, 'Makefile')) as f:
+        makefile = f.read()
+    match = re.search(r'^demo-segm:([^\n]*)\n\t(.*)$', makefile, re.M)
+    assert match, 'no demo-segm target'
+    assert 'install' in match.group(1).split()
+    assert match.group(2) == '$(PY) tools/demo/demo.py --segm'
+
+
+def test_quick_segm_demo_reports_box_and_mask_metrics(demo, tmp_path, capsys):
+    work_dir = tmp_path / 'segm'
+    table = demo.main(['--segm', '--quick', '--work-dir', str(work_dir)])
+    out = capsys.readouterr().out
+
+    assert list(table) == ['RS Mask R-CNN']
+    row = table['RS Mask R-CNN']
+    _, val = read_scalars(str(work_dir / 'rs_mask_rcnn'))
+    for column, key in demo.METRICS.items():
+        assert row[column] == val[-1][key], column
+    with open(work_dir / 'metrics.json') as f:
+        assert json.load(f) == table
+    header = next(line for line in out.splitlines() if line.startswith('| model'))
+    assert [cell.strip() for cell in header.strip('|').split('|')] == ['model'] + list(
+        demo.METRICS
+    ) + ['train_minutes']
+    assert_png(work_dir / 'predictions.png')
+    assert str(work_dir / 'predictions.png') in out
+
+
+def test_shown_samples_carry_the_ground_truth_masks(demo, tmp_path):
+    from mmdet_alrp.demo import generate_synthetic_shapes
+
+    data_root = generate_synthetic_shapes(
+        str(tmp_path / 'data'), num_train=1, num_val=3, image_size=48
+    )['data_root']
+    results = {'A': dict(predictions=[()] * 2)}
+    with open(osp.join(data_root, 'annotations', 'instances_val.json')) as f:
+        coco = json.load(f)
+    samples = demo.shown_samples(data_root, results, with_masks=True)
+    assert len(samples) == 2
+    for sample, image_id in zip(samples, sorted(im['id'] for im in coco['images'])):
+        anns = [a for a in coco['annotations'] if a['image_id'] == image_id]
+        masks = sample['gt_masks']
+        assert masks.dtype == bool and masks.shape == (len(anns), 48, 48)
+        # the annotations' areas are their visible pixel counts; the masks are disjoint
+        assert masks.sum(axis=(1, 2)).tolist() == [a['area'] for a in anns]
+        assert masks.sum(axis=0).max() <= 1
+        assert (masks[:, :, :] == [mask_utils.decode(a['segmentation']) for a in anns]).all()
+    assert 'gt_masks' not in demo.shown_samples(data_root, results)[0]
+
+
+def test_overlay_masks_blends_each_class_colour_over_its_pixels():
+    image = np.full((4, 6, 3), 100, np.uint8)
+    masks = np.zeros((2, 4, 6), bool)
+    masks[0, :2, :3] = True  # rows 0-1, columns 0-2: class 0, red
+    masks[1, 1:3, 2:4] = True  # rows 1-2, columns 2-3: class 1, blue, over the red at (1, 2)
+    out = overlay_masks(image, masks, [0, 1], [(255, 0, 0), (0, 0, 255)], alpha=0.25)
+    red = [0.75 * 100 + 0.25 * 255, 75, 75]  # 138.75, 75, 75
+    blue_over_red = [0.75 * red[0], 0.75 * red[1], 0.75 * red[2] + 0.25 * 255]
+    blue = [75, 75, 0.75 * 100 + 0.25 * 255]
+    expected = np.full((4, 6, 3), 100.0)
+    expected[:2, :3] = red
+    expected[1:3, 2:4] = blue
+    expected[1, 2] = blue_over_red
+    assert out.dtype == np.uint8
+    assert out.tolist() == np.rint(expected).tolist()
+    assert out[1, 2].tolist() == [104, 56, 120]
+    assert (image == 100).all()  # the image itself is left as it was
+
+
+@pytest.mark.parametrize(
+    'masks, labels, alpha, message',
+    [
+        (np.zeros((1, 4, 5), bool), [0], 0.5, r'masks must be \(K, 4, 6\)'),
+        (np.zeros((4, 6), bool), [0], 0.5, r'masks must be \(K, 4, 6\)'),
+        (np.zeros((2, 4, 6), bool), [0], 0.5, '2 masks but 1 labels'),
+        (np.zeros((1, 4, 6), bool), [0], 1.5, r'alpha must be in \[0, 1\]'),
+    ],
+)
+def test_overlay_masks_refuses_bad_input(masks, labels, alpha, message):
+    with pytest.raises(ValueError, match=message):
+        overlay_masks(np.zeros((4, 6, 3), np.uint8), masks, labels, [(1, 2, 3)], alpha=alpha)
+
+
+def test_predictions_figure_draws_the_masks_where_they_are(tmp_path):
+    """Ground truth above, the model below: each mask's pixels in the picture are its class's
+    blended colour, at its place in the image (pixel i covering [i, i + 1], the boxes'
+    coordinates), and the rest of the image is in grey."""
+    image = np.full((32, 32, 3), [30, 60, 90], np.uint8)
+    background = [60, 60, 60]  # the image in grey: the mean of its channels
+    gt_masks = np.zeros((1, 32, 32), bool)
+    gt_masks[0, :16, :16] = True  # top left, class 0
+    pred_masks = np.zeros((1, 32, 32), bool)
+    pred_masks[0, 16:, 16:] = True  # bottom right, class 1
+    sample = dict(
+        image=image,
+        gt_bboxes=[[0, 0, 16, 16]],
+        gt_labels=[0],
+        gt_masks=gt_masks,
+        predictions=dict(
+            A=(np.array([[16.0, 16.0, 32.0, 32.0]]), np.array([0.9]), np.array([1]), pred_masks)
+        ),
+    )
+    palette = [(255, 0, 0), (0, 255, 0)]
+    out = plot_predictions([sample], ['a', 'b'], palette, str(tmp_path / 'pred.png'))
+    picture = np.rint(imread(out)[..., :3] * 255).astype(int)
+    blended = [
+        np.rint(0.4 * np.array(background) + 0.6 * np.array(colour)).tolist() for colour in palette
+    ]
+    half = picture.shape[0] // 2
+    for row_offset, colour, box_colour, filled in zip(
+        (0, half), blended, palette, [(0, 0), (1, 1)]
+    ):
+        panel = picture[row_offset : row_offset + half]
+        is_image = (panel == background).all(-1) | (panel == colour).all(-1)
+        # the rows and columns the image spans (text has few pixels of one grey)
+        rows = np.nonzero(is_image.sum(axis=1) > 50)[0]
+        cols = np.nonzero(is_image.sum(axis=0) > 50)[0]
+        top, left = rows.min(), cols.min()
+        height, width = rows.max() - top + 1, cols.max() - left + 1
+        assert abs(height - width) <= 2 and height > 100  # the 32 px image, scaled up
+        for quarter_y in (0, 1):
+            for quarter_x in (0, 1):
+                # the middle of each quarter of the image
+                y = top + int((quarter_y + 0.5) * height / 2)
+                x = left + int((quarter_x + 0.5) * width / 2)
+                expected = colour if (quarter_y, quarter_x) == filled else background
+                assert panel[y, x].tolist() == expected, (row_offset, quarter_y, quarter_x)
+        # the box's outline (1.5 pt, 2 px wide) runs along the mask's inner edge (the one inside
+        # the image), within 3 px, where half an image pixel is over 4 px
+        edge = np.max if filled == (0, 0) else np.min
+        for axis in (0, 1):
+            outline = np.nonzero((panel == box_colour).all(-1))[axis]
+            mask = np.nonzero((panel == colour).all(-1))[axis]
+            assert abs(edge(outline) - edge(mask)) <= 3, (row_offset, axis)

@@ -5,17 +5,20 @@
     python tools/demo/demo.py --models rs_loss focal_loss   # these models only
     python tools/demo/demo.py --epochs 12 --work-dir work_dirs/demo_short
     python tools/demo/demo.py --quick      # a few iterations on a few images: a smoke test
+    python tools/demo/demo.py --segm       # RS Loss Mask R-CNN, boxes and masks (make demo-segm)
 
 Writes the dataset once (mmdet_alrp.demo.synthetic_shapes, 1000 train and 200 val images
 of 160 px, under data/synthetic_shapes), then trains every model of configs/demo/ asked for
-with MMEngine's Runner, as tools/train.py does, evaluates it on the val set (COCO AP and oLRP)
-and keeps its checkpoint. Writes to the work directory (work_dirs/demo):
+with MMEngine's Runner, as tools/train.py does, evaluates it on the val set (COCO AP and oLRP;
+of the boxes and, with ``--segm``, of the masks) and keeps its checkpoint. Writes to the work
+directory (work_dirs/demo, or work_dirs/demo_segm with ``--segm``):
 
     <model>/                  the Runner's work directory: config, logs, vis_data/scalars.json,
                               the last checkpoint
     training_curves.png       loss, the parts of aLRP / RS Loss, the SB weight, AP per evaluation
     predictions.png           detections on a few val images beside their ground truth, each
-                              class above its oLRP-optimal score threshold
+                              class above its oLRP-optimal score threshold; with ``--segm`` the
+                              masks too, above the classes' mask oLRP-optimal thresholds
     metrics.json              the final table
 
 and prints the table and these paths.
@@ -35,6 +38,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.runner import Runner
+from pycocotools import mask as mask_utils
 
 from mmdet_alrp.demo import METAINFO, generate_synthetic_shapes
 from mmdet_alrp.demo.training_report import (
@@ -54,14 +58,23 @@ MODELS = {
     'AP Loss': ('ap-loss_retinanet_r18-c16_shapes.py', 'ap_loss'),
     'RS Loss': ('rank-sort-loss_retinanet_r18-c16_shapes.py', 'rs_loss'),
 }
+#: The instance segmentation models of ``--segm`` (``make demo-segm``), as :data:`MODELS`.
+SEGM_MODELS = {
+    'RS Mask R-CNN': ('rank-sort-loss_mask-rcnn_r18-c16_shapes.py', 'rs_mask_rcnn'),
+}
 #: Run directory name -> model name, the values of ``--models``.
 RUN_NAMES = {run_name: name for name, (_, run_name) in MODELS.items()}
-#: Table columns -> the metric logged by CocoLRPMetric.
+#: Table columns -> the metric logged by CocoLRPMetric: of the boxes, then of the masks (logged
+#: by the models of :data:`SEGM_MODELS` only).
 METRICS = {
     'AP': 'coco/bbox_mAP',
     'AP50': 'coco/bbox_mAP_50',
     'AP75': 'coco/bbox_mAP_75',
     'oLRP': 'coco/bbox_moLRP',
+    'mask AP': 'coco/segm_mAP',
+    'mask AP50': 'coco/segm_mAP_50',
+    'mask AP75': 'coco/segm_mAP_75',
+    'mask oLRP': 'coco/segm_moLRP',
 }
 #: Dataset sizes: (train images, val images, image side in pixels).
 FULL_DATA = (1000, 200, 160)
@@ -85,11 +98,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=list(RUN_NAMES),
         help='train these models only, by run directory name (default: alrp_loss)',
     )
+    models.add_argument(
+        '--segm',
+        action='store_true',
+        help='instance segmentation: train RS Loss Mask R-CNN on the shapes and their masks',
+    )
     parser.add_argument('--epochs', type=int, help="training epochs (default: the configs')")
     parser.add_argument(
         '--work-dir',
-        default=osp.join(ROOT, 'work_dirs', 'demo'),
-        help='where runs, plots and metrics go (default: work_dirs/demo)',
+        help='where runs, plots and metrics go (default: work_dirs/demo, or work_dirs/demo_segm '
+        'with --segm)',
     )
     parser.add_argument(
         '--data-root',
@@ -114,6 +132,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f'--threads must be at least 1, got {args.threads}')
     if args.quick and args.epochs is None:
         args.epochs = 1
+    if args.work_dir is None:
+        args.work_dir = osp.join(ROOT, 'work_dirs', 'demo_segm' if args.segm else 'demo')
     if args.data_root is None:
         args.data_root = (
             osp.join(args.work_dir, 'data')
@@ -124,8 +144,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def selected_models(args: argparse.Namespace) -> List[str]:
-    """The names (keys of :data:`MODELS`) of the models to train: every one with ``--compare``,
-    those of ``--models`` in their order (each once), else the first."""
+    """The names (keys of :data:`MODELS`, or of :data:`SEGM_MODELS` with ``--segm``) of the
+    models to train: every one with ``--compare`` or ``--segm``, those of ``--models`` in their
+    order (each once), else the first."""
+    if args.segm:
+        return list(SEGM_MODELS)
     if args.compare:
         return list(MODELS)
     if args.models:
@@ -184,8 +207,9 @@ def training_threads(num_workers: int) -> int:
 def train_and_evaluate(cfg: Config, threads: int) -> dict:
     """Trains with the Runner on ``threads`` torch threads (validating as the config says, and
     after the last epoch); returns the last evaluation's metrics, ``train_minutes``,
-    ``checkpoint`` and ``predictions`` (of the first val images: ``(bboxes, scores, labels)``
-    each)."""
+    ``checkpoint`` and ``predictions`` of the first val images: ``(bboxes, scores, labels)``
+    each, above the classes' box oLRP-optimal thresholds, or for a model that predicts masks
+    ``(bboxes, scores, labels, masks)`` above the mask oLRP-optimal thresholds."""
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -211,25 +235,36 @@ def _train_and_evaluate(cfg: Config) -> dict:
     model = runner.model.eval()
     with torch.no_grad():
         outputs = model.test_step(pseudo_collate([dataset[i] for i in indices]))
-    thresholds = olrp_thresholds(cfg.work_dir)
+    keys = ('bboxes', 'scores', 'labels')
+    iou_type = 'bbox'
+    if 'masks' in outputs[0].pred_instances:
+        keys, iou_type = keys + ('masks',), 'segm'
+    thresholds = olrp_thresholds(cfg.work_dir, iou_type)
     result['predictions'] = []
     for out in outputs:
-        bboxes, scores, labels = (
-            out.pred_instances[key].numpy() for key in ('bboxes', 'scores', 'labels')
-        )
-        keep = scores >= thresholds[labels]
-        result['predictions'].append((bboxes[keep], scores[keep], labels[keep]))
+        values = [out.pred_instances[key].numpy() for key in keys]
+        keep = values[1] >= thresholds[values[2]]
+        result['predictions'].append(tuple(value[keep] for value in values))
     del runner, model
     gc.collect()
     return result
 
 
-def olrp_thresholds(run_dir: str) -> np.ndarray:
+def olrp_thresholds(run_dir: str, iou_type: str = 'bbox') -> np.ndarray:
     """Every class's oLRP-optimal score threshold at the run's last evaluation (the
-    ``olrp_thresholds.json`` of CocoLRPMetric), by label; infinite where undefined (no
-    detection of the class)."""
+    ``olrp_thresholds.json`` of CocoLRPMetric), by label, of the boxes (``iou_type`` 'bbox') or
+    of the masks ('segm'); infinite where undefined (no detection of the class).
+
+    Raises:
+        FileNotFoundError: the run wrote no thresholds.
+        KeyError: the run evaluated no ``iou_type``.
+    """
     with open(latest_run_file(run_dir, 'olrp_thresholds.json')) as f:
-        classes = json.load(f)['classes']
+        content = json.load(f)
+    key = 'classes' if iou_type == 'bbox' else f'{iou_type}_classes'
+    if key not in content:
+        raise KeyError(f'no {iou_type} thresholds in the olrp_thresholds.json of {run_dir}')
+    classes = content[key]
     return np.array(
         [
             np.inf if c['threshold'] is None else c['threshold']
@@ -238,25 +273,26 @@ def olrp_thresholds(run_dir: str) -> np.ndarray:
     )
 
 
-def shown_samples(data_root: str, results: Dict[str, dict]) -> list:
-    """The val images of the predictions, with their ground truth, for
-    :func:`plot_predictions`."""
+def shown_samples(data_root: str, results: Dict[str, dict], with_masks: bool = False) -> list:
+    """The val images of the predictions, with their ground truth (and its masks if
+    ``with_masks``), for :func:`plot_predictions`."""
     with open(osp.join(data_root, 'annotations', 'instances_val.json')) as f:
         coco = json.load(f)
     num_shown = len(next(iter(results.values()))['predictions'])
     samples = []
     for index, image in enumerate(sorted(coco['images'], key=lambda im: im['id'])[:num_shown]):
         anns = [a for a in coco['annotations'] if a['image_id'] == image['id']]
-        samples.append(
-            dict(
-                image=mmcv.imread(
-                    osp.join(data_root, 'val', image['file_name']), channel_order='rgb'
-                ),
-                gt_bboxes=[[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in anns)],
-                gt_labels=[a['category_id'] - 1 for a in anns],
-                predictions={name: r['predictions'][index] for name, r in results.items()},
-            )
+        sample = dict(
+            image=mmcv.imread(osp.join(data_root, 'val', image['file_name']), channel_order='rgb'),
+            gt_bboxes=[[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in anns)],
+            gt_labels=[a['category_id'] - 1 for a in anns],
+            predictions={name: r['predictions'][index] for name, r in results.items()},
         )
+        if with_masks:
+            sample['gt_masks'] = np.array(
+                [mask_utils.decode(a['segmentation']).astype(bool) for a in anns]
+            ).reshape(len(anns), image['height'], image['width'])
+        samples.append(sample)
     return samples
 
 
@@ -269,10 +305,11 @@ def main(argv=None) -> Dict[str, dict]:
     )
     data_root = paths['data_root']
     names = selected_models(args)
+    models = SEGM_MODELS if args.segm else MODELS
     work_dir = osp.abspath(args.work_dir)
     results, run_dirs = {}, {}
     for name in names:
-        config_file, run_name = MODELS[name]
+        config_file, run_name = models[name]
         run_dirs[name] = osp.join(work_dir, run_name)
         cfg = demo_config(config_file, data_root, run_dirs[name], args.epochs, args.quick)
         threads = args.threads or training_threads(cfg.train_dataloader.num_workers)
@@ -284,11 +321,15 @@ def main(argv=None) -> Dict[str, dict]:
         results[name] = train_and_evaluate(cfg, threads)
     curves = plot_training_curves(run_dirs, osp.join(work_dir, 'training_curves.png'))
     predictions = plot_predictions(
-        shown_samples(data_root, results),
+        shown_samples(data_root, results, with_masks=args.segm),
         METAINFO['classes'],
         METAINFO['palette'],
         osp.join(work_dir, 'predictions.png'),
-        caption='detections above the oLRP-optimal score threshold of their class',
+        caption=(
+            'masks and boxes above the mask oLRP-optimal score threshold of their class'
+            if args.segm
+            else 'detections above the oLRP-optimal score threshold of their class'
+        ),
     )
     table = {
         name: {k: v for k, v in r.items() if k != 'predictions'} for name, r in results.items()
@@ -297,7 +338,8 @@ def main(argv=None) -> Dict[str, dict]:
     with open(metrics_file, 'w') as f:
         json.dump(table, f, indent=2)
     print(f'\nval set: {num_val} images of {data_root}')
-    print(format_table(table, list(METRICS) + ['train_minutes']))
+    columns = [c for c in METRICS if any(c in row for row in table.values())]
+    print(format_table(table, columns + ['train_minutes']))
     for name, r in table.items():
         print(f'checkpoint ({name}): {r["checkpoint"]}')
     print(f'training curves: {curves}\npredictions: {predictions}\nmetrics: {metrics_file}')
