@@ -10,9 +10,9 @@
 # Every detection is kept (score threshold 0), as in the other demo configs.
 # `make demo-segm` (tools/demo/demo.py --segm) trains and evaluates it; docs/demo.md has the run.
 # Measured (`make demo-segm`, 2026-12-06, seed 0, one torch thread beside one loader worker of a
-# 2-core AMD EPYC VM shared with other jobs, load average 4 to 8): box AP 0.744, AP50 0.935,
-# AP75 0.895, oLRP 0.354; mask AP 0.689, AP50 0.923, AP75 0.788, oLRP 0.399; 39.0 minutes in
-# all with half the CPU (19.6 CPU minutes). A training step of 16 images takes 1.1 to 1.4 s on a
+# quiet 2-core AMD EPYC VM): box AP 0.744, AP50 0.935, AP75 0.895, oLRP 0.354; mask AP 0.689,
+# AP50 0.923, AP75 0.788, oLRP 0.399; 18.8 minutes in all (data, training, three evaluations,
+# plots). A training step of 16 images takes 1.1 to 1.4 s on a
 # quiet core; past the first epochs a batch has over 200 positive RoIs, so the mask cap draws.
 _base_ = ['./_base_/shapes_instance.py', 'mmdet::_base_/default_runtime.py']
 
