@@ -520,13 +520,17 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
                 });
                 h = partial.data() + p * stride;
               }
+              // Two loops: the lookups (bounds and grid) first, the sums then, so that the two
+              // tables do not evict each other.
               for (int64_t i = 0; i < len; ++i) {
                 const double x = static_cast<double>(cs[i]) - origin;
                 const int64_t k = ck[i] >= lowest ? iv.bin(x, skip_irrelevant) : -1;
-                const int64_t b = k < 0 ? dummy : k;
+                out[i] = static_cast<I>(k < 0 ? dummy : k);
+              }
+              for (int64_t i = 0; i < len; ++i) {
+                const int64_t b = out[i];
                 h[2 * b] += 1.0;
-                h[2 * b + 1] += x;
-                out[i] = static_cast<I>(b);
+                h[2 * b + 1] += static_cast<double>(cs[i]) - origin;
               }
               count_of[c] = -1;
             };
