@@ -26,25 +26,18 @@ So a sum over ``{k among the first c in score order: r_k < r_i}`` is, summed ove
 a difference of prefix sums of the level's zero-bit weights at the two ends of the range (and
 ``r_k > r_k'`` likewise with the one bits). Every level is a few torch ops on P-sized tensors
 (cumsums, gathers, one scatter), ``ceil(log2 P)`` levels; no searchsorted, no sort but one of
-the window points and one of the IoUs, no host synchronisation. The C++ CPU op computes the
-same sums in one sweep over the positives in score order with a Fenwick tree over the IoU ranks
-(``kernel``; the wavelet matrix is its reference).
+the window points and one of the IoUs, no host synchronisation. These are the torch ops of
+``alrp_core.rank_sort_loss.rank_sort_errors``; the C++ CPU op computes the same sums in sweeps
+over the positives in score order with a Fenwick tree over the IoU ranks.
 
 Sums run in float64 on the scores as given (the caller shifts them to its lowest positive), so
 that the linear part's moments are differences of prefix sums of bounded terms.
 """
 
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
-
-from .backends import stable_argsort
-
-#: ``kernel(columns, ranks, counts, above)``: shape (R, P, n), float64, for columns (P, n),
-#: float64, the IoU ranks (P, ) and counts (R, P), int64: at [q, i] the sum of ``columns[k]``
-#: over ``k < counts[q, i]`` with ``ranks[k] < ranks[i]`` (``above``: ``>``).
-DominanceSums = Callable[[Tensor, Tensor, Tensor, bool], Tensor]
 
 #: Elements of a CPU op under which torch runs it on the calling thread (at::internal::GRAIN_SIZE).
 _GRAIN = 32768
@@ -57,15 +50,13 @@ class IoUOrder:
 
     Args:
         ious (Tensor): shape (P, ), the IoU targets.
-        argsort (Callable): the stable ascending order of a tensor
-            (``alrp_core.backends.Backend.argsort``). Defaults to the torch sort.
 
     Attributes:
         ranks (Tensor): shape (P, ), int64, the dense rank of every positive (order of ``ious``).
     """
 
-    def __init__(self, ious: Tensor, argsort: Callable[[Tensor], Tensor] = stable_argsort) -> None:
-        self.order = argsort(ious)
+    def __init__(self, ious: Tensor) -> None:
+        self.order = torch.sort(ious, stable=True).indices
         ordered = ious.index_select(0, self.order)
         new = torch.zeros_like(ordered, dtype=torch.int64)
         new[1:] = ordered[1:] != ordered[:-1]
@@ -87,9 +78,7 @@ class IoUOrder:
         return self._back(prefix.index_select(0, self.run_starts))
 
 
-def window_counts(
-    scores: Tensor, delta: float, argsort: Callable[[Tensor], Tensor] = stable_argsort
-) -> Tuple[Tensor, Tensor]:
+def window_counts(scores: Tensor, delta: float) -> Tuple[Tensor, Tensor]:
     """For ascending ``scores`` s (shape (P, )): ``lo_i``, the number of scores ``<= s_i -
     delta``, and ``hi_i``, of scores ``< s_i + delta`` (int64). One stable sort of the three
     ascending runs s + delta, s, s - delta, which puts equal values in that order, so that the
@@ -97,7 +86,7 @@ def window_counts(
     searchsorted of so few elements costs more in CPU threads than the search)."""
     num = scores.numel()
     points = torch.cat([scores + delta, scores, scores - delta])
-    order = argsort(points)
+    order = torch.sort(points, stable=True).indices
     is_score = (order >= num) & (order < 2 * num)
     scores_before = torch.cumsum(is_score, 0) - is_score.long()
     counts = torch.empty_like(scores_before).scatter_(0, order, scores_before)
@@ -115,11 +104,6 @@ class MissortedPairs:
         counts (Tensor, optional): shape (2, P), int64, lo and hi of :func:`window_counts`, where
             the caller has them (for delta > 0 a count of ``s_k < s_i - delta`` does as well as
             ``<=``: H(-delta) = 0 = the linear part there).
-        kernel (DominanceSums, optional): a kernel of the dominance sums (the C++ op's
-            ``dominance_sums``, ``alrp_core.backends.Backend.dominance_sums``); None: the
-            wavelet matrix of torch ops, its reference.
-        argsort (Callable): the stable ascending order of a tensor
-            (``alrp_core.backends.Backend.argsort``). Defaults to the torch sort.
 
     Every per-positive tensor taken or returned is in the order of ``scores``. The tensors of
     one op hold at most a few P elements (3P indices, P x 3 sums): below torch's grain for
@@ -132,23 +116,19 @@ class MissortedPairs:
         ious: Tensor,
         delta: float,
         counts: Optional[Tensor] = None,
-        kernel: Optional[DominanceSums] = None,
-        argsort: Callable[[Tensor], Tensor] = stable_argsort,
     ) -> None:
         self.scores, self.delta = scores, float(delta)
         num = scores.numel()
         self.num = num
         #: lo and hi of every positive, shape (2, P), int64.
         if counts is None:
-            counts = torch.stack(window_counts(scores, self.delta, argsort))
+            counts = torch.stack(window_counts(scores, self.delta))
         self.counts = counts
-        self.by_iou = IoUOrder(ious, argsort)
-        self.kernel = kernel
-        if kernel is None:
-            self._build_levels()
+        self.by_iou = IoUOrder(ious)
+        self._build_levels()
 
     def _build_levels(self) -> None:
-        """The wavelet matrix of the torch-op sums: its levels and ``count_lower``."""
+        """The wavelet matrix: its levels and ``count_lower``."""
         num, scores, ranks = self.num, self.scores, self.by_iou.ranks
         # The prefix sums of the zero (one) bits of level j in level order are those of the
         # first (last) positions of level j + 1: a range [a, b) of level j maps to [z(a), z(b))
@@ -210,9 +190,7 @@ class MissortedPairs:
     def _level_sums(self, columns: Tensor, which: int) -> Tensor:
         """Sums of ``columns`` (shape (P, n)) over the positives below lo_i and hi_i in score
         order whose rank is below each positive's (``which`` 1) or above it (2), shape (2, P,
-        n): by the kernel, else over the ranges of every level."""
-        if self.kernel is not None:
-            return self.kernel(columns, self.by_iou.ranks, self.counts.contiguous(), which == 2)
+        n): over the ranges of every level."""
         width, num = columns.shape[1], self.num
         prefix = columns.new_zeros(num + 1, width)
         # The three rows at once where that stays below the grain, else one by one.
@@ -241,17 +219,9 @@ class MissortedPairs:
         """``sum_{k: y_k < y_i} v_k H(s_k - s_i)`` for v = 1 and the weights w (shape (P, C)) of
         the positives: shape (P, 1 + C), float64."""
         width = weights.shape[1]
-        if self.kernel is None:
-            at = self._level_sums(self._columns(weights), 1)
-            sums = torch.cat([at[..., 1 : 1 + width], self.by_iou.below(weights).unsqueeze(0)])
-            return self._windows(self.count_lower, sums, at)
-        # One sweep: the sums of 1 and of the columns below lo_i, hi_i and P.
-        ones = torch.ones_like(self.scores).unsqueeze(1)
-        counts = torch.cat([self.counts, torch.full_like(self.counts[:1], self.num)])
-        at = self.kernel(
-            torch.cat([ones, self._columns(weights)], 1), self.by_iou.ranks, counts, False
-        )
-        return self._windows(at[..., 0], at[..., 2 : 2 + width], at[:2, :, 1:])
+        at = self._level_sums(self._columns(weights), 1)
+        sums = torch.cat([at[..., 1 : 1 + width], self.by_iou.below(weights).unsqueeze(0)])
+        return self._windows(self.count_lower, sums, at)
 
     def spread_to_lower(self, errors: Tensor) -> Tensor:
         """``sum_{i: y_i > y_k} c_i H(s_k - s_i)`` for every positive k, shape (P, ), for

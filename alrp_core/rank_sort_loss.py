@@ -37,9 +37,9 @@ def rs_loss(
     with m_ik = [y_k < y_i] H(s_k - s_i), where ``sum_k m_ik > eps``, s_i gets ``-(l_S(i) -
     l_S*(i))`` and every positive k ``m_ik (l_S(i) - l_S*(i)) / sum_k m_ik`` (carried by
     ``loss_sort``), so that a weight on either part scales its own update. Ignored logits get 0.
-    The negatives go through the passes of the ranking core; the sums among positives
-    restricted by IoU through ``alrp_core.missorted``, in O(P log P) (the backend's kernel where
-    it has one).
+    The negatives go through the passes of the ranking core; the steps among the positives
+    through :func:`rank_sort_errors` (the sums restricted by IoU of ``alrp_core.missorted``), in
+    O(P log P) (the backend's kernel where it has one).
 
     Args:
         logits (Tensor): any shape, M logits of the batch. float16/bfloat16 inputs and calls
@@ -78,23 +78,55 @@ def rs_loss(
 
 def _rank_and_sort(batch, eps: float) -> Tuple[Tensor, Tensor, 'RankSortGradient']:
     """The two losses (0-dim, float64) and the gradient of a batch with P >= 1."""
-    num_pos = batch.num_pos
     pos = batch.scores.detach().index_select(0, batch.pos_index)
-    argsort = batch.backend.argsort
-    ascending = argsort(pos)
+    ascending = batch.backend.argsort(pos)
     sorted_pos = pos.index_select(0, ascending).to(torch.float64)
     origin = sorted_pos[0]  # the lowest positive
     geometry = batch.backend.window_geometry
     intervals = ScoreIntervals(sorted_pos - origin, ascending, batch.delta, geometry)
     negatives = NegativeRelations(batch, intervals, origin)
-    # Everything below in ascending score order.
     fp = negatives.false_positives.index_select(0, ascending)
-    ious = batch.ious.index_select(0, ascending)
+    ious = batch.ious.index_select(0, ascending).to(torch.float64)
     # For delta > 0 the intervals' counts of centres below s_i -/+ delta are the windows.
     counts = intervals.centres_below if batch.delta > 0 else None
-    pairs = MissortedPairs(
-        intervals.centres, ious, batch.delta, counts, batch.backend.dominance_sums, argsort
+    errors = batch.backend.rank_sort_errors or rank_sort_errors
+    means, per_positive = errors(intervals.centres, ious, fp, batch.delta, eps, counts)
+    index_order = torch.empty_like(per_positive).scatter_(1, ascending.expand(3, -1), per_positive)
+    gradient = RankSortGradient(
+        negatives, intervals.spread(index_order[0]), index_order[1], index_order[2]
     )
+    return means[0], means[1], gradient
+
+
+def rank_sort_errors(
+    scores: Tensor,
+    ious: Tensor,
+    fp: Tensor,
+    delta: float,
+    eps: float,
+    counts: Optional[Tensor] = None,
+) -> Tuple[Tensor, Tensor]:
+    """Rank & Sort Loss's steps among P >= 1 positives, in torch ops: the reference of the
+    backends' kernels (``alrp_core.backends.Backend.rank_sort_errors``).
+
+    Args:
+        scores (Tensor): shape (P, ), float64, the positives' shifted scores, ascending.
+        ious (Tensor): shape (P, ), float64, their IoU targets, same order.
+        fp (Tensor): shape (P, ), float64, their FP(i), same order.
+        delta (float): half width of the linear part of H, >= 0 (0: the hard step).
+        eps (float): the thresholds of the updates, >= 0.
+        counts (Tensor, optional): shape (2, P), int64, the window counts of
+            ``alrp_core.missorted.MissortedPairs`` where the caller has them.
+
+    Returns:
+        tuple[Tensor, Tensor]: the mean ranking and sorting errors, shape (2, ), and per
+        positive (score order) the negatives' weight ``l_R(i) / FP(i)``, the ranking gradient
+        ``-l_R(i)`` (both where FP(i) > eps, else 0) and the sorting gradient (its own
+        ``-(l_S(i) - l_S*(i))`` where ``sum_k m_ik > eps`` plus what the positives above it
+        with a higher IoU spread to it), shape (3, P), each divided by P; float64.
+    """
+    num_pos = scores.numel()
+    pairs = MissortedPairs(scores, ious, delta, counts)
     complement = (1 - ious).unsqueeze(1)
     # Sums of H, then of H (1 - y); each over every positive and over those below y_i.
     (rank_pos, missorted), (current, current_missorted) = torch.stack(
@@ -109,12 +141,8 @@ def _rank_and_sort(batch, eps: float) -> Tuple[Tensor, Tensor, 'RankSortGradient
     rank_grad = torch.where(ranked, -ranking_error, 0.0) / num_pos
     spread = torch.where(sorted_, sorting_error / missorted, 0.0) / num_pos
     sort_grad = torch.where(sorted_, -sorting_error, 0.0) / num_pos + pairs.spread_to_lower(spread)
-    per_positive = torch.stack([neg_weights, rank_grad, sort_grad])
-    index_order = torch.empty_like(per_positive).scatter_(1, ascending.expand(3, -1), per_positive)
-    gradient = RankSortGradient(
-        negatives, intervals.spread(index_order[0]), index_order[1], index_order[2]
-    )
-    return ranking_error.mean(), sorting_error.mean(), gradient
+    means = torch.stack([ranking_error.mean(), sorting_error.mean()])
+    return means, torch.stack([neg_weights, rank_grad, sort_grad])
 
 
 class RankSortGradient:

@@ -92,14 +92,16 @@ class Backend(abc.ABC):
 
     #: The value of the ``backend`` option that selects these kernels.
     name: str
-    #: A kernel of the IoU-restricted sums among the positives (``alrp_core.missorted``'s
-    #: ``DominanceSums``), or None: the torch ops of ``alrp_core.missorted``.
-    dominance_sums: Optional[Callable[[Tensor, Tensor, Tensor, bool], Tensor]] = None
+    #: A kernel of Rank & Sort Loss's steps among the positives
+    #: (``alrp_core.rank_sort_loss.rank_sort_errors``, the torch ops it stands for when None):
+    #: ``(scores, ious, fp, delta, eps, counts) -> (means, per_positive)``.
+    rank_sort_errors: Optional[
+        Callable[[Tensor, Tensor, Tensor, float, float, Optional[Tensor]], Tuple[Tensor, Tensor]]
+    ] = None
     #: A kernel of the boundaries and counts of the positives' windows (``alrp_core.intervals``'s
     #: ``WindowGeometry``), or None: the torch ops of ``alrp_core.intervals.window_geometry``.
     window_geometry: Optional[Callable[[Tensor, float], Tuple[Tensor, Tensor, Tensor]]] = None
-    #: The sorts of P-sized tensors (the positives' scores, their IoUs, their window points for
-    #: delta = 0 in ``alrp_core.missorted``):
+    #: The sort of the positives' scores:
     #: :func:`stable_argsort`'s result, for contiguous float32 or float64 values.
     argsort: Callable[[Tensor], Tensor] = staticmethod(stable_argsort)
 

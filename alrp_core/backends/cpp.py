@@ -37,8 +37,9 @@ class CppOp(Backend):
 
     name = 'cpp'
     op = op
-    #: The positives' dominance sums in one sweep with a Fenwick tree (``alrp_core.missorted``).
-    dominance_sums = staticmethod(op.dominance_sums)
+    #: Rank & Sort Loss's steps among the positives in one walk and two sweeps with a Fenwick
+    #: tree, where the torch ops take a few dozen ops a level of a wavelet matrix.
+    rank_sort_errors = staticmethod(op.rank_sort_errors)
     #: The windows' boundaries and counts in one walk over their three ascending runs.
     window_geometry = staticmethod(op.window_geometry)
     #: A radix sort, O(P), where torch's sort of a few thousand values costs O(P log P).

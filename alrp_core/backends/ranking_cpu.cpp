@@ -23,9 +23,10 @@
 // negative whose key is below the threshold's key, without reading its score, and every chunk
 // whose largest key is, without reading anything of it. Late in training that leaves the
 // histogram about a byte per logit to read and the gradient a zero fill and a few stores.
-// Besides, kernels of the P-sized steps, on the calling thread: argsort (the positives' scores
-// and IoUs), window_geometry (the boundaries and counts of their windows) and dominance_sums
-// (the IoU-restricted sums of alrp_core/missorted.py).
+// Besides, kernels of the P-sized steps, on the calling thread: argsort (the positives' scores),
+// window_geometry (the boundaries and counts of their windows) and rank_sort_errors (Rank & Sort
+// Loss's errors and gradients among the positives, with the IoU-restricted sums of
+// alrp_core/missorted.py).
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
@@ -710,42 +711,6 @@ at::Tensor argsort(const at::Tensor& values) {
   return order;
 }
 
-// sum[w] += tree[t * width + w] for the Fenwick nodes t of the prefix before key t + 1, and
-// tree[t * width + w] += row[w] for those from key t on: with restrict pointers, so that the sums
-// stay in registers for a compile-time width W (W = 0: width).
-template <int W>
-inline void fenwick_prefix(double* __restrict__ sum, const double* __restrict__ tree, int64_t t,
-                           int64_t width) {
-  if (W > 0) width = W;
-  for (; t > 0; t -= t & -t)
-    for (int64_t w = 0; w < width; ++w) sum[w] += tree[t * width + w];
-}
-template <int W>
-inline void fenwick_add(double* __restrict__ tree, const double* __restrict__ row, int64_t t,
-                        int64_t num, int64_t width) {
-  if (W > 0) width = W;
-  for (; t <= num; t += t & -t)
-    for (int64_t w = 0; w < width; ++w) tree[t * width + w] += row[w];
-}
-
-// The sweep of dominance_sums over k = 0 .. num - 1 for rows of W columns (W = 0: width, known
-// at run time only): the queries list[start[c]] .. list[start[c + 1] - 1] (output rows) are
-// answered before row c enters the Fenwick tree at its key, each at its query_key.
-template <int W>
-void dominance_sweep(const double* col, int64_t width_, int64_t num, const int64_t* start,
-                     const int64_t* list, const int64_t* query_key, const int64_t* key,
-                     double* out) {
-  const int64_t width = W > 0 ? W : width_;
-  std::vector<double> tree((num + 1) * width, 0.0);
-  double* tr = tree.data();
-  for (int64_t c = 0; c <= num; ++c) {
-    for (int64_t e = start[c]; e < start[c + 1]; ++e)
-      fenwick_prefix<W>(out + list[e] * width, tr, query_key[e] - 1, width);
-    if (c == num) break;
-    fenwick_add<W>(tr, col + c * width, key[c], num, width);
-  }
-}
-
 // The boundaries and counts of the positives' windows (alrp_core/intervals.py, window_geometry,
 // the reference) from their ascending shifted centres c (float64) and delta: the 2P boundaries
 // lo_i = c_i - delta and hi_i = c_i + delta in ascending order, the number of boundaries <= lo_i
@@ -780,62 +745,207 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> window_geometry(const at::Tensor&
   return {bounds, bound_counts, below};
 }
 
-// Sums of the rows of columns (P x n, float64) over dominated positives, for the IoU-restricted
-// sums of alrp_core.missorted: out[q][i] = sum of columns[k] over k < counts[q][i] with
-// ranks[k] < ranks[i] (above: ranks[k] > ranks[i]). One sweep over k in order with a Fenwick
-// tree over the ranks (reversed for above, so that both are prefix sums, with no difference of
-// totals); the queries are answered when the sweep reaches their count (a counting sort of the
-// counts). O((P + Q) log P) for Q = counts.numel() queries, on the calling thread.
-at::Tensor dominance_sums(const at::Tensor& columns, const at::Tensor& ranks,
-                          const at::Tensor& counts, bool above) {
-  TORCH_CHECK(columns.device().is_cpu() && columns.dim() == 2 && columns.is_contiguous() &&
-                  columns.scalar_type() == at::kDouble,
-              "ranking_cpu: columns must be a contiguous 2-D float64 CPU tensor");
-  const int64_t num = columns.size(0), width = columns.size(1);
-  check_vector(ranks, "ranks", num, at::kLong);
-  TORCH_CHECK(counts.device().is_cpu() && counts.dim() == 2 && counts.size(1) == num &&
-                  counts.is_contiguous() && counts.scalar_type() == at::kLong,
-              "ranking_cpu: counts must be a contiguous (rows, ", num, ") int64 CPU tensor");
-  const int64_t rows = counts.size(0), queries = counts.numel();
-  const int64_t* rank = ranks.data_ptr<int64_t>();
-  const int64_t* count = counts.data_ptr<int64_t>();
-  // key[k] in 1 .. num: ranks below (above) rank[i] are the keys below key[i].
-  std::vector<int64_t> key(num);
-  for (int64_t i = 0; i < num; ++i) {
-    TORCH_CHECK(rank[i] >= 0 && rank[i] < num, "ranking_cpu: ranks must lie in [0, ", num, ")");
-    key[i] = above ? num - rank[i] : rank[i] + 1;
-  }
-  // Queries by count: start[c] .. start[c + 1] of the list, with their keys.
-  std::vector<int64_t> start(num + 2, 0), list(queries), query_key(queries);
-  for (int64_t q = 0; q < queries; ++q) {
-    TORCH_CHECK(count[q] >= 0 && count[q] <= num, "ranking_cpu: counts must lie in [0, ", num,
-                "]");
-    ++start[count[q] + 1];
-  }
+// Sums over dominated positives: out[(r * num + i) * W + w] is the sum of col[k * W + w] over
+// the positives k < counts[r][i] (in score order) with key[k] < key[i], keys in 1 .. num. One
+// sweep over k with a Fenwick tree over the keys: the queries of count c (a counting sort of
+// the counts lists them, with their keys) are answered before row c enters the tree.
+// O((num + Q) log num) for Q queries; W columns, so that the sums stay in registers.
+template <int W>
+std::vector<double> dominated_sums(const double* col, const std::vector<int64_t>& key,
+                                   const std::vector<const int64_t*>& counts) {
+  const int64_t num = static_cast<int64_t>(key.size());
+  const int64_t queries = static_cast<int64_t>(counts.size()) * num;
+  std::vector<int64_t> start(num + 2, 0), list(queries), list_key(queries);
+  for (const int64_t* count : counts)
+    for (int64_t i = 0; i < num; ++i) ++start[count[i] + 1];
   for (int64_t c = 0; c <= num; ++c) start[c + 1] += start[c];
   {
     std::vector<int64_t> next(start.begin(), start.end() - 1);
-    for (int64_t r = 0, q = 0; r < rows; ++r)
+    int64_t q = 0;
+    for (const int64_t* count : counts)
       for (int64_t i = 0; i < num; ++i, ++q) {
-        const int64_t e = next[count[q]]++;
+        const int64_t e = next[count[i]]++;
         list[e] = q;
-        query_key[e] = key[i];
+        list_key[e] = key[i];
       }
   }
-  at::Tensor out = at::zeros({rows, num, width}, columns.options());
-  const double* col = columns.data_ptr<double>();
-  auto sweep = [&](auto w_tag) {
-    dominance_sweep<decltype(w_tag)::value>(col, width, num, start.data(), list.data(),
-                                            query_key.data(), key.data(),
-                                            out.data_ptr<double>());
-  };
-  // The widths of alrp_core.missorted's sums, unrolled.
-  switch (width) {
-    case 2: sweep(std::integral_constant<int, 2>{}); break;
-    case 4: sweep(std::integral_constant<int, 4>{}); break;
-    default: sweep(std::integral_constant<int, 0>{});
+  std::vector<double> out(queries * W), tree((num + 1) * W, 0.0);
+  double* __restrict__ tr = tree.data();
+  for (int64_t c = 0; c <= num; ++c) {
+    for (int64_t e = start[c]; e < start[c + 1]; ++e) {
+      double sum[W] = {};
+      for (int64_t t = list_key[e] - 1; t > 0; t -= t & -t)
+        for (int w = 0; w < W; ++w) sum[w] += tr[t * W + w];
+      std::copy(sum, sum + W, out.data() + list[e] * W);
+    }
+    if (c == num) break;
+    for (int64_t t = key[c]; t <= num; t += t & -t)
+      for (int w = 0; w < W; ++w) tr[t * W + w] += col[c * W + w];
   }
   return out;
+}
+
+// The positives in ascending IoU order (ties in score order) and their dense ranks (equal
+// IoUs, equal rank; a smaller IoU, a smaller rank).
+struct IoURanks {
+  std::vector<int64_t> order, rank;
+
+  IoURanks(const double* ious, int64_t n) : order(n), rank(n) {
+    radix_argsort<uint64_t>(ious, n, order.data());
+    for (int64_t e = 0, r = 0; e < n; ++e) {
+      if (e > 0 && ious[order[e]] != ious[order[e - 1]]) ++r;
+      rank[order[e]] = r;
+    }
+  }
+
+  // out[i * W + w]: the sum of col[k * W + w] over every k with a smaller rank than i's.
+  template <int W>
+  std::vector<double> below(const double* col) const {
+    const int64_t n = static_cast<int64_t>(order.size());
+    std::vector<double> out(n * W);
+    double run[W] = {}, sum[W] = {};  // the sums before the current run of equal ranks
+    for (int64_t e = 0; e < n; ++e) {
+      const int64_t k = order[e];
+      if (e > 0 && rank[k] != rank[order[e - 1]]) std::copy(sum, sum + W, run);
+      std::copy(run, run + W, out.data() + k * W);
+      for (int w = 0; w < W; ++w) sum[w] += col[k * W + w];
+    }
+    return out;
+  }
+};
+
+// sum_k v_k H(s_k - s_i) over a set of positives from the set's sums below the window counts:
+// of v (below lo_i, below hi_i, in all) and of v * s (below lo_i, below hi_i). The positives from
+// hi_i on have H = 1, those in [lo_i, hi_i) the linear part (s_k - s_i + delta) / (2 delta).
+inline double window_sum(double v_lo, double v_hi, double v_all, double vs_lo, double vs_hi,
+                         double s, double delta) {
+  const double above = v_all - v_hi;
+  if (delta == 0) return above;
+  return above + ((v_hi - v_lo) * (delta - s) + (vs_hi - vs_lo)) / (2 * delta);
+}
+
+// Rank & Sort Loss's steps among its P >= 1 positives (alrp_core/rank_sort_loss.py's
+// rank_sort_errors, the reference, gives the formulas): from their ascending shifted scores s,
+// IoU targets y and FP(i) (each (P, ) float64, in score order) and the window counts lo, hi
+// ((2, P) int64; not given: the scores < s_i -/+ delta for delta > 0, <= s_i and < s_i for
+// delta = 0), returns the mean ranking and sorting errors (2, ) and, per positive, the
+// negatives' weight, the ranking and the sorting gradient (3, P), float64, each divided by P.
+// rank+ and the sums of H (1 - y) over every positive come from prefix sums in score order;
+// those over the positives below y_i, and the spread of the sorting error back to them, from
+// two Fenwick sweeps over the IoU ranks: O(P log P) on the calling thread.
+std::tuple<at::Tensor, at::Tensor> rank_sort_errors(const at::Tensor& scores,
+                                                    const at::Tensor& ious, const at::Tensor& fp,
+                                                    double delta, double eps,
+                                                    const c10::optional<at::Tensor>& counts) {
+  const int64_t num = scores.numel();
+  TORCH_CHECK(num >= 1, "ranking_cpu: rank_sort_errors needs at least one positive");
+  check_vector(scores, "scores", num, at::kDouble);
+  check_vector(ious, "ious", num, at::kDouble);
+  check_vector(fp, "fp", num, at::kDouble);
+  TORCH_CHECK(delta >= 0 && eps >= 0, "ranking_cpu: delta and eps must be >= 0");
+  const double* s = scores.data_ptr<double>();
+  std::vector<int64_t> lo(num), hi(num);
+  if (counts.has_value()) {
+    const at::Tensor& given = *counts;
+    TORCH_CHECK(given.device().is_cpu() && given.dim() == 2 && given.size(0) == 2 &&
+                    given.size(1) == num && given.is_contiguous() &&
+                    given.scalar_type() == at::kLong,
+                "ranking_cpu: counts must be a contiguous (2, ", num, ") int64 CPU tensor");
+    const int64_t* c = given.data_ptr<int64_t>();
+    for (int64_t i = 0; i < num; ++i) {
+      TORCH_CHECK(c[i] >= 0 && c[i] <= c[num + i] && c[num + i] <= num,
+                  "ranking_cpu: counts must hold 0 <= lo <= hi <= ", num);
+      lo[i] = c[i];
+      hi[i] = c[num + i];
+    }
+  } else {
+    // Pointers that only move on, as the scores ascend.
+    for (int64_t i = 0, a = 0, b = 0; i < num; ++i) {
+      if (delta > 0) {
+        while (a < num && s[a] < s[i] - delta) ++a;
+        while (b < num && s[b] < s[i] + delta) ++b;
+      } else {
+        while (a < num && s[a] <= s[i]) ++a;
+        while (b < num && s[b] < s[i]) ++b;
+      }
+      lo[i] = a;
+      hi[i] = b;
+    }
+  }
+  const double* y = ious.data_ptr<double>();
+  const double* f = fp.data_ptr<double>();
+  const IoURanks by_iou(y, num);
+  std::vector<int64_t> below_key(num), above_key(num);
+  for (int64_t i = 0; i < num; ++i) {
+    below_key[i] = by_iou.rank[i] + 1;
+    above_key[i] = num - by_iou.rank[i];
+  }
+  // Every positive's row 1, s, w = 1 - y, w * s; prefix[c] the sum of the first c rows.
+  std::vector<double> rows(4 * num), prefix(4 * (num + 1), 0.0);
+  for (int64_t k = 0; k < num; ++k) {
+    const double w = 1 - y[k];
+    const double row[4] = {1.0, s[k], w, w * s[k]};
+    for (int v = 0; v < 4; ++v) {
+      rows[4 * k + v] = row[v];
+      prefix[4 * (k + 1) + v] = prefix[4 * k + v] + row[v];
+    }
+  }
+  const std::vector<double> lower =
+      dominated_sums<4>(rows.data(), below_key, {lo.data(), hi.data()});
+  const std::vector<double> lower_all = by_iou.below<4>(rows.data());
+  at::Tensor errors = at::zeros({2}, scores.options());
+  at::Tensor per_positive = at::empty({3, num}, scores.options());
+  double* neg_weight = per_positive.data_ptr<double>();
+  double* rank_grad = neg_weight + num;
+  double* sort_grad = rank_grad + num;
+  std::vector<double> spread(2 * num);
+  double ranking_sum = 0, sorting_sum = 0;
+  for (int64_t i = 0; i < num; ++i) {
+    const double* at_lo = prefix.data() + 4 * lo[i];
+    const double* at_hi = prefix.data() + 4 * hi[i];
+    const double* total = prefix.data() + 4 * num;
+    const double* l_lo = lower.data() + 4 * i;
+    const double* l_hi = lower.data() + 4 * (num + i);
+    const double* l_all = lower_all.data() + 4 * i;
+    // Sums of H and of H (1 - y): over every positive, over those below y_i.
+    const double rank_pos = window_sum(at_lo[0], at_hi[0], total[0], at_lo[1], at_hi[1], s[i],
+                                       delta);
+    const double current = window_sum(at_lo[2], at_hi[2], total[2], at_lo[3], at_hi[3], s[i],
+                                      delta);
+    const double missorted = window_sum(l_lo[0], l_hi[0], l_all[0], l_lo[1], l_hi[1], s[i],
+                                         delta);
+    const double current_missorted = window_sum(l_lo[2], l_hi[2], l_all[2], l_lo[3], l_hi[3],
+                                                s[i], delta);
+    const double ranking_error = f[i] / (rank_pos + f[i]);
+    // The positives with y_k >= y_i: all but the mis-sorted ones.
+    const double sorting_error =
+        current / rank_pos - (current - current_missorted) / (rank_pos - missorted);
+    ranking_sum += ranking_error;
+    sorting_sum += sorting_error;
+    const bool ranked = f[i] > eps, sorted = missorted > eps;
+    neg_weight[i] = (ranked ? ranking_error / f[i] : 0.0) / num;
+    rank_grad[i] = (ranked ? -ranking_error : 0.0) / num;
+    sort_grad[i] = (sorted ? -sorting_error : 0.0) / num;
+    const double c = (sorted ? sorting_error / missorted : 0.0) / num;
+    spread[2 * i] = c;
+    spread[2 * i + 1] = c * s[i];
+  }
+  // sum over i with y_i > y_k of c_i H(s_k - s_i): the positives i before lo_k have H = 1, those
+  // in [lo_k, hi_k) (s_k - s_i + delta) / (2 delta).
+  const std::vector<double> upper =
+      dominated_sums<2>(spread.data(), above_key, {lo.data(), hi.data()});
+  for (int64_t k = 0; k < num; ++k) {
+    const double* u_lo = upper.data() + 2 * k;
+    const double* u_hi = upper.data() + 2 * (num + k);
+    double spread_to_k = u_lo[0];
+    if (delta > 0)
+      spread_to_k += ((u_hi[0] - u_lo[0]) * (s[k] + delta) - (u_hi[1] - u_lo[1])) / (2 * delta);
+    sort_grad[k] += spread_to_k;
+  }
+  double* e = errors.data_ptr<double>();
+  e[0] = ranking_sum / num;
+  e[1] = sorting_sum / num;
+  return {errors, per_positive};
 }
 
 // Turns the AVX2 scan on (where the CPU has it) or off; returns whether it was on (for tests).
@@ -852,7 +962,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("gradient", &gradient, "the error-driven gradient on every logit");
   mod.def("window_geometry", &window_geometry, "the boundaries and counts of the windows");
   mod.def("argsort", &argsort, "the stable ascending order of float32 or float64 values");
-  mod.def("dominance_sums", &dominance_sums, "sums over the positives below a count and a rank");
+  mod.def("rank_sort_errors", &rank_sort_errors, "Rank & Sort Loss's steps among the positives");
   mod.def("set_avx2", &set_avx2, "the AVX2 scan on or off (where the CPU has it); was it on");
   mod.attr("CHUNK") = kChunk;
   mod.attr("LEVELS_PER_UNIT") = kLevelsPerUnit;

@@ -1,4 +1,5 @@
-"""The IoU-restricted sums among positives (alrp_core.missorted) against dense P x P sums."""
+"""The IoU-restricted sums among positives (alrp_core.missorted) against dense P x P sums, and
+the C++ kernel of Rank & Sort Loss's steps among the positives against those torch ops."""
 
 import numpy as np
 import pytest
@@ -8,12 +9,11 @@ from hypothesis import strategies as st
 
 from alrp_core import backends
 from alrp_core.missorted import IoUOrder, MissortedPairs, window_counts
+from alrp_core.rank_sort_loss import rank_sort_errors
 
 from .rs_oracle import step
 
 CPP = backends.load('cpp')
-#: The kernels of the sums: the torch ops (None) and the C++ op's where it is built.
-KERNELS = [None] + ([CPP.dominance_sums] if CPP is not None else [])
 
 
 @st.composite
@@ -49,16 +49,15 @@ def dense_sums(scores, ious, weights, errors, delta):
     return rel @ columns, lower @ columns, lower.T @ errors
 
 
-@pytest.mark.parametrize('kernel', KERNELS, ids=lambda k: 'torch' if k is None else 'cpp')
 @settings(max_examples=150, deadline=None)
 @given(case=positives())
-def test_sums_equal_the_dense_ones(case, kernel):
+def test_sums_equal_the_dense_ones(case):
     scores, ious, weights, errors, delta = case
     counts = None
     if delta > 0 and len(scores) % 2:  # a caller's counts: below s_i - delta, as good as <=
         below = np.searchsorted(scores, np.stack([scores - delta, scores + delta]), 'left')
         counts = torch.from_numpy(below)
-    pairs = MissortedPairs(torch.from_numpy(scores), torch.from_numpy(ious), delta, counts, kernel)
+    pairs = MissortedPairs(torch.from_numpy(scores), torch.from_numpy(ious), delta, counts)
     want_all, want_lower, want_spread = dense_sums(scores, ious, weights, errors, delta)
     scale = 1 + np.abs(scores).max() / max(delta, 1e-3)
     tol = dict(rtol=1e-9, atol=1e-10 * len(scores) * scale)
@@ -115,34 +114,65 @@ def test_no_pair_with_equal_ious(num):
     assert not pairs.spread_to_lower(torch.ones(num, dtype=torch.float64)).any()
 
 
+def caller_counts(scores, delta):
+    """The window counts a caller hands over for delta > 0: the scores below s_i -/+ delta."""
+    return torch.from_numpy(
+        np.searchsorted(scores, np.stack([scores - delta, scores + delta]), 'left')
+    )
+
+
 @pytest.mark.skipif(CPP is None, reason='the C++ op is not built')
-@pytest.mark.parametrize('above', [False, True])
-def test_the_kernel_sums_over_dominated_positives(above):
-    # Against a loop over every pair, with tied ranks and counts 0 and P.
-    gen = torch.Generator().manual_seed(3)
-    num = 300
-    columns = torch.randn(num, 3, generator=gen, dtype=torch.float64)
-    ranks = torch.randint(0, 40, (num,), generator=gen)
-    counts = torch.randint(0, num + 1, (2, num), generator=gen)
-    counts[0, :5], counts[1, :5] = 0, num
-    got = CPP.dominance_sums(columns, ranks, counts, above)
-    dominated = ranks[None, :] > ranks[:, None] if above else ranks[None, :] < ranks[:, None]
-    for row in range(2):
-        before = torch.arange(num)[None, :] < counts[row][:, None]  # [i, k]: k < counts[i]
-        want = (dominated & before).double() @ columns
-        torch.testing.assert_close(got[row], want, rtol=1e-12, atol=1e-12)
+@settings(max_examples=150, deadline=None)
+@given(case=positives(), eps=st.sampled_from([0.0, 1e-10, 0.3]))
+def test_the_kernel_of_the_steps_equals_the_torch_ops(case, eps):
+    scores, ious, _, errors, delta = case
+    fp = np.abs(errors) * 3 * (np.arange(len(scores)) % 3 > 0)  # some FP(i) = 0
+    args = [torch.from_numpy(a) for a in (scores, ious, fp)]
+    scale = 1 + np.abs(scores).max() / max(delta, 1e-3)
+    tol = dict(rtol=1e-9, atol=1e-10 * len(scores) * scale)
+    counts = [None] + ([caller_counts(scores, delta)] if delta > 0 else [])
+    for given_counts in counts:
+        means, per_positive = CPP.rank_sort_errors(*args, delta, eps, given_counts)
+        want_means, want = rank_sort_errors(*args, delta, eps, given_counts)
+        np.testing.assert_allclose(means.numpy(), want_means.numpy(), **tol)
+        np.testing.assert_allclose(per_positive.numpy(), want.numpy(), **tol)
+
+
+@pytest.mark.skipif(CPP is None, reason='the C++ op is not built')
+def test_the_kernel_on_hand_computed_positives():
+    # Scores 0, 0, 1, IoUs 0.5, 0.8, 0.5, FP 1, 0, 2, delta 0.5 (H(0) = 1/2, H(1) = 1).
+    # rank+ = 2, 2, 1/2; ranking errors 1/3, 0 (FP 0: no update), 2 / 2.5 = 0.8. Sorting:
+    # positives 0 and 2 have no lower IoU (errors 0); positive 1: l_S = (0.25 + 0.1 + 0.5) / 2,
+    # l_S* = 0.1 / 0.5 (itself alone), error 0.225, over mis-sorted H 0.5 (positive 0) + 1
+    # (positive 2) = 1.5: it spreads 0.225 / 1.5 / 3 = 0.05 by H, 0.025 to 0 and 0.05 to 2.
+    scores = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    ious = torch.tensor([0.5, 0.8, 0.5], dtype=torch.float64)
+    fp = torch.tensor([1.0, 0.0, 2.0], dtype=torch.float64)
+    means, per_positive = CPP.rank_sort_errors(scores, ious, fp, 0.5, 1e-10, None)
+    want = torch.tensor([(1 / 3 + 0.8) / 3, 0.225 / 3], dtype=torch.float64)
+    torch.testing.assert_close(means, want)
+    want = torch.tensor(
+        [
+            [1 / 9, 0.0, 0.8 / 2 / 3],
+            [-1 / 9, 0.0, -0.8 / 3],
+            [0.025, -0.225 / 3, 0.05],
+        ],
+        dtype=torch.float64,
+    )
+    torch.testing.assert_close(per_positive, want)
 
 
 @pytest.mark.skipif(CPP is None, reason='the C++ op is not built')
 @pytest.mark.parametrize(
-    'ranks, counts, message',
+    'num, counts, message',
     [
-        (torch.tensor([0, 3, 1]), torch.zeros(1, 3, dtype=torch.long), r'ranks must lie in'),
-        (torch.tensor([0, 1, 1]), torch.tensor([[0, 4, 1]]), r'counts must lie in \[0, 3\]'),
-        (torch.tensor([0, 1, 1]), torch.zeros(1, 2, dtype=torch.long), 'counts must be'),
-        (torch.tensor([0, 1]), torch.zeros(1, 3, dtype=torch.long), 'ranks must be'),
+        (0, None, 'at least one positive'),
+        (3, torch.tensor([[0, 2, 1], [1, 1, 3]]), r'0 <= lo <= hi <= 3'),
+        (3, torch.tensor([[0, 1, 1], [1, 3, 4]]), r'0 <= lo <= hi <= 3'),
+        (3, torch.zeros(2, 2, dtype=torch.long), r'counts must be a contiguous \(2, 3\)'),
     ],
 )
-def test_the_kernel_names_bad_input(ranks, counts, message):
+def test_the_kernel_names_bad_input(num, counts, message):
+    values = torch.zeros(num, dtype=torch.float64)
     with pytest.raises(RuntimeError, match=message):
-        CPP.dominance_sums(torch.zeros(3, 2, dtype=torch.float64), ranks, counts, False)
+        CPP.rank_sort_errors(values, values, values, 0.5, 0.0, counts)
