@@ -63,6 +63,15 @@ def bin_counts(idx: Tensor, num_bins: int) -> Tensor:
     )
 
 
+def take_last(values: Tensor, index: Tensor) -> Tensor:
+    """``values.index_select(-1, index)`` for ``index`` of shape (n, ), a row at a time: on a
+    CPU, index_select along the last dimension of a tensor of several rows costs about twice
+    as much as the rows' own (each on one thread for the P-sized tensors here)."""
+    rows = values.reshape(-1, values.shape[-1])
+    taken = torch.stack([row.index_select(0, index) for row in rows])
+    return taken.view(values.shape[:-1] + index.shape)
+
+
 #: ``geometry(sorted_centres, delta)``: :func:`window_geometry`'s result.
 WindowGeometry = Callable[[Tensor, float], Tuple[Tensor, Tensor, Tensor]]
 
@@ -147,7 +156,7 @@ class ScoreIntervals:
 
     def _ascending(self, values: Tensor) -> Tensor:
         """Per-positive values (shape (..., P)) from index order into ascending order, float64."""
-        return values.to(torch.float64).index_select(-1, self.ascending)
+        return take_last(values.to(torch.float64), self.ascending)
 
     def _index_order(self, values: Tensor) -> Tensor:
         """Per-positive values (shape (..., P)) from ascending order into index order."""
@@ -190,7 +199,7 @@ class ScoreIntervals:
         ``window``, which holds that index for every lo_i and then every hi_i; ``prefix[0, ...,
         -1]`` is the sum of v of every score at or above lo_0 (moments of the outer intervals
         left out)."""
-        at_lo, at_hi = prefix.index_select(-1, window).unflatten(-1, (2, -1)).unbind(-2)
+        at_lo, at_hi = take_last(prefix, window).unflatten(-1, (2, -1)).unbind(-2)
         above = prefix[0, ..., -1:] - at_hi[0]
         if self.delta == 0:  # the hard step: no linear part (and lo_i = hi_i)
             return above
@@ -223,7 +232,7 @@ class ScoreIntervals:
         ends = bin_counts(torch.cat([self.k_lo, self.k_hi + num_bins]), 2 * num_bins)
         ends = torch.cumsum(ends.view(2, num_bins), 1)
         # Rows lo side, hi side; columns weights, moments.
-        lo_side, hi_side = prefix.index_select(-1, ends.view(-1)).view(2, 2, num_bins).unbind(1)
+        lo_side, hi_side = take_last(prefix, ends.view(-1)).view(2, 2, num_bins).unbind(1)
         if self.delta == 0:  # the hard step: H(x - s_i) = 1 from hi_i = s_i on
             coefficients = torch.stack([hi_side[0], torch.zeros_like(hi_side[0])])
         else:
