@@ -746,40 +746,30 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> window_geometry(const at::Tensor&
 }
 
 // Sums over dominated positives: out[(r * num + i) * W + w] is the sum of col[k * W + w] over
-// the positives k < counts[r][i] (in score order) with key[k] < key[i], keys in 1 .. num. One
-// sweep over k with a Fenwick tree over the keys: the queries of count c (a counting sort of
-// the counts lists them, with their keys) are answered before row c enters the tree.
-// O((num + Q) log num) for Q queries; W columns, so that the sums stay in registers.
+// the positives k < counts[r][i] (in score order) with key[k] < key[i], keys in 1 .. num, for
+// the counts lo (r = 0) and hi (r = 1), which do not decrease with i (the windows of ascending
+// scores). One sweep over k with a Fenwick tree over the keys, the queries of count c answered
+// in order before row c enters the tree: O(num log num); W columns, so that the sums stay in
+// registers.
 template <int W>
 std::vector<double> dominated_sums(const double* col, const std::vector<int64_t>& key,
-                                   const std::vector<const int64_t*>& counts) {
+                                   const int64_t* lo, const int64_t* hi) {
   const int64_t num = static_cast<int64_t>(key.size());
-  const int64_t queries = static_cast<int64_t>(counts.size()) * num;
-  std::vector<int64_t> start(num + 2, 0), list(queries), list_key(queries);
-  for (const int64_t* count : counts)
-    for (int64_t i = 0; i < num; ++i) ++start[count[i] + 1];
-  for (int64_t c = 0; c <= num; ++c) start[c + 1] += start[c];
-  {
-    std::vector<int64_t> next(start.begin(), start.end() - 1);
-    int64_t q = 0;
-    for (const int64_t* count : counts)
-      for (int64_t i = 0; i < num; ++i, ++q) {
-        const int64_t e = next[count[i]]++;
-        list[e] = q;
-        list_key[e] = key[i];
-      }
-  }
-  std::vector<double> out(queries * W), tree((num + 1) * W, 0.0);
+  std::vector<double> out(2 * num * W), tree((num + 1) * W, 0.0);
   double* __restrict__ tr = tree.data();
-  for (int64_t c = 0; c <= num; ++c) {
-    for (int64_t e = start[c]; e < start[c + 1]; ++e) {
-      double sum[W] = {};
-      for (int64_t t = list_key[e] - 1; t > 0; t -= t & -t)
-        for (int w = 0; w < W; ++w) sum[w] += tr[t * W + w];
-      std::copy(sum, sum + W, out.data() + list[e] * W);
-    }
+  double* __restrict__ sums = out.data();
+  const int64_t* k = key.data();
+  auto answer = [&](int64_t q, int64_t i) {
+    double sum[W] = {};
+    for (int64_t t = k[i] - 1; t > 0; t -= t & -t)
+      for (int w = 0; w < W; ++w) sum[w] += tr[t * W + w];
+    std::copy(sum, sum + W, sums + q * W);
+  };
+  for (int64_t c = 0, a = 0, b = 0;; ++c) {
+    for (; a < num && lo[a] == c; ++a) answer(a, a);
+    for (; b < num && hi[b] == c; ++b) answer(num + b, b);
     if (c == num) break;
-    for (int64_t t = key[c]; t <= num; t += t & -t)
+    for (int64_t t = k[c]; t <= num; t += t & -t)
       for (int w = 0; w < W; ++w) tr[t * W + w] += col[c * W + w];
   }
   return out;
@@ -855,6 +845,8 @@ std::tuple<at::Tensor, at::Tensor> rank_sort_errors(const at::Tensor& scores,
     for (int64_t i = 0; i < num; ++i) {
       TORCH_CHECK(c[i] >= 0 && c[i] <= c[num + i] && c[num + i] <= num,
                   "ranking_cpu: counts must hold 0 <= lo <= hi <= ", num);
+      TORCH_CHECK(i == 0 || (c[i] >= c[i - 1] && c[num + i] >= c[num + i - 1]),
+                  "ranking_cpu: counts must not decrease (the windows of ascending scores)");
       lo[i] = c[i];
       hi[i] = c[num + i];
     }
@@ -891,7 +883,7 @@ std::tuple<at::Tensor, at::Tensor> rank_sort_errors(const at::Tensor& scores,
     }
   }
   const std::vector<double> lower =
-      dominated_sums<4>(rows.data(), below_key, {lo.data(), hi.data()});
+      dominated_sums<4>(rows.data(), below_key, lo.data(), hi.data());
   const std::vector<double> lower_all = by_iou.below<4>(rows.data());
   at::Tensor errors = at::zeros({2}, scores.options());
   at::Tensor per_positive = at::empty({3, num}, scores.options());
@@ -933,7 +925,7 @@ std::tuple<at::Tensor, at::Tensor> rank_sort_errors(const at::Tensor& scores,
   // sum over i with y_i > y_k of c_i H(s_k - s_i): the positives i before lo_k have H = 1, those
   // in [lo_k, hi_k) (s_k - s_i + delta) / (2 delta).
   const std::vector<double> upper =
-      dominated_sums<2>(spread.data(), above_key, {lo.data(), hi.data()});
+      dominated_sums<2>(spread.data(), above_key, lo.data(), hi.data());
   for (int64_t k = 0; k < num; ++k) {
     const double* u_lo = upper.data() + 2 * k;
     const double* u_hi = upper.data() + 2 * (num + k);

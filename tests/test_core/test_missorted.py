@@ -169,6 +169,7 @@ def test_the_kernel_on_hand_computed_positives():
         (0, None, 'at least one positive'),
         (3, torch.tensor([[0, 2, 1], [1, 1, 3]]), r'0 <= lo <= hi <= 3'),
         (3, torch.tensor([[0, 1, 1], [1, 3, 4]]), r'0 <= lo <= hi <= 3'),
+        (3, torch.tensor([[0, 1, 0], [1, 3, 3]]), 'counts must not decrease'),
         (3, torch.zeros(2, 2, dtype=torch.long), r'counts must be a contiguous \(2, 3\)'),
     ],
 )
