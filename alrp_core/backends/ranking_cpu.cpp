@@ -59,8 +59,9 @@ constexpr int64_t kChunk = 1 << 15;
 // Chunks per thread at least: a small batch runs on the calling thread (waking the others costs
 // more than its work).
 constexpr int64_t kGrain = 8;
-// Partial histograms at most (see histogram()).
-constexpr int64_t kParts = 32;
+// Partial histograms at most (see histogram()), and histogram bins per thread at least where
+// they are combined.
+constexpr int64_t kParts = 32, kCombineGrain = 4096;
 // Grid cells per interval boundary of the constant-time interval lookup, and at most this many
 // cells (their indices are exact in float32).
 constexpr int64_t kGridCellsPerBound = 4, kMaxGridCells = int64_t{1} << 24;
@@ -594,6 +595,23 @@ void add_dense(const S* s, const I* interval, int64_t len, double origin, double
   }
 }
 
+// Adds to count[k] and moment[k], for k < bins, bin k's pair of each dense part (each p with
+// dense_part[p], its pairs from partial + p * stride on), in the order of the parts. The bins
+// are split among the threads: each bin's sum is the same for any number of them.
+void add_parts(const double* partial, const std::vector<uint8_t>& dense_part, int64_t stride,
+               int64_t bins, double* count, double* moment) {
+  at::parallel_for(0, bins, kCombineGrain, [&](int64_t k0, int64_t k1) {
+    for (size_t p = 0; p < dense_part.size(); ++p) {
+      if (!dense_part[p]) continue;
+      const double* h = partial + p * stride;
+      for (int64_t k = k0; k < k1; ++k) {
+        count[k] += h[2 * k];
+        moment[k] += h[2 * k + 1];
+      }
+    }
+  });
+}
+
 // Returns (hist, (counts, entries)): hist float64 (2, n + 2), per interval 0 .. n and a zero
 // dummy bin n + 1, the sums over the binned negatives of 1 and of x = score - origin; entries
 // (M, ) int16 read as uint16 (int32 when n + 2 > 65535) and per chunk c of kChunk logits from
@@ -619,17 +637,20 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
   at::Tensor entries =
       at::empty({m}, scores.options().dtype(dummy <= 65535 ? at::kShort : at::kInt));
   // The dense chunks are summed per part of the logits (parts of whole chunks, their number
-  // fixed by M and n alone, at most kParts and about 8 MB of partial sums, made when the first
-  // dense chunk is binned), then over the parts in order; the binned negatives of the sparse
-  // chunks after them, chunk by chunk in order, from the entries.
+  // fixed by M and n alone, at most kParts and about 8 MB of partial sums), then over the parts
+  // in order; the binned negatives of the sparse chunks after them, chunk by chunk in order,
+  // from the entries.
   const int64_t max_parts = std::max<int64_t>(1, std::min<int64_t>(kParts, (8 << 20) / (bins * 16)));
   const int64_t parts = std::max<int64_t>(1, std::min(chunks, max_parts));
   const int64_t part_chunks = (chunks + parts - 1) / parts;
   // partial[p][k] = (count, moment) of part p, interleaved: one bin, one cache line; then the
-  // dummy bin's pair, which takes what is not binned in a dense chunk.
+  // dummy bin's pair, which takes what is not binned in a dense chunk. Made when the first dense
+  // chunk is binned; each part sets its own pairs to zero when it first bins a dense chunk (and
+  // marks dense_part), so that no thread writes the whole 8 MB.
   const int64_t stride = 2 * (bins + 1);
-  std::vector<double> partial;
+  std::unique_ptr<double[]> partial;
   std::once_flag partial_made;
+  std::vector<uint8_t> dense_part(parts, 0);
   // The shifted scores of each part's sparse binned negatives, in order (read in order after the
   // pass, where their scores would be read again at random).
   std::vector<std::vector<double>> sparse_x(parts);
@@ -666,10 +687,10 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
             // pairs do not evict each other); what is not binned goes to the dummy's pair.
             auto bin_densely = [&]() {
               if (!h) {
-                std::call_once(partial_made, [&] {
-                  partial.assign(static_cast<size_t>(parts * stride), 0.0);
-                });
-                h = partial.data() + p * stride;
+                std::call_once(partial_made, [&] { partial.reset(new double[parts * stride]); });
+                h = partial.get() + p * stride;
+                std::fill(h, h + stride, 0.0);
+                dense_part[p] = 1;
               }
               dense_intervals(iv, cs, ck, len, lowest, skip_irrelevant, out, cell_of.data());
               add_dense(cs, out, len, origin, h);
@@ -699,13 +720,7 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
           }
         }
       });
-      for (int64_t p = 0; p < parts && !partial.empty(); ++p) {
-        const double* h = partial.data() + p * stride;
-        for (int64_t k = 0; k < bins; ++k) {
-          count[k] += h[2 * k];
-          moment[k] += h[2 * k + 1];
-        }
-      }
+      if (partial) add_parts(partial.get(), dense_part, stride, bins, count, moment);
       for (int64_t p = 0; p < parts; ++p) {
         const double* x = sparse_x[p].data();
         for (int64_t c = p * part_chunks; c < std::min(chunks, (p + 1) * part_chunks); ++c) {
