@@ -37,10 +37,10 @@ atomics: no synchronisation on CUDA). The C++ op finds the boundaries and counts
 over the three runs instead (:func:`window_geometry` is its reference).
 
 The kernels find a score's interval in constant time (the Triton kernels from
-:meth:`ScoreIntervals.grid`, the C++ op from the same grid, which it builds itself): a uniform
-grid over the span of the boundaries holds, per cell, the number of boundaries in the cells
-below, and a step or two within the cell finish it (a binary search where a cell holds many
-boundaries).
+:meth:`ScoreIntervals.grid`; the C++ op from a grid of its own over the scores in their dtype,
+whose boundaries are each one's lowest score that reaches it): a uniform grid over the span of
+the boundaries holds, per cell, the number of boundaries in the cells below, and a step or two
+within the cell finish it (a binary search where a cell holds many boundaries).
 """
 
 from typing import Callable, Optional, Tuple

@@ -41,9 +41,11 @@
 #endif
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <tuple>
 #include <type_traits>
@@ -58,13 +60,17 @@ constexpr int64_t kChunk = 1 << 15;
 // Chunks per thread at least: a small batch runs on the calling thread (waking the others costs
 // more than its work).
 constexpr int64_t kGrain = 8;
-// Partial histograms at most (see histogram()).
-constexpr int64_t kParts = 32;
-// Grid cells per interval boundary of the constant-time interval lookup.
-constexpr int64_t kGridCellsPerBound = 4;
-// Up to this many boundaries in a grid cell are stepped over without a branch; more, a binary
+// Partial histograms at most (see histogram()), and histogram bins per thread at least where
+// they are combined.
+constexpr int64_t kParts = 32, kCombineGrain = 4096;
+// Grid cells per interval boundary of the constant-time interval lookup, and at most this many
+// cells (their indices are exact in float32).
+constexpr int64_t kGridCellsPerBound = 4, kMaxGridCells = int64_t{1} << 24;
+// Up to this many thresholds in a grid cell are compared without a branch; more, a binary
 // search.
 constexpr int kLinearSteps = 2;
+// Thresholds or grid cells per thread at least where the lookup's tables are made.
+constexpr int64_t kGridGrain = 8192;
 // Key bytes: a negative's key is kLowestNegative + clamp(floor(kLevelsPerUnit * s) + 128, 0,
 // 253), so that scores in [-16, 15.75] get a level of their own every 1/8.
 constexpr uint8_t kPositive = 0, kIgnored = 1, kLowestNegative = 2, kHighestKey = 255;
@@ -291,56 +297,173 @@ RunScan scan_run_best(const S* s, const L* t, uint8_t* key, int64_t len, int64_t
   return scan_run(s, t, key, len, j0, pos);
 }
 
-// The interval index of a shifted score x >= bounds[0]: the number of boundaries <= x. A uniform
-// grid of `cells` = kGridCellsPerBound * n cells spans [bounds[0], bounds[n - 1]] (as
-// intervals.py's ScoreIntervals.grid does for the Triton kernels); x is in cell c = int((x -
-// bounds[0]) * inv_width), clamped to cells, the same formula that puts the boundaries in their
-// cells, so that table[c] <= index(x) <= table[c + 1], table[c] counting the boundaries in the
-// cells below c: a step or two between.
+// The S values in their order as unsigned integers (-0.0 just below 0.0), and back.
+template <typename S>
+using OrderBits = std::conditional_t<sizeof(S) == 4, uint32_t, uint64_t>;
+
+template <typename S>
+OrderBits<S> order_bits(S v) {
+  using U = OrderBits<S>;
+  constexpr U kSign = U{1} << (8 * sizeof(U) - 1);
+  U u;
+  std::memcpy(&u, &v, sizeof u);
+  return (u & kSign) ? ~u : (u | kSign);
+}
+
+template <typename S>
+S from_order_bits(OrderBits<S> u) {
+  using U = OrderBits<S>;
+  constexpr U kSign = U{1} << (8 * sizeof(U) - 1);
+  u = (u & kSign) ? (u & ~kSign) : ~u;
+  S v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+// The lowest S value t with double(t) - origin >= b (+inf where no finite one has).
+// double(s) - origin never falls where s rises, so for every S value s, s >= t iff double(s) -
+// origin >= b. A search over the S values in order, bracketed from the nearest one to b + origin
+// by doubling steps: that one is an ulp or two off, except where |b + origin| is far below
+// |origin| and a long run of S values has the same x.
+template <typename S>
+S threshold(double b, double origin) {
+  using U = OrderBits<S>;
+  constexpr S kInf = std::numeric_limits<S>::infinity();
+  const U lowest = order_bits(-kInf), highest = order_bits(kInf);  // never, always reached
+  auto reaches = [&](U u) { return static_cast<double>(from_order_bits<S>(u)) - origin >= b; };
+  const double largest = std::numeric_limits<S>::max();
+  const U start = order_bits(static_cast<S>(std::min(std::max(b + origin, -largest), largest)));
+  U lo = start, hi = start;  // lo below the threshold, hi at or above it
+  if (reaches(start)) {
+    for (U step = 1; reaches(lo); step *= 2) {
+      hi = lo;
+      lo = lo - lowest <= step ? lowest : lo - step;
+    }
+  } else {
+    for (U step = 1; !reaches(hi); step *= 2) {
+      lo = hi;
+      hi = highest - hi <= step ? highest : hi + step;
+    }
+  }
+  while (hi - lo > 1) {
+    const U mid = lo + (hi - lo) / 2;
+    (reaches(mid) ? hi : lo) = mid;
+  }
+  return from_order_bits<S>(hi);
+}
+
+// A grid cell of Intervals: base, the number of thresholds in the cells below, and the cell's
+// own thresholds (+inf where it has fewer than kLinearSteps); base = -1 where it has more.
+// 16 bytes for float32 scores, 32 for float64: a cell never straddles a cache line.
+template <typename S>
+struct alignas(4 * sizeof(S)) GridCell {
+  int32_t base;
+  S t[kLinearSteps];
+};
+
+// The interval of a negative's score s (dtype S): the number of boundaries b_k <= x, x =
+// double(s) - origin, found from s itself. b_k <= x iff s >= t_k, t_k = threshold(b_k, origin)
+// (ascending with k), so the interval is the number of thresholds <= s. One formula of S
+// arithmetic, never lower for a higher value, puts the scores and the thresholds in the cells
+// of a uniform grid (cell()): the thresholds of the cells below a score's are <= it, those of
+// the cells above are > it, and a cell's own are compared without a branch (a binary search
+// where it has more than kLinearSteps). The grid has kGridCellsPerBound cells per boundary
+// over [t_0, t_{n-1}] and two more either side, so that the scores beyond the thresholds
+// (clamped into the end cells) rarely share a cell with one.
+template <typename S>
 struct Intervals {
-  std::vector<double> bounds;  // the n boundaries, then +inf
-  int64_t n, cells;
-  std::vector<int32_t> table;
-  double first, last, inv_width;
+  int64_t n;
+  std::vector<S> thresholds;   // t_0 .. t_{n-1}
+  std::vector<int32_t> start;  // per cell, the thresholds in the cells below; then n
+  std::unique_ptr<GridCell<S>[]> grid;
+  S grid_origin, inv_width, top_cell;  // cell(): the grid's lowest value, 1 / width, top cell
 
-  explicit Intervals(const at::Tensor& bounds_t)
-      : bounds(bounds_t.data_ptr<double>(), bounds_t.data_ptr<double>() + bounds_t.numel()),
-        n(bounds_t.numel()), cells(kGridCellsPerBound * n), table(cells + 2, 0),
-        first(bounds[0]), last(bounds[n - 1]) {
-    // The boundaries span 0 only for delta = 0 with all positives tied: any width will do.
-    inv_width = static_cast<double>(cells) / (last > first ? last - first : 1.0);
-    for (int64_t k = 0; k < n; ++k)
-      ++table[std::min(std::max<int64_t>(cell(bounds[k]), 0), cells) + 1];
-    for (int64_t c = 1; c < cells + 2; ++c) table[c] += table[c - 1];
-    bounds.push_back(std::numeric_limits<double>::infinity());
+  Intervals(const at::Tensor& bounds, double origin) : n(bounds.numel()), thresholds(n) {
+    const double* b = bounds.data_ptr<double>();
+    at::parallel_for(0, n, kGridGrain, [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k) thresholds[k] = threshold<S>(b[k], origin);
+    });
+    fill_grid(place_grid());
   }
 
-  // The interval of a negative's shifted score x, or -1 where it is not binned: below bounds[0]
-  // with skip_irrelevant (else interval 0).
-  inline int64_t bin(double x, bool skip_irrelevant) const {
-    if (x >= first) return locate(x);
-    return skip_irrelevant ? -1 : 0;
+  // Sets the grid's origin and width (of S arithmetic; t_{n-1} is +inf where a window reaches
+  // beyond S's range) and returns its number of cells. Cells are at least a few ulps of the
+  // thresholds wide, so that the inverse width is finite, also where every threshold is equal
+  // (delta = 0, all positives tied).
+  int64_t place_grid() {
+    const double largest = std::numeric_limits<S>::max();
+    const double lo = thresholds[0], hi = std::min<double>(thresholds[n - 1], largest);
+    const int64_t cells = std::min(kGridCellsPerBound * n + 4, kMaxGridCells);
+    const double least =
+        4 * std::numeric_limits<S>::epsilon() * std::max({1.0, std::abs(lo), std::abs(hi)});
+    const double width = std::max((hi - lo) / static_cast<double>(cells - 4), least);
+    grid_origin = static_cast<S>(std::max(lo - 2 * width, -largest));
+    inv_width = static_cast<S>(1 / width);
+    top_cell = static_cast<S>(cells - 1);
+    return cells;
   }
 
-  inline int64_t cell(double x) const { return static_cast<int64_t>((x - first) * inv_width); }
+  // Sets start and grid over the given number of cells: per cell, the thresholds in the cells
+  // below and its own.
+  void fill_grid(int64_t cells) {
+    std::vector<int32_t> cell_of(n);
+    start.assign(cells + 1, 0);
+    for (int64_t k = 0; k < n; ++k) ++start[(cell_of[k] = cell(thresholds[k])) + 1];
+    for (int64_t c = 1; c <= cells; ++c) start[c] += start[c - 1];
+    grid.reset(new GridCell<S>[cells]);
+    at::parallel_for(0, cells, kGridGrain, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        grid[c].base = start[c];
+        std::fill_n(grid[c].t, kLinearSteps, std::numeric_limits<S>::infinity());
+      }
+    });
+    // Each cell's thresholds, in order; base -1 where it has more than kLinearSteps.
+    for (int64_t k = 0; k < n; ++k) {
+      GridCell<S>& g = grid[cell_of[k]];
+      const int64_t i = k - start[cell_of[k]];
+      if (i < kLinearSteps) g.t[i] = thresholds[k];
+      if (i == kLinearSteps) g.base = -1;
+    }
+  }
 
-  inline int64_t locate(double x) const {
-    if (x >= last) return n;
-    const int64_t c = std::min(cell(x), cells);
-    int64_t k = table[c];
-    const int64_t end = table[c + 1];
-    const double* b = bounds.data();
-    if (end - k > kLinearSteps) return std::upper_bound(b + k, b + end, x) - b;
-    // The boundaries of later cells are > x (and b[n] = inf): the steps need no bound check
-    // and no branch.
-    for (int step = 0; step < kLinearSteps; ++step) k += b[k] <= x;
+  // The cell of a score or threshold: branch-free, so that a loop of it vectorises.
+  inline int32_t cell(S s) const {
+    S c = (s - grid_origin) * inv_width;
+    c = c > static_cast<S>(0) ? c : static_cast<S>(0);
+    c = c < top_cell ? c : top_cell;
+    return static_cast<int32_t>(c);
+  }
+
+  // The number of thresholds <= s, for s in cell c.
+  inline int64_t locate(S s, int32_t c) const {
+    const GridCell<S>& g = grid[c];
+    if (__builtin_expect(g.base < 0, 0)) {
+      const S* t = thresholds.data();
+      return std::upper_bound(t + start[c], t + start[c + 1], s) - t;
+    }
+    int64_t k = g.base;
+    for (int step = 0; step < kLinearSteps; ++step) k += s >= g.t[step];
     return k;
+  }
+
+  // The interval of a negative's score s, or -1 where it is not binned: in interval 0 (below
+  // every boundary) with skip_irrelevant.
+  inline int64_t bin(S s, bool skip_irrelevant) const {
+    const int64_t k = locate(s, cell(s));
+    return k == 0 && skip_irrelevant ? -1 : k;
   }
 };
 
+// The boundaries: at least 2, fewer than 2^31 (Intervals counts them in int32), finite (each
+// one's threshold is found by a search that a NaN or an infinity would not end).
 void check_bounds(const at::Tensor& bounds) {
-  TORCH_CHECK(bounds.scalar_type() == at::kDouble && bounds.is_contiguous() && bounds.numel() >= 2,
-              "ranking_cpu: bounds must be contiguous float64 with >= 2 entries");
+  const int64_t n = bounds.numel();
+  TORCH_CHECK(bounds.scalar_type() == at::kDouble && bounds.is_contiguous() && n >= 2 &&
+                  n < std::numeric_limits<int32_t>::max(),
+              "ranking_cpu: bounds must be contiguous float64 with 2 to 2^31 - 2 entries");
+  const double* b = bounds.data_ptr<double>();
+  TORCH_CHECK(std::all_of(b, b + n, [](double v) { return std::isfinite(v); }),
+              "ranking_cpu: bounds must be finite");
 }
 
 // The number of j in [0, len) with key[j] >= lowest; 16 keys at a time where SSE2 is there.
@@ -446,6 +569,50 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> scan(const at::Tensor
 
 using Selection = std::tuple<at::Tensor, at::Tensor>;
 
+// The intervals of a dense chunk's len logits (scores s, keys key) to out, the dummy n + 1
+// where a logit is not binned (its key below lowest, or in interval 0 with skip_irrelevant):
+// every logit is looked up, without a branch on its key. The grid cells first (a vectorised
+// loop, to cell_of), then the thresholds.
+template <typename S, typename I>
+void dense_intervals(const Intervals<S>& iv, const S* s, const uint8_t* key, int64_t len,
+                     uint8_t lowest, bool skip_irrelevant, I* out, int32_t* cell_of) {
+  const int64_t first_binned = skip_irrelevant ? 1 : 0, dummy = iv.n + 1;
+  for (int64_t j = 0; j < len; ++j) cell_of[j] = iv.cell(s[j]);
+  for (int64_t j = 0; j < len; ++j) {
+    const int64_t k = iv.locate(s[j], cell_of[j]);
+    const bool binned = (key[j] >= lowest) & (k >= first_binned);
+    out[j] = static_cast<I>(binned ? k : dummy);
+  }
+}
+
+// Adds a dense chunk's len logits (scores s, intervals interval) to the pairs h of their
+// intervals: (count, sum of score - origin).
+template <typename S, typename I>
+void add_dense(const S* s, const I* interval, int64_t len, double origin, double* h) {
+  for (int64_t j = 0; j < len; ++j) {
+    const int64_t k = interval[j];
+    h[2 * k] += 1.0;
+    h[2 * k + 1] += static_cast<double>(s[j]) - origin;
+  }
+}
+
+// Adds to count[k] and moment[k], for k < bins, bin k's pair of each dense part (each p with
+// dense_part[p], its pairs from partial + p * stride on), in the order of the parts. The bins
+// are split among the threads: each bin's sum is the same for any number of them.
+void add_parts(const double* partial, const std::vector<uint8_t>& dense_part, int64_t stride,
+               int64_t bins, double* count, double* moment) {
+  at::parallel_for(0, bins, kCombineGrain, [&](int64_t k0, int64_t k1) {
+    for (size_t p = 0; p < dense_part.size(); ++p) {
+      if (!dense_part[p]) continue;
+      const double* h = partial + p * stride;
+      for (int64_t k = k0; k < k1; ++k) {
+        count[k] += h[2 * k];
+        moment[k] += h[2 * k + 1];
+      }
+    }
+  });
+}
+
 // Returns (hist, (counts, entries)): hist float64 (2, n + 2), per interval 0 .. n and a zero
 // dummy bin n + 1, the sums over the binned negatives of 1 and of x = score - origin; entries
 // (M, ) int16 read as uint16 (int32 when n + 2 > 65535) and per chunk c of kChunk logits from
@@ -464,24 +631,27 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
   check_vector(keys, "keys", m, at::kByte);
   check_vector(chunk_max, "chunk_max", chunks, at::kByte);
   check_bounds(bounds);
-  const Intervals iv(bounds);
-  const int64_t bins = iv.n + 1, dummy = iv.n + 1;
-  const uint8_t lowest = skip_irrelevant ? lowest_key_from(origin + iv.first) : kLowestNegative;
+  const int64_t bins = bounds.numel() + 1, dummy = bounds.numel() + 1;
+  const double first = bounds.data_ptr<double>()[0];
+  const uint8_t lowest = skip_irrelevant ? lowest_key_from(origin + first) : kLowestNegative;
   at::Tensor counts = at::empty({chunks}, scores.options().dtype(at::kInt));
   at::Tensor entries =
       at::empty({m}, scores.options().dtype(dummy <= 65535 ? at::kShort : at::kInt));
   // The dense chunks are summed per part of the logits (parts of whole chunks, their number
-  // fixed by M and n alone, at most kParts and about 8 MB of partial sums, made when the first
-  // dense chunk is binned), then over the parts in order; the binned negatives of the sparse
-  // chunks after them, chunk by chunk in order, from the entries.
+  // fixed by M and n alone, at most kParts and about 8 MB of partial sums), then over the parts
+  // in order; the binned negatives of the sparse chunks after them, chunk by chunk in order,
+  // from the entries.
   const int64_t max_parts = std::max<int64_t>(1, std::min<int64_t>(kParts, (8 << 20) / (bins * 16)));
   const int64_t parts = std::max<int64_t>(1, std::min(chunks, max_parts));
   const int64_t part_chunks = (chunks + parts - 1) / parts;
   // partial[p][k] = (count, moment) of part p, interleaved: one bin, one cache line; then the
-  // dummy bin's pair, which takes what is not binned in a dense chunk.
+  // dummy bin's pair, which takes what is not binned in a dense chunk. Made when the first dense
+  // chunk is binned; each part sets its own pairs to zero when it first bins a dense chunk (and
+  // marks dense_part), so that no thread writes the whole 8 MB.
   const int64_t stride = 2 * (bins + 1);
-  std::vector<double> partial;
+  std::unique_ptr<double[]> partial;
   std::once_flag partial_made;
+  std::vector<uint8_t> dense_part(parts, 0);
   // The shifted scores of each part's sparse binned negatives, in order (read in order after the
   // pass, where their scores would be read again at random).
   std::vector<std::vector<double>> sparse_x(parts);
@@ -493,6 +663,7 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
   double* moment = count + bins + 1;
   dispatch_scores(scores, [&](auto s_tag) {
     using S = decltype(s_tag);
+    const Intervals<S> iv(bounds, origin);
     dispatch_index(entries, [&](auto i_tag) {
       using I = decltype(i_tag);
       const S* s = scores.data_ptr<S>();
@@ -500,6 +671,7 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
       const int64_t grain = std::max<int64_t>(1, (kGrain + part_chunks - 1) / part_chunks);
       at::parallel_for(0, parts, grain, [&](int64_t p0, int64_t p1) {
         std::vector<uint16_t> candidates(kChunk);
+        std::vector<int32_t> cell_of(kChunk);
         for (int64_t p = p0; p < p1; ++p) {
           double* h = nullptr;  // the part's pairs, from its first dense chunk on
           const int64_t c1 = std::min(chunks, (p + 1) * part_chunks);
@@ -512,27 +684,17 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
               continue;
             }
             I* out = entry_of + j0;
-            // Dense: every logit's interval, without a branch on the key; what is not binned
-            // goes to the dummy's pair (dropped).
+            // Dense: every logit's interval, then the sums (two loops, so that the grid and the
+            // pairs do not evict each other); what is not binned goes to the dummy's pair.
             auto bin_densely = [&]() {
               if (!h) {
-                std::call_once(partial_made, [&] {
-                  partial.assign(static_cast<size_t>(parts * stride), 0.0);
-                });
-                h = partial.data() + p * stride;
+                std::call_once(partial_made, [&] { partial.reset(new double[parts * stride]); });
+                h = partial.get() + p * stride;
+                std::fill(h, h + stride, 0.0);
+                dense_part[p] = 1;
               }
-              // Two loops: the lookups (bounds and grid) first, the sums then, so that the two
-              // tables do not evict each other.
-              for (int64_t i = 0; i < len; ++i) {
-                const double x = static_cast<double>(cs[i]) - origin;
-                const int64_t k = ck[i] >= lowest ? iv.bin(x, skip_irrelevant) : -1;
-                out[i] = static_cast<I>(k < 0 ? dummy : k);
-              }
-              for (int64_t i = 0; i < len; ++i) {
-                const int64_t b = out[i];
-                h[2 * b] += 1.0;
-                h[2 * b + 1] += static_cast<double>(cs[i]) - origin;
-              }
+              dense_intervals(iv, cs, ck, len, lowest, skip_irrelevant, out, cell_of.data());
+              add_dense(cs, out, len, origin, h);
               count_of[c] = -1;
             };
             const int64_t sample = std::min(len, kDenseSample);
@@ -548,10 +710,9 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
             int32_t binned = 0;
             for (int64_t e = 0; e < found; ++e) {
               const uint16_t i = candidates[e];
-              const double x = static_cast<double>(cs[i]) - origin;
-              const int64_t k = iv.bin(x, skip_irrelevant);
+              const int64_t k = iv.bin(cs[i], skip_irrelevant);
               if (k < 0) continue;
-              sparse_x[p].push_back(x);
+              sparse_x[p].push_back(static_cast<double>(cs[i]) - origin);
               out[2 * binned] = static_cast<I>(i);
               out[2 * binned + 1] = static_cast<I>(k);
               ++binned;
@@ -560,13 +721,7 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
           }
         }
       });
-      for (int64_t p = 0; p < parts && !partial.empty(); ++p) {
-        const double* h = partial.data() + p * stride;
-        for (int64_t k = 0; k < bins; ++k) {
-          count[k] += h[2 * k];
-          moment[k] += h[2 * k + 1];
-        }
-      }
+      if (partial) add_parts(partial.get(), dense_part, stride, bins, count, moment);
       for (int64_t p = 0; p < parts; ++p) {
         const double* x = sparse_x[p].data();
         for (int64_t c = p * part_chunks; c < std::min(chunks, (p + 1) * part_chunks); ++c) {

@@ -665,3 +665,90 @@ def test_negatives_next_to_the_lowest_boundary(backend, origin, delta, seed):
     scores = torch.cat([positives, negatives])
     targets = torch.cat([torch.ones(2), torch.zeros(negatives.numel())]).long()
     assert_matches_oracle(scores, targets, delta, rtol=2e-5)
+
+
+def with_neighbours(values: torch.Tensor, ulps: int = 2) -> torch.Tensor:
+    """``values`` and the values up to ``ulps`` ulps (of their dtype) above and below each."""
+    out, up, down = [values], values, values
+    for _ in range(ulps):
+        up = torch.nextafter(up, torch.full_like(up, float('inf')))
+        down = torch.nextafter(down, torch.full_like(down, float('-inf')))
+        out += [up, down]
+    return torch.cat(out)
+
+
+def threshold_batch(chunk, dtype, delta, case):
+    """Two chunks of the C++ op for the interval lookup's edges. Positives: for ``case``
+    'spread', some far apart, a tie, 60 within a few ulps of 5 (many boundaries in one grid
+    cell: the binary search) and one at delta (its lower boundary is the score 0); for 'tied',
+    8 equal ones (for delta 0, every boundary equal). Negatives: on every s_i -/+ delta and s_i
+    and 2 ulps either side; at and next to 0 down to the least subnormal (where a long run of
+    scores has one shifted value); far below and above every boundary. Chunk 0 has them with
+    negatives in reach besides (a dense chunk), chunk 1 among ignored logits (a sparse one, with
+    the filter on or off)."""
+    eps = torch.finfo(dtype).eps
+    if case == 'spread':
+        far = torch.tensor([-3.0, -0.25, 0.3, 1.0, 1.0, 2.0, delta], dtype=dtype)
+        pos = torch.cat([far, 5.0 + torch.arange(60, dtype=dtype) * 8 * eps])
+    else:
+        pos = torch.full((8,), 0.7, dtype=dtype)
+    least = torch.nextafter(torch.zeros(1, dtype=dtype), torch.ones(1, dtype=dtype))
+    zeros = torch.tensor([0.0, -0.0, 1e-30, -1e-30, 1e-8, -1e-8], dtype=dtype)
+    edges = torch.cat(
+        [
+            with_neighbours(torch.cat([pos - delta, pos + delta, pos])),
+            with_neighbours(torch.cat([zeros, least, -least])),
+            torch.tensor([-1e30, -1e4, 1e4, 1e30], dtype=dtype),
+        ]
+    )
+    gen = torch.Generator().manual_seed(11)
+    low = float(pos.min()) - delta - 0.5
+    span = float(pos.max()) + delta + 0.5 - low
+    filler = low + torch.rand(chunk - pos.numel() - edges.numel(), generator=gen) * span
+    sparse = torch.zeros(chunk, dtype=dtype)
+    at = torch.randperm(chunk - chunk // 8, generator=gen)[: edges.numel()] + chunk // 8
+    sparse[at] = edges
+    scores = torch.cat([pos, edges, filler.to(dtype), sparse])
+    targets = torch.zeros(scores.numel(), dtype=torch.long)
+    targets[: pos.numel()] = 1
+    targets[chunk:] = -1
+    targets[chunk + at] = 0
+    return scores, targets
+
+
+def selected_intervals(selection, m, chunk, dummy):
+    """Every logit's interval from the C++ op's selection (the dummy where not binned)."""
+    counts, entries = selection
+    entries = entries.long() & 0xFFFF if entries.dtype == torch.int16 else entries.long()
+    out = torch.full((m,), dummy, dtype=torch.long)
+    for c, count in enumerate(counts.tolist()):
+        j0, j1 = c * chunk, min(m, (c + 1) * chunk)
+        if count < 0:
+            out[j0:j1] = entries[j0:j1]
+        else:
+            pairs = entries[j0 : j0 + 2 * count].reshape(-1, 2)
+            out[j0 + pairs[:, 0]] = pairs[:, 1]
+    return out
+
+
+@pytest.mark.parametrize('case', ['spread', 'tied'])
+@pytest.mark.parametrize('delta', [0.0, 0.5, 0.3])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_cpp_intervals_at_the_boundaries_equal_the_torch_ops(dtype, delta, case, filter_negatives):
+    # The op finds a score's interval from the score in its own dtype, against thresholds of that
+    # dtype: every negative's interval must be the searchsorted one of its shifted float64 score.
+    if 'cpp' not in backends.available_backends(CPU):
+        pytest.skip('the C++ op is not built in this environment')
+    chunk = backends.load('cpp').op.CHUNK
+    scores, targets = threshold_batch(chunk, dtype, delta, case)
+    with ranking_options(backend='cpp'):
+        _, ranks, grad, _, _ = core_outputs(scores, targets, delta)
+    counts, _ = ranks.negatives.selection
+    assert counts[0] == -1 and counts[1] >= 0  # a dense chunk, a sparse one
+    intervals = ranks.intervals
+    got = selected_intervals(ranks.negatives.selection, scores.numel(), chunk, intervals.dummy)
+    want = intervals.locate(scores.double() - ranks.negatives.origin)
+    binned = (targets == 0) & ((want > 0) | (not filter_negatives))
+    want = torch.where(binned, want, intervals.dummy)
+    assert torch.equal(got, want), torch.nonzero(got != want)[:8, 0].tolist()
+    assert_agrees_with_torch_ops(scores, targets, delta, ranks, grad)
