@@ -23,10 +23,10 @@
 // negative whose key is below the threshold's key, without reading its score, and every chunk
 // whose largest key is, without reading anything of it. Late in training that leaves the
 // histogram about a byte per logit to read and the gradient a zero fill and a few stores.
-// Besides, kernels of the P-sized steps, on the calling thread: argsort (the positives' scores),
-// window_geometry (the boundaries and counts of their windows) and rank_sort_errors (Rank & Sort
-// Loss's errors and gradients among the positives, with the IoU-restricted sums of
-// alrp_core/missorted.py).
+// Besides, kernels of the P-sized steps: argsort (the positives' scores) and window_geometry
+// (the boundaries and counts of their windows) on the calling thread, and rank_sort_errors (Rank
+// & Sort Loss's errors and gradients among the positives, with the IoU-restricted sums of
+// alrp_core/missorted.py), whose Fenwick sweeps take two threads.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
@@ -641,7 +641,8 @@ std::tuple<at::Tensor, Selection> histogram(const at::Tensor& scores,
   // fixed by M and n alone, at most kParts and about 8 MB of partial sums), then over the parts
   // in order; the binned negatives of the sparse chunks after them, chunk by chunk in order,
   // from the entries.
-  const int64_t max_parts = std::max<int64_t>(1, std::min<int64_t>(kParts, (8 << 20) / (bins * 16)));
+  const int64_t max_parts =
+      std::max<int64_t>(1, std::min<int64_t>(kParts, (8 << 20) / (bins * 16)));
   const int64_t parts = std::max<int64_t>(1, std::min(chunks, max_parts));
   const int64_t part_chunks = (chunks + parts - 1) / parts;
   // partial[p][k] = (count, moment) of part p, interleaved: one bin, one cache line; then the
@@ -903,30 +904,34 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> window_geometry(const at::Tensor&
 // Sums over dominated positives: out[(r * num + i) * W + w] is the sum of col[k * W + w] over
 // the positives k < counts[r][i] (in score order) with key[k] < key[i], keys in 1 .. num, for
 // the counts lo (r = 0) and hi (r = 1), which do not decrease with i (the windows of ascending
-// scores). One sweep over k with a Fenwick tree over the keys, the queries of count c answered
-// in order before row c enters the tree: O(num log num); W columns, so that the sums stay in
-// registers.
+// scores). Per row, one sweep over k with a Fenwick tree over the keys, the queries of count c
+// answered in order before row c enters the tree: O(num log num); the two rows on two threads
+// where there are two. W columns, so that the sums stay in registers.
 template <int W>
 std::vector<double> dominated_sums(const double* col, const std::vector<int64_t>& key,
                                    const int64_t* lo, const int64_t* hi) {
   const int64_t num = static_cast<int64_t>(key.size());
-  std::vector<double> out(2 * num * W), tree((num + 1) * W, 0.0);
-  double* __restrict__ tr = tree.data();
-  double* __restrict__ sums = out.data();
-  const int64_t* k = key.data();
-  auto answer = [&](int64_t q, int64_t i) {
-    double sum[W] = {};
-    for (int64_t t = k[i] - 1; t > 0; t -= t & -t)
-      for (int w = 0; w < W; ++w) sum[w] += tr[t * W + w];
-    std::copy(sum, sum + W, sums + q * W);
-  };
-  for (int64_t c = 0, a = 0, b = 0;; ++c) {
-    for (; a < num && lo[a] == c; ++a) answer(a, a);
-    for (; b < num && hi[b] == c; ++b) answer(num + b, b);
-    if (c == num) break;
-    for (int64_t t = k[c]; t <= num; t += t & -t)
-      for (int w = 0; w < W; ++w) tr[t * W + w] += col[c * W + w];
-  }
+  std::vector<double> out(2 * num * W);
+  at::parallel_for(0, 2, 1, [&](int64_t r0, int64_t r1) {
+    std::vector<double> tree((num + 1) * W);
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t* count = r ? hi : lo;
+      double* __restrict__ tr = tree.data();
+      double* __restrict__ sums = out.data() + r * num * W;
+      std::fill(tree.begin(), tree.end(), 0.0);
+      for (int64_t c = 0, i = 0;; ++c) {
+        for (; i < num && count[i] == c; ++i) {
+          double sum[W] = {};
+          for (int64_t t = key[i] - 1; t > 0; t -= t & -t)
+            for (int w = 0; w < W; ++w) sum[w] += tr[t * W + w];
+          std::copy(sum, sum + W, sums + i * W);
+        }
+        if (c == num) break;
+        for (int64_t t = key[c]; t <= num; t += t & -t)
+          for (int w = 0; w < W; ++w) tr[t * W + w] += col[c * W + w];
+      }
+    }
+  });
   return out;
 }
 
@@ -977,7 +982,7 @@ inline double window_sum(double v_lo, double v_hi, double v_all, double vs_lo, d
 // negatives' weight, the ranking and the sorting gradient (3, P), float64, each divided by P.
 // rank+ and the sums of H (1 - y) over every positive come from prefix sums in score order;
 // those over the positives below y_i, and the spread of the sorting error back to them, from
-// two Fenwick sweeps over the IoU ranks: O(P log P) on the calling thread.
+// Fenwick sweeps over the IoU ranks: O(P log P).
 std::tuple<at::Tensor, at::Tensor> rank_sort_errors(const at::Tensor& scores,
                                                     const at::Tensor& ious, const at::Tensor& fp,
                                                     double delta, double eps,
