@@ -43,12 +43,12 @@ the boundaries holds, per cell, the number of boundaries in the cells below, and
 within the cell finish it (a binary search where a cell holds many boundaries).
 """
 
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from .backends import stable_argsort
+from .backends import Backend, stable_argsort
 
 #: Grid cells per interval boundary of the Triton kernels' constant-time interval lookup (the
 #: C++ op's kGridCellsPerBound is its own).
@@ -70,10 +70,6 @@ def take_last(values: Tensor, index: Tensor) -> Tensor:
     rows = values.reshape(-1, values.shape[-1])
     taken = torch.stack([row.index_select(0, index) for row in rows])
     return taken.view(values.shape[:-1] + index.shape)
-
-
-#: ``geometry(sorted_centres, delta)``: :func:`window_geometry`'s result.
-WindowGeometry = Callable[[Tensor, float], Tuple[Tensor, Tensor, Tensor]]
 
 
 def window_geometry(sorted_centres: Tensor, delta: float) -> Tuple[Tensor, Tensor, Tensor]:
@@ -116,8 +112,10 @@ class ScoreIntervals:
             ``sorted_centres[j]`` is the centre of positive ``ascending[j]``.
         delta (float): half width of the linear part of H; 0 for the hard step H(x) = [x >= 0]
             (then lo_i = hi_i = c_i, and a score equal to c_i lies at or above both).
-        geometry (WindowGeometry, optional): a kernel of :func:`window_geometry` (the C++
-            op's, ``alrp_core.backends.Backend.window_geometry``); None: that function.
+        backend (Backend, optional): the backend whose kernels of :func:`window_geometry`,
+            :meth:`relation_sums` and :meth:`spread` (``alrp_core.backends.Backend``'s
+            ``window_geometry``, ``relation_sums``, ``spread``) stand in for the torch ops here
+            where it has them; None: the torch ops.
 
     Interval indices run over 0 .. 2P; index 2P + 1 is a dummy bin that is always empty. The
     per-positive tensors that the methods take and return are in index order; inside, they
@@ -138,7 +136,7 @@ class ScoreIntervals:
         sorted_centres: Tensor,
         ascending: Tensor,
         delta: float,
-        geometry: Optional['WindowGeometry'] = None,
+        backend: Optional[Backend] = None,
     ) -> None:
         self.delta = float(delta)
         #: H(0), the relation of a positive to itself: 1/2, or 1 for the hard step.
@@ -149,7 +147,8 @@ class ScoreIntervals:
         self.dummy = 2 * num_pos + 1
         self.num_bins = 2 * num_pos + 2
         self.lo = sorted_centres - self.delta
-        geometry = window_geometry if geometry is None else geometry
+        self.kernels = backend
+        geometry = getattr(backend, 'window_geometry', None) or window_geometry
         self.bounds, bound_counts, self.centres_below = geometry(sorted_centres, self.delta)
         self.k_lo, self.k_hi = bound_counts.view(2, num_pos)
         self._window = bound_counts  # k_lo then k_hi
@@ -187,6 +186,9 @@ class ScoreIntervals:
     def relation_sums(self, hist: Tensor) -> Tensor:
         """``sum_j v_j * H(x_j - s_i)`` for every positive i, shape (P, ), from a histogram of
         shape (2, num_bins): per-interval sums of v and v * x."""
+        kernel = getattr(self.kernels, 'relation_sums', None)
+        if kernel is not None:
+            return kernel(hist.contiguous(), self.ascending, self.lo, self._window, self.delta)
         # Only the inner intervals 1 .. 2P - 1 enter a linear window: prefix sums over the
         # intervals 1 .. k - 1 leave out interval 0, whose scores may be arbitrarily far away,
         # and the dummy bin (and never read the moment of interval 2P).
@@ -226,6 +228,10 @@ class ScoreIntervals:
         A[k] + B[k] * x`` for every score x in interval k (A = B = 0 in interval 0 and the
         dummy bin)."""
         num_bins = self.num_bins
+        kernel = getattr(self.kernels, 'spread', None)
+        if kernel is not None:
+            weights = w.to(torch.float64).contiguous()
+            return kernel(weights, self.ascending, self.lo, self._window, num_bins, self.delta)
         prefix = self._prefix_sums(self._ascending(w), self.lo)
         # ends[0, k] (ends[1, k]): the positives with k_lo (k_hi) <= k, the first ones in
         # ascending order.

@@ -82,8 +82,7 @@ def _rank_and_sort(batch, eps: float) -> Tuple[Tensor, Tensor, 'RankSortGradient
     ascending = batch.backend.argsort(pos)
     sorted_pos = pos.index_select(0, ascending).to(torch.float64)
     origin = sorted_pos[0]  # the lowest positive
-    geometry = batch.backend.window_geometry
-    intervals = ScoreIntervals(sorted_pos - origin, ascending, batch.delta, geometry)
+    intervals = ScoreIntervals(sorted_pos - origin, ascending, batch.delta, batch.backend)
     negatives = NegativeRelations(batch, intervals, origin)
     fp = negatives.false_positives.index_select(0, ascending)
     ious = batch.ious.index_select(0, ascending).to(torch.float64)

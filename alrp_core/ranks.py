@@ -90,9 +90,7 @@ def rank_positives(batch: RankingBatch, weights: Optional[Tensor] = None) -> Pos
     ascending = descending.flip(0)
     sorted_pos = pos.index_select(0, ascending).to(torch.float64)
     origin = sorted_pos[0]  # the lowest positive
-    intervals = ScoreIntervals(
-        sorted_pos - origin, ascending, batch.delta, batch.backend.window_geometry
-    )
+    intervals = ScoreIntervals(sorted_pos - origin, ascending, batch.delta, batch.backend)
     negatives = NegativeRelations(batch, intervals, origin)
     fp = negatives.false_positives
     ones = torch.ones_like(fp)

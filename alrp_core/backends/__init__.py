@@ -98,9 +98,16 @@ class Backend(abc.ABC):
     rank_sort_errors: Optional[
         Callable[[Tensor, Tensor, Tensor, float, float, Optional[Tensor]], Tuple[Tensor, Tensor]]
     ] = None
-    #: A kernel of the boundaries and counts of the positives' windows (``alrp_core.intervals``'s
-    #: ``WindowGeometry``), or None: the torch ops of ``alrp_core.intervals.window_geometry``.
+    #: A kernel of the boundaries and counts of the positives' windows, ``(sorted_centres,
+    #: delta) -> (bounds, bound_counts, centres_below)``, or None: the torch ops of
+    #: ``alrp_core.intervals.window_geometry``.
     window_geometry: Optional[Callable[[Tensor, float], Tuple[Tensor, Tensor, Tensor]]] = None
+    #: Kernels of ``alrp_core.intervals.ScoreIntervals.relation_sums`` ``(hist, ascending, lo,
+    #: window, delta) -> (P, )`` and ``spread`` ``(weights, ascending, lo, window, num_bins,
+    #: delta) -> (2, num_bins)`` (the intervals' ``ascending``, ``lo`` and ``_window``), or
+    #: None: their torch ops.
+    relation_sums: Optional[Callable[[Tensor, Tensor, Tensor, Tensor, float], Tensor]] = None
+    spread: Optional[Callable[[Tensor, Tensor, Tensor, Tensor, int, float], Tensor]] = None
     #: The sort of the positives' scores:
     #: :func:`stable_argsort`'s result, for contiguous float32 or float64 values.
     argsort: Callable[[Tensor], Tensor] = staticmethod(stable_argsort)

@@ -42,6 +42,10 @@ class CppOp(Backend):
     rank_sort_errors = staticmethod(op.rank_sort_errors)
     #: The windows' boundaries and counts in one walk over their three ascending runs.
     window_geometry = staticmethod(op.window_geometry)
+    #: FP(i) from the histogram and the negatives' gradient coefficients, each one loop over
+    #: the positives or the intervals, where the torch ops take a dozen ops.
+    relation_sums = staticmethod(op.relation_sums)
+    spread = staticmethod(op.spread)
     #: A radix sort, O(P), where torch's sort of a few thousand values costs O(P log P).
     argsort = staticmethod(op.argsort)
 

@@ -901,6 +901,110 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> window_geometry(const at::Tensor&
   return {bounds, bound_counts, below};
 }
 
+// Checks the positives' window data of relation_sums and spread: ascending (P, ) int64 a
+// permutation's values in [0, P), lo (P, ) float64, window (2P, ) int64 k_lo then k_hi (each
+// non-decreasing, in [0, bins - 1)).
+void check_windows(const at::Tensor& ascending, const at::Tensor& lo, const at::Tensor& window,
+                   int64_t bins) {
+  const int64_t num = ascending.numel();
+  check_vector(ascending, "ascending", num, at::kLong);
+  check_vector(lo, "lo", num, at::kDouble);
+  check_vector(window, "window", 2 * num, at::kLong);
+  const int64_t* a = ascending.data_ptr<int64_t>();
+  const int64_t* k = window.data_ptr<int64_t>();
+  for (int64_t i = 0; i < num; ++i)
+    TORCH_CHECK(a[i] >= 0 && a[i] < num, "ranking_cpu: ascending must lie in [0, ", num, ")");
+  for (int64_t i = 0; i < 2 * num; ++i)
+    TORCH_CHECK(k[i] >= 0 && k[i] < bins - 1 && (i % num == 0 || k[i] >= k[i - 1]),
+                "ranking_cpu: window must hold non-decreasing k_lo and k_hi in [0, ", bins - 1,
+                ")");
+}
+
+// sum_j v_j H(x_j - s_i) for every positive i, in index order (out[ascending[j]] for the j-th
+// lowest), from hist (2, bins) float64, the per-interval sums of v (row 0) and v * x (row 1),
+// and the windows: k_lo, k_hi (window) and lo_i = c_i - delta of the positives in ascending
+// order. The sums below interval k leave out interval 0 (its scores may lie arbitrarily far
+// below) and read no moment of interval 2P (alrp_core/intervals.py's relation_sums, the
+// reference).
+at::Tensor relation_sums(const at::Tensor& hist, const at::Tensor& ascending, const at::Tensor& lo,
+                         const at::Tensor& window, double delta) {
+  TORCH_CHECK(hist.device().is_cpu() && hist.dim() == 2 && hist.size(0) == 2 &&
+                  hist.is_contiguous() && hist.scalar_type() == at::kDouble,
+              "ranking_cpu: hist must be a contiguous (2, bins) float64 CPU tensor");
+  const int64_t num = ascending.numel(), bins = hist.size(1);
+  TORCH_CHECK(bins == 2 * num + 2, "ranking_cpu: hist must have 2P + 2 bins");
+  check_windows(ascending, lo, window, bins);
+  const double* count = hist.data_ptr<double>();
+  const double* moment = count + bins;
+  // prefix[k]: the sums over the intervals 1 .. k - 1 (k >= 1; prefix[0] = 0), k <= 2P.
+  std::vector<double> prefix_count(bins - 1, 0.0), prefix_moment(bins - 1, 0.0);
+  for (int64_t k = 2; k < bins - 1; ++k) {
+    prefix_count[k] = prefix_count[k - 1] + count[k - 1];
+    prefix_moment[k] = prefix_moment[k - 1] + moment[k - 1];
+  }
+  // Every binned score at or above lo_0: the intervals 1 .. 2P.
+  const double total = prefix_count[bins - 2] + count[bins - 2];
+  const int64_t* a = ascending.data_ptr<int64_t>();
+  const int64_t* k_lo = window.data_ptr<int64_t>();
+  const int64_t* k_hi = k_lo + num;
+  const double* l = lo.data_ptr<double>();
+  at::Tensor out = at::empty({num}, hist.options());
+  double* o = out.data_ptr<double>();
+  for (int64_t j = 0; j < num; ++j) {
+    double value = total - prefix_count[k_hi[j]];
+    if (delta > 0) {
+      const double inside = prefix_count[k_hi[j]] - prefix_count[k_lo[j]];
+      const double inside_moment = prefix_moment[k_hi[j]] - prefix_moment[k_lo[j]];
+      value += (inside_moment - l[j] * inside) / (2 * delta);
+    }
+    o[a[j]] = value;
+  }
+  return out;
+}
+
+// The negatives' gradient coefficients of per-positive weights w (P, ) float64, index order:
+// A (row 0) and B (row 1), (2, bins) float64, with sum_i w_i H(x - s_i) = A[k] + B[k] x for a
+// score x in interval k, A = B = 0 in interval 0 and the dummy bin (alrp_core/intervals.py's
+// spread, the reference). A positive's window starts at interval k_lo and ends at k_hi; from the
+// prefix sums of w and w * lo in ascending order, the positives whose window has started
+// (ended) by interval k are the first ones, two pointers that only move on.
+at::Tensor spread(const at::Tensor& weights, const at::Tensor& ascending, const at::Tensor& lo,
+                  const at::Tensor& window, int64_t bins, double delta) {
+  const int64_t num = ascending.numel();
+  check_vector(weights, "weights", num, at::kDouble);
+  TORCH_CHECK(bins == 2 * num + 2, "ranking_cpu: spread needs 2P + 2 bins");
+  check_windows(ascending, lo, window, bins);
+  const double* w = weights.data_ptr<double>();
+  const int64_t* a = ascending.data_ptr<int64_t>();
+  const int64_t* k_lo = window.data_ptr<int64_t>();
+  const int64_t* k_hi = k_lo + num;
+  const double* l = lo.data_ptr<double>();
+  std::vector<double> sum_w(num + 1, 0.0), sum_wl(num + 1, 0.0);
+  for (int64_t j = 0; j < num; ++j) {
+    const double v = w[a[j]];
+    sum_w[j + 1] = sum_w[j] + v;
+    sum_wl[j + 1] = sum_wl[j] + v * l[j];
+  }
+  at::Tensor out = at::empty({2, bins}, weights.options());
+  double* offset = out.data_ptr<double>();
+  double* slope = offset + bins;
+  for (int64_t k = 0, started = 0, ended = 0; k < bins; ++k) {
+    while (started < num && k_lo[started] <= k) ++started;
+    while (ended < num && k_hi[ended] <= k) ++ended;
+    if (delta == 0) {
+      offset[k] = sum_w[ended];
+      slope[k] = 0;
+    } else {
+      const double inside_w = (sum_w[started] - sum_w[ended]) / (2 * delta);
+      const double inside_wl = (sum_wl[started] - sum_wl[ended]) / (2 * delta);
+      offset[k] = sum_w[ended] - inside_wl;
+      slope[k] = inside_w;
+    }
+  }
+  offset[bins - 1] = slope[bins - 1] = 0;
+  return out;
+}
+
 // Sums over dominated positives: out[(r * num + i) * W + w] is the sum of col[k * W + w] over
 // the positives k < counts[r][i] (in score order) with key[k] < key[i], keys in 1 .. num, for
 // the counts lo (r = 0) and hi (r = 1), which do not decrease with i (the windows of ascending
@@ -1113,6 +1217,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("histogram", &histogram, "per-interval sums over the negatives, the binned ones");
   mod.def("gradient", &gradient, "the error-driven gradient on every logit");
   mod.def("window_geometry", &window_geometry, "the boundaries and counts of the windows");
+  mod.def("relation_sums", &relation_sums, "per-positive sums over the binned negatives");
+  mod.def("spread", &spread, "the negatives' gradient coefficients of per-positive weights");
   mod.def("argsort", &argsort, "the stable ascending order of float32 or float64 values");
   mod.def("rank_sort_errors", &rank_sort_errors, "Rank & Sort Loss's steps among the positives");
   mod.def("set_avx2", &set_avx2, "the AVX2 scan on or off (where the CPU has it); was it on");

@@ -125,5 +125,39 @@ def test_the_cpp_geometry_equals_the_torch_ops(case, hard_step):
         assert value.dtype == want.dtype and torch.equal(value, want)
 
 
+@pytest.mark.skipif(backends.load('cpp') is None, reason='the C++ op is not built')
+@settings(max_examples=200, deadline=None)
+@given(tied_centres(), st.booleans())
+def test_the_cpp_sums_by_interval_equal_the_torch_ops(case, hard_step):
+    # relation_sums and spread of the C++ op against ScoreIntervals' torch ops (the same sums
+    # in the same order: equal to the bit), on tied centres and boundaries.
+    centres, delta, seed = case
+    delta = 0.0 if hard_step else delta
+    gen = torch.Generator().manual_seed(seed % 2**31)
+    ascending = torch.randperm(centres.numel(), generator=gen)
+    sorted_centres = torch.sort(centres).values
+    reference = ScoreIntervals(sorted_centres, ascending, delta)
+    kernels = ScoreIntervals(sorted_centres, ascending, delta, backends.load('cpp'))
+    hist = torch.rand(2, reference.num_bins, generator=gen, dtype=torch.float64)
+    assert torch.equal(kernels.relation_sums(hist), reference.relation_sums(hist))
+    weights = torch.randn(centres.numel(), generator=gen, dtype=torch.float64)
+    assert torch.equal(kernels.spread(weights), reference.spread(weights))
+
+
+@pytest.mark.skipif(backends.load('cpp') is None, reason='the C++ op is not built')
+def test_the_cpp_sums_by_interval_name_bad_input():
+    op = backends.load('cpp').op
+    iv = intervals_of(torch.tensor([0.0, 1.0], dtype=torch.float64), 0.5)
+    hist = torch.zeros(2, iv.num_bins, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match='hist must have 2P \\+ 2 bins'):
+        op.relation_sums(hist[:, :-1].contiguous(), iv.ascending, iv.lo, iv._window, 0.5)
+    with pytest.raises(RuntimeError, match='ascending must lie in'):
+        op.relation_sums(hist, iv.ascending + 2, iv.lo, iv._window, 0.5)
+    with pytest.raises(RuntimeError, match='window must hold non-decreasing'):
+        op.relation_sums(hist, iv.ascending, iv.lo, iv._window.flip(0), 0.5)
+    with pytest.raises(RuntimeError, match='spread needs 2P \\+ 2 bins'):
+        op.spread(torch.ones(2, dtype=torch.float64), iv.ascending, iv.lo, iv._window, 5, 0.5)
+
+
 def test_bin_counts():
     assert bin_counts(torch.tensor([2, 2, 0]), 4).tolist() == [1, 0, 2, 0]
