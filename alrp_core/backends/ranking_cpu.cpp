@@ -799,23 +799,20 @@ at::Tensor gradient(const at::Tensor& scores, Selection selection, double origin
   return grad;
 }
 
-// The stable ascending order of n finite values, written to out, from their order-preserving
-// unsigned images U (-0.0 becomes 0.0 first, so that they tie): where the values are at most
-// kMergedRuns ascending runs (the positives' window points are three), stable merges of the runs
-// in order; otherwise an LSD radix sort, a byte a pass (a pass is skipped where every image has
-// the same byte), stable like every pass.
-template <typename U, typename S>
+// The stable ascending order of n finite values, written to out, from their order_bits (-0.0
+// becomes 0.0 first, so that they tie): where the values are at most kMergedRuns ascending runs
+// (scores already in order are one), stable merges of the runs in order; otherwise an LSD radix
+// sort, a byte a pass (a pass is skipped where every image has the same byte), stable like every
+// pass.
+template <typename S>
 void radix_argsort(const S* values, int64_t n, int64_t* out) {
+  using U = OrderBits<S>;
   constexpr int kBytes = sizeof(U);
-  constexpr U kSign = U{1} << (8 * kBytes - 1);
   std::vector<U> key(n), next_key(n);
   std::vector<int32_t> index(n), next_index(n);
   std::vector<int64_t> counts(kBytes * 256, 0);
   for (int64_t i = 0; i < n; ++i) {
-    const S x = values[i] + static_cast<S>(0);
-    U u;
-    std::memcpy(&u, &x, sizeof u);
-    u = (u & kSign) ? ~u : (u | kSign);
+    const U u = order_bits(values[i] + static_cast<S>(0));
     key[i] = u;
     index[i] = static_cast<int32_t>(i);
     for (int b = 0; b < kBytes; ++b) ++counts[b * 256 + ((u >> (8 * b)) & 255)];
@@ -861,8 +858,7 @@ at::Tensor argsort(const at::Tensor& values) {
   at::Tensor order = at::empty({values.numel()}, values.options().dtype(at::kLong));
   dispatch_scores(values, [&](auto s_tag) {
     using S = decltype(s_tag);
-    using U = std::conditional_t<sizeof(S) == 4, uint32_t, uint64_t>;
-    radix_argsort<U>(values.data_ptr<S>(), values.numel(), order.data_ptr<int64_t>());
+    radix_argsort(values.data_ptr<S>(), values.numel(), order.data_ptr<int64_t>());
   });
   return order;
 }
@@ -1045,7 +1041,7 @@ struct IoURanks {
   std::vector<int64_t> order, rank;
 
   IoURanks(const double* ious, int64_t n) : order(n), rank(n) {
-    radix_argsort<uint64_t>(ious, n, order.data());
+    radix_argsort(ious, n, order.data());
     for (int64_t e = 0, r = 0; e < n; ++e) {
       if (e > 0 && ious[order[e]] != ious[order[e - 1]]) ++r;
       rank[order[e]] = r;
@@ -1149,7 +1145,7 @@ std::tuple<at::Tensor, at::Tensor> rank_sort_errors(const at::Tensor& scores,
   const std::vector<double> lower =
       dominated_sums<4>(rows.data(), below_key, lo.data(), hi.data());
   const std::vector<double> lower_all = by_iou.below<4>(rows.data());
-  at::Tensor errors = at::zeros({2}, scores.options());
+  at::Tensor errors = at::empty({2}, scores.options());
   at::Tensor per_positive = at::empty({3, num}, scores.options());
   double* neg_weight = per_positive.data_ptr<double>();
   double* rank_grad = neg_weight + num;
